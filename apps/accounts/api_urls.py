@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.accounts import api
+
+app_name = "accounts_api"
+
+urlpatterns = [
+    path("users/me/", api.MeApi.as_view(), name="me"),
+    path("users/", api.UserListApi.as_view(), name="users"),
+    path("users/<int:user_id>/", api.UserDetailApi.as_view(), name="user"),
+    path("auth/token/", api.TokenObtainApi.as_view(), name="token-obtain"),
+    path("auth/tokens/", api.TokenListApi.as_view(), name="tokens"),
+    path("auth/tokens/<int:token_id>/", api.TokenDetailApi.as_view(), name="token"),
+]

@@ -1,0 +1,29 @@
+"""DRF authentication by `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from apps.accounts.tokens import user_for_token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request: Request) -> tuple[Any, None] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace").lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Malformed Authorization header."))
+        user = user_for_token(header[1].decode(errors="replace"))
+        if user is None:
+            raise exceptions.AuthenticationFailed(_("Invalid or expired token."))
+        return (user, None)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

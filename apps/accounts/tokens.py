@@ -1,0 +1,42 @@
+"""API token format and lookup, shared by REST authentication and the WebSocket handshake."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.accounts.models import APIToken, User
+
+TOKEN_PREFIX = "enc_"
+_LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def token_generate() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user a raw token belongs to, or None if it is unknown, revoked or expired."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = (
+        APIToken.objects.select_related("user")
+        .filter(digest=token_digest(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    # Write last_used_at at most every few minutes: tokens are used on every request.
+    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+        APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,346 @@
+"""REST API v1 for the chat domain. Thin: parse, call one service or selector, shape output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.chat import events, selectors, services
+from apps.chat import serializers as s
+from apps.chat.models import Membership
+from apps.core.api import CreatedCursorPagination
+from apps.core.errors import InvalidInput
+
+
+def _valid(serializer_class: type[s.serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def membership_payload(membership: Membership | None) -> dict[str, Any] | None:
+    if membership is None:
+        return None
+    return {
+        "role": membership.role,
+        "is_muted": membership.is_muted,
+        "notification_level": membership.notification_level,
+        "last_read_seq": membership.last_read_seq,
+    }
+
+
+def summary_payload(summary: selectors.ChannelSummary) -> dict[str, Any]:
+    return {
+        **events.channel_payload(summary.channel, member_ids=summary.member_ids),
+        "membership": membership_payload(summary.membership),
+        "unread_count": summary.unread_count,
+        "mention_count": summary.mention_count,
+    }
+
+
+class ChannelListApi(APIView):
+    @extend_schema(
+        operation_id="channels_list",
+        responses=s.ChannelSummaryOut(many=True),
+        summary="My channels, DMs and group DMs with unread and mention counts",
+    )
+    def get(self, request: Request) -> Response:
+        summaries = selectors.channel_list_for_user(user=request.user)
+        return Response([summary_payload(summary) for summary in summaries])
+
+    @extend_schema(
+        operation_id="channels_create",
+        request=s.ChannelCreateIn,
+        responses={201: s.ChannelOut},
+        summary="Create a public or private channel",
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(s.ChannelCreateIn, request.data)
+        channel = services.channel_create(creator=request.user, **data)
+        return Response(events.channel_payload(channel), status=status.HTTP_201_CREATED)
+
+
+class ChannelBrowseApi(APIView):
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(
+        operation_id="channels_browse",
+        responses=s.BrowseChannelOut(many=True),
+        summary="Public channels one may join (cursor-paginated)",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.channel_browse(user=request.user), request)
+        rows = [
+            {
+                "id": c.pk,
+                "name": c.name,
+                "topic": c.topic,
+                "description": c.description,
+                "is_archived": c.is_archived,
+                "member_count": c.member_count,  # type: ignore[attr-defined]
+                "is_member": c.is_member,  # type: ignore[attr-defined]
+            }
+            for c in page or []
+        ]
+        return paginator.get_paginated_response(rows)
+
+
+class ChannelDetailApi(APIView):
+    @extend_schema(operation_id="channels_retrieve", responses=s.ChannelSummaryOut)
+    def get(self, request: Request, channel_id: int) -> Response:
+        channel, membership = selectors.channel_get(user=request.user, channel_id=channel_id)
+        body = {
+            **events.channel_payload(channel),
+            "membership": membership_payload(membership),
+            "unread_count": 0,
+            "mention_count": 0,
+        }
+        return Response(body)
+
+    @extend_schema(
+        operation_id="channels_update",
+        request=s.ChannelUpdateIn,
+        responses=s.ChannelOut,
+        summary="Rename, set topic or description",
+    )
+    def patch(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.ChannelUpdateIn, request.data)
+        channel = services.channel_update(actor=request.user, channel_id=channel_id, **data)
+        return Response(events.channel_payload(channel))
+
+
+class ChannelArchiveApi(APIView):
+    archived = True
+
+    @extend_schema(request=None, responses=s.ChannelOut)
+    def post(self, request: Request, channel_id: int) -> Response:
+        channel = services.channel_set_archived(
+            actor=request.user, channel_id=channel_id, archived=self.archived
+        )
+        return Response(events.channel_payload(channel))
+
+
+class ChannelUnarchiveApi(ChannelArchiveApi):
+    archived = False
+
+
+class ChannelJoinApi(APIView):
+    @extend_schema(request=None, responses=s.MembershipOut)
+    def post(self, request: Request, channel_id: int) -> Response:
+        membership = services.channel_join(user=request.user, channel_id=channel_id)
+        return Response(membership_payload(membership))
+
+
+class ChannelLeaveApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, channel_id: int) -> Response:
+        services.channel_leave(user=request.user, channel_id=channel_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelMembersApi(APIView):
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(operation_id="channel_members_list", responses=s.MemberOut(many=True))
+    def get(self, request: Request, channel_id: int) -> Response:
+        paginator = self.pagination_class()
+        members = selectors.channel_members(user=request.user, channel_id=channel_id)
+        page = paginator.paginate_queryset(members, request) or []
+        rows = [
+            {
+                "user_id": m.user_id,
+                "username": m.user.username,
+                "name": m.user.name,
+                "role": m.role,
+                "joined_at": m.joined_at,
+            }
+            for m in page
+        ]
+        return paginator.get_paginated_response(rows)
+
+    @extend_schema(operation_id="channel_members_invite", request=s.InviteIn, responses={204: None})
+    def post(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.InviteIn, request.data)
+        services.channel_invite(actor=request.user, channel_id=channel_id, **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelMemberApi(APIView):
+    @extend_schema(request=s.MemberRoleIn, responses=s.MembershipOut)
+    def patch(self, request: Request, channel_id: int, user_id: int) -> Response:
+        data = _valid(s.MemberRoleIn, request.data)
+        membership = services.membership_set_role(
+            actor=request.user, channel_id=channel_id, user_id=user_id, **data
+        )
+        return Response(membership_payload(membership))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, channel_id: int, user_id: int) -> Response:
+        services.channel_remove_member(actor=request.user, channel_id=channel_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MembershipSettingsApi(APIView):
+    @extend_schema(request=s.MembershipSettingsIn, responses=s.MembershipOut)
+    def patch(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.MembershipSettingsIn, request.data)
+        membership = services.membership_update_settings(
+            user=request.user, channel_id=channel_id, **data
+        )
+        return Response(membership_payload(membership))
+
+
+class ChannelMessagesApi(APIView):
+    @extend_schema(
+        operation_id="messages_history",
+        parameters=[s.HistoryQueryIn],
+        responses=s.HistoryOut,
+        summary="History: latest, before_seq, around a message, or after_seq (catch-up)",
+        description=(
+            "`after_seq=N` returns every message created or changed (edited, deleted, "
+            "reacted to) after channel sequence N, ordered by `version`; page on with the last "
+            "`version` while `has_more_after`. Apply them by id and you hold the stored history."
+        ),
+    )
+    def get(self, request: Request, channel_id: int) -> Response:
+        query = _valid(s.HistoryQueryIn, request.query_params)
+        page = selectors.channel_history(
+            user=request.user,
+            channel_id=channel_id,
+            after_seq=query.get("after_seq"),
+            before_seq=query.get("before_seq"),
+            around_message_id=query.get("around"),
+            limit=query.get("limit"),
+            roots_only=query["roots_only"],
+        )
+        return Response(
+            {
+                "channel_id": page.channel.pk,
+                "last_seq": page.last_seq,
+                "has_more_before": page.has_more_before,
+                "has_more_after": page.has_more_after,
+                "messages": selectors.payloads(page.messages),
+            }
+        )
+
+    @extend_schema(
+        operation_id="messages_send",
+        request=s.MessageSendIn,
+        responses={201: s.SendAckOut, 200: s.SendAckOut},
+        summary="Send a message (idempotent on client_msg_id)",
+        description="201 when stored now, 200 when client_msg_id was already stored (a resend).",
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.MessageSendIn, request.data)
+        result = services.message_send(sender=request.user, channel_id=channel_id, **data)
+        message = selectors.message_get(user=request.user, message_id=result.message.pk)
+        return Response(
+            {"duplicate": not result.created, "message": selectors.payloads([message])[0]},
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class ChannelReadApi(APIView):
+    @extend_schema(request=s.ReadIn, responses=s.MembershipOut)
+    def post(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.ReadIn, request.data)
+        seq = services.read_mark(user=request.user, channel_id=channel_id, seq=data["seq"])
+        return Response({"last_read_seq": seq})
+
+
+class ChannelTypingApi(APIView):
+    @extend_schema(request=s.TypingIn, responses={204: None})
+    def post(self, request: Request, channel_id: int) -> Response:
+        data = _valid(s.TypingIn, request.data)
+        services.typing_notify(user=request.user, channel_id=channel_id, **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DirectOpenApi(APIView):
+    @extend_schema(
+        request=s.DirectOpenIn,
+        responses=s.ChannelOut,
+        summary="Open (or find) the DM or group DM with these users",
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(s.DirectOpenIn, request.data)
+        channel = services.dm_open(user=request.user, user_ids=data["user_ids"])
+        member_ids = sorted(int(uid) for uid in (channel.dm_key or "").split(",") if uid)
+        return Response(events.channel_payload(channel, member_ids=member_ids))
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(operation_id="messages_retrieve", responses=s.MessageOut)
+    def get(self, request: Request, message_id: int) -> Response:
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+    @extend_schema(operation_id="messages_edit", request=s.MessageEditIn, responses=s.MessageOut)
+    def patch(self, request: Request, message_id: int) -> Response:
+        data = _valid(s.MessageEditIn, request.data)
+        services.message_edit(user=request.user, message_id=message_id, body=data["body"])
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+    @extend_schema(operation_id="messages_delete", responses={204: None})
+    def delete(self, request: Request, message_id: int) -> Response:
+        services.message_delete(user=request.user, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ThreadApi(APIView):
+    @extend_schema(responses=s.ThreadOut, summary="A thread: root and replies")
+    def get(self, request: Request, message_id: int) -> Response:
+        root, replies = selectors.thread_messages(user=request.user, root_id=message_id)
+        return Response(
+            {"root": selectors.payloads([root])[0], "replies": selectors.payloads(replies)}
+        )
+
+
+class ReactionsApi(APIView):
+    @extend_schema(request=s.ReactionIn, responses=s.MessageOut)
+    def post(self, request: Request, message_id: int) -> Response:
+        data = _valid(s.ReactionIn, request.data)
+        services.reaction_add(user=request.user, message_id=message_id, emoji=data["emoji"])
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+    @extend_schema(
+        parameters=[OpenApiParameter("emoji", str, required=True)], responses=s.MessageOut
+    )
+    def delete(self, request: Request, message_id: int) -> Response:
+        emoji = request.query_params.get("emoji", "")
+        services.reaction_remove(user=request.user, message_id=message_id, emoji=emoji)
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+
+class PresenceApi(APIView):
+    @extend_schema(
+        parameters=[s.PresenceQueryIn],
+        responses={200: {"type": "object", "additionalProperties": {"type": "string"}}},
+        summary="Status (online/away/offline) of the given users",
+    )
+    def get(self, request: Request) -> Response:
+        raw = _valid(s.PresenceQueryIn, request.query_params)["user_ids"]
+        try:
+            user_ids = [int(part) for part in raw.split(",") if part.strip()][:500]
+        except ValueError:
+            raise InvalidInput(_("user_ids must be integers."), code="invalid_field") from None
+        statuses = selectors.presence_of(user=request.user, user_ids=user_ids)
+        return Response({str(uid): state for uid, state in statuses.items()})
+
+    @extend_schema(request=s.PresenceIn, responses={200: {"type": "object"}})
+    def post(self, request: Request) -> Response:
+        data = _valid(s.PresenceIn, request.data)
+        state = services.presence_update(
+            user=request.user, connection_id=f"rest:{data['connection_id']}", state=data["status"]
+        )
+        return Response({"status": state})

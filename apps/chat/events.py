@@ -1,0 +1,215 @@
+"""Typed schemas of every chat event and the payload builders that produce them.
+
+REST responses use the same payload builders, so a message looks identical whether it arrived
+as a push or was fetched. Adding a field is free; any other change bumps the protocol `v`.
+
+Every channel-scoped change (new message, edit, deletion, reaction) consumes the next value of
+the channel's sequence and carries it as `channel_seq`. That stream is dense: a client that
+sees a gap fetches `GET /api/v1/channels/{id}/messages/?after_seq=N` and converges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal, TypedDict
+
+from apps.accounts.models import User
+from apps.chat.models import Channel, Membership, Message, Reaction
+
+
+class ReactionPayload(TypedDict):
+    emoji: str
+    count: int
+    user_ids: list[int]
+
+
+class MessagePayload(TypedDict):
+    id: int
+    channel_id: int
+    seq: int
+    version: int
+    sender_id: int
+    sender_name: str
+    client_msg_id: str | None
+    body: str
+    html: str
+    thread_root_id: int | None
+    reply_count: int
+    last_reply_at: str | None
+    mentions_everyone: bool
+    mentioned_user_ids: list[int]
+    created_at: str
+    edited_at: str | None
+    deleted: bool
+    reactions: list[ReactionPayload]
+
+
+class ChannelPayload(TypedDict):
+    id: int
+    kind: str
+    name: str
+    topic: str
+    description: str
+    is_archived: bool
+    created_at: str
+    last_seq: int
+    member_ids: list[int] | None
+
+
+class MessageNewEvent(TypedDict):
+    type: Literal["message.new"]
+    channel_id: int
+    channel_seq: int
+    message: MessagePayload
+
+
+class MessageUpdatedEvent(TypedDict):
+    type: Literal["message.updated"]
+    channel_id: int
+    channel_seq: int
+    message: MessagePayload
+
+
+class MessageDeletedEvent(TypedDict):
+    type: Literal["message.deleted"]
+    channel_id: int
+    channel_seq: int
+    message: MessagePayload
+
+
+class ReactionEvent(TypedDict):
+    type: Literal["reaction.added", "reaction.removed"]
+    channel_id: int
+    channel_seq: int
+    message_id: int
+    user_id: int
+    emoji: str
+    reactions: list[ReactionPayload]
+
+
+class ChannelEvent(TypedDict):
+    type: Literal["channel.created", "channel.updated"]
+    channel: ChannelPayload
+
+
+class MemberEvent(TypedDict):
+    type: Literal["member.joined", "member.left", "member.updated"]
+    channel_id: int
+    user_id: int
+    role: str
+
+
+class ReadEvent(TypedDict):
+    type: Literal["read"]
+    channel_id: int
+    last_read_seq: int
+
+
+class TypingEvent(TypedDict):
+    type: Literal["typing"]
+    channel_id: int
+    user_id: int
+    thread_root_id: int | None
+
+
+class PresenceEvent(TypedDict):
+    type: Literal["presence"]
+    user_id: int
+    status: str
+
+
+class ThreadRootPayload(TypedDict):
+    id: int
+    reply_count: int
+    last_reply_at: str | None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def reactions_payload(reactions: Iterable[Reaction]) -> list[ReactionPayload]:
+    """Group reaction rows by emoji, in order of first use."""
+    grouped: dict[str, list[int]] = {}
+    for reaction in sorted(reactions, key=lambda r: (r.created_at, r.pk)):
+        grouped.setdefault(reaction.emoji, []).append(reaction.user_id)
+    return [
+        {"emoji": emoji, "count": len(user_ids), "user_ids": user_ids}
+        for emoji, user_ids in grouped.items()
+    ]
+
+
+def message_payload(
+    message: Message,
+    *,
+    sender: User | None = None,
+    reactions: Iterable[Reaction] = (),
+    mentioned_user_ids: Iterable[int] = (),
+) -> MessagePayload:
+    """The public shape of a message. Deleted messages keep id and seq, nothing else."""
+    deleted = message.deleted_at is not None
+    sender = sender or message.sender
+    return {
+        "id": message.pk,
+        "channel_id": message.channel_id,
+        "seq": message.seq,
+        "version": message.version,
+        "sender_id": message.sender_id,
+        "sender_name": sender.name,
+        "client_msg_id": str(message.client_msg_id) if message.client_msg_id else None,
+        "body": "" if deleted else message.body,
+        "html": "" if deleted else message.html,
+        "thread_root_id": message.thread_root_id,
+        "reply_count": message.reply_count,
+        "last_reply_at": iso(message.last_reply_at),
+        "mentions_everyone": message.mentions_everyone and not deleted,
+        "mentioned_user_ids": [] if deleted else sorted(mentioned_user_ids),
+        "created_at": message.created_at.isoformat(),
+        "edited_at": iso(message.edited_at),
+        "deleted": deleted,
+        "reactions": [] if deleted else reactions_payload(reactions),
+    }
+
+
+def channel_payload(channel: Channel, *, member_ids: list[int] | None = None) -> ChannelPayload:
+    """The public shape of a channel; `member_ids` is given for direct and group channels."""
+    return {
+        "id": channel.pk,
+        "kind": channel.kind,
+        "name": channel.name,
+        "topic": channel.topic,
+        "description": channel.description,
+        "is_archived": channel.is_archived,
+        "created_at": channel.created_at.isoformat(),
+        "last_seq": channel.last_seq,
+        "member_ids": member_ids,
+    }
+
+
+def member_event(
+    kind: Literal["member.joined", "member.left", "member.updated"], membership: Membership
+) -> MemberEvent:
+    return {
+        "type": kind,
+        "channel_id": membership.channel_id,
+        "user_id": membership.user_id,
+        "role": membership.role,
+    }
+
+
+EVENT_SCHEMAS: dict[str, type] = {
+    "message.new": MessageNewEvent,
+    "message.updated": MessageUpdatedEvent,
+    "message.deleted": MessageDeletedEvent,
+    "reaction.added": ReactionEvent,
+    "reaction.removed": ReactionEvent,
+    "channel.created": ChannelEvent,
+    "channel.updated": ChannelEvent,
+    "member.joined": MemberEvent,
+    "member.left": MemberEvent,
+    "member.updated": MemberEvent,
+    "read": ReadEvent,
+    "typing": TypingEvent,
+    "presence": PresenceEvent,
+}

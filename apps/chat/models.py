@@ -1,0 +1,176 @@
+"""Channels, memberships, messages, reactions and mentions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class ChannelKind(models.TextChoices):
+    PUBLIC = "public", _("Public channel")
+    PRIVATE = "private", _("Private channel")
+    DIRECT = "direct", _("Direct message")
+    GROUP = "group", _("Group direct message")
+
+
+NAMED_KINDS = (ChannelKind.PUBLIC, ChannelKind.PRIVATE)
+DIRECT_KINDS = (ChannelKind.DIRECT, ChannelKind.GROUP)
+
+
+class Channel(models.Model):
+    kind = models.CharField(_("kind"), max_length=10, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=80, blank=True)
+    topic = models.CharField(_("topic"), max_length=250, blank=True)
+    description = models.TextField(_("description"), max_length=2000, blank=True)
+    is_archived = models.BooleanField(_("archived"), default=False)
+    # Sorted member ids ("3,17") for direct and group channels: one channel per member set.
+    dm_key = models.CharField(max_length=2000, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Last value of the channel's change sequence. Every message, edit, deletion and reaction
+    # takes the next value in its own transaction; the row lock orders concurrent writers.
+    last_seq = models.BigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                condition=Q(kind__in=["public", "private"]),
+                name="chat_channel_unique_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind in DIRECT_KINDS
+
+
+class ChannelRole(models.TextChoices):
+    ADMIN = "admin", _("Channel administrator")
+    MEMBER = "member", _("Member")
+
+
+class NotificationLevel(models.TextChoices):
+    DEFAULT = "default", _("Default")
+    ALL = "all", _("All messages")
+    MENTIONS = "mentions", _("Mentions only")
+    NOTHING = "nothing", _("Nothing")
+
+
+class Membership(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=ChannelRole.choices, default="member")
+    is_muted = models.BooleanField(default=False)
+    notification_level = models.CharField(
+        max_length=10, choices=NotificationLevel.choices, default="default"
+    )
+    last_read_seq = models.BigIntegerField(default=0)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "user"], name="chat_membership_unique")
+        ]
+        indexes = [models.Index(fields=["user", "channel"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.channel_id}"
+
+
+class Message(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="messages")
+    # Position in the channel, assigned once at creation from the channel's sequence.
+    seq = models.BigIntegerField()
+    # Channel sequence value of the last change (creation, edit, deletion, reaction): a client
+    # that last saw channel_seq N fetches every message with version > N and converges.
+    version = models.BigIntegerField()
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages_sent"
+    )
+    client_msg_id = models.UUIDField(null=True, blank=True)
+    body = models.TextField()
+    html = models.TextField()
+    thread_root = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    reply_count = models.IntegerField(default=0)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    mentions_everyone = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # Soft delete: the row stays as a tombstone (body cleared) so clients converge.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "seq"], name="chat_message_channel_seq"),
+            models.UniqueConstraint(
+                fields=["sender", "client_msg_id"], name="chat_message_idempotency"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["thread_root", "seq"]),
+            models.Index(fields=["channel", "version"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.channel_id}/{self.seq}"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions"
+    )
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reaction")
+        verbose_name_plural = _("reactions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on {self.message_id}"
+
+
+class Mention(models.Model):
+    """A user named in a message with @username (wildcards are `Message.mentions_everyone`)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+
+    class Meta:
+        verbose_name = _("mention")
+        verbose_name_plural = _("mentions")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="chat_mention_unique")
+        ]
+        indexes = [models.Index(fields=["user", "message"])]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} in {self.message_id}"

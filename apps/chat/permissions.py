@@ -1,0 +1,118 @@
+"""`access_*`: fetch-and-check in one step, shared by REST, WebSocket and pages.
+
+Private channels a user cannot see answer `not_found`, never `forbidden`, so their existence
+does not leak. Every function takes the acting user first and raises a DomainError.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
+from apps.core.errors import Forbidden, NotAuthenticated, NotFound
+
+
+def _require_active(user: User) -> None:
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    if not user.is_active:
+        raise Forbidden(_("This account is deactivated."), code="account_deactivated")
+
+
+def _channel_not_found() -> NotFound:
+    return NotFound(_("No such channel."), code="channel_not_found")
+
+
+def access_channel_read(*, user: User, channel_id: int) -> tuple[Channel, Membership | None]:
+    """Channel the user may read: a member, or a non-guest looking at a public channel."""
+    _require_active(user)
+    membership = (
+        Membership.objects.select_related("channel")
+        .filter(user=user, channel_id=channel_id)
+        .first()
+    )
+    if membership is not None:
+        return membership.channel, membership
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None or channel.kind != ChannelKind.PUBLIC or user.is_guest:
+        raise _channel_not_found()
+    return channel, None
+
+
+def access_channel_post(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
+    """Channel the user may post in: a member of a channel that is not archived."""
+    channel, membership = access_channel_read(user=user, channel_id=channel_id)
+    if membership is None:
+        raise Forbidden(_("Join the channel to post in it."), code="not_member")
+    if channel.is_archived:
+        raise Forbidden(_("This channel is archived."), code="channel_archived")
+    return channel, membership
+
+
+def can_manage_channel(*, user: User, channel: Channel, membership: Membership | None) -> bool:
+    if channel.kind not in (ChannelKind.PUBLIC, ChannelKind.PRIVATE):
+        return False
+    if user.is_org_admin and (channel.kind == ChannelKind.PUBLIC or membership is not None):
+        return True
+    return membership is not None and membership.role == ChannelRole.ADMIN
+
+
+def access_channel_manage(*, user: User, channel_id: int) -> tuple[Channel, Membership | None]:
+    """Channel whose settings and members the user may change: channel admins, org admins."""
+    channel, membership = access_channel_read(user=user, channel_id=channel_id)
+    if channel.is_direct:
+        raise Forbidden(_("Direct messages have no settings to manage."), code="direct_channel")
+    if not can_manage_channel(user=user, channel=channel, membership=membership):
+        raise Forbidden(_("Only channel administrators can do this."), code="not_channel_admin")
+    return channel, membership
+
+
+def access_message_read(*, user: User, message_id: int) -> tuple[Message, Membership | None]:
+    """Message in a channel the user may read."""
+    _require_active(user)
+    message = (
+        Message.objects.select_related("channel", "sender").filter(pk=message_id).first()
+    )
+    if message is None:
+        raise NotFound(_("No such message."), code="message_not_found")
+    try:
+        _channel, membership = access_channel_read(user=user, channel_id=message.channel_id)
+    except NotFound:
+        raise NotFound(_("No such message."), code="message_not_found") from None
+    return message, membership
+
+
+def access_message_edit(*, user: User, message_id: int) -> Message:
+    """Message the user may edit: their own, not deleted, in a channel they still post in."""
+    message, _membership = access_message_read(user=user, message_id=message_id)
+    if message.sender_id != user.pk:
+        raise Forbidden(_("You can only edit your own messages."), code="not_author")
+    if message.deleted_at is not None:
+        raise NotFound(_("This message was deleted."), code="message_deleted")
+    access_channel_post(user=user, channel_id=message.channel_id)
+    return message
+
+
+def access_message_delete(*, user: User, message_id: int) -> Message:
+    """Message the user may delete: the author, a channel admin or an org admin."""
+    message, membership = access_message_read(user=user, message_id=message_id)
+    if message.deleted_at is not None:
+        raise NotFound(_("This message was deleted."), code="message_deleted")
+    if message.channel.is_archived:
+        raise Forbidden(_("This channel is archived."), code="channel_archived")
+    is_author = message.sender_id == user.pk and membership is not None
+    if not is_author and not can_manage_channel(
+        user=user, channel=message.channel, membership=membership
+    ):
+        raise Forbidden(_("You cannot delete this message."), code="not_author")
+    return message
+
+
+def access_message_react(*, user: User, message_id: int) -> Message:
+    """Message the user may react to: a live message in a channel they post in."""
+    message, _membership = access_message_read(user=user, message_id=message_id)
+    if message.deleted_at is not None:
+        raise NotFound(_("This message was deleted."), code="message_deleted")
+    access_channel_post(user=user, channel_id=message.channel_id)
+    return message

@@ -1,0 +1,129 @@
+"""Presence across several tabs: online if any tab is active, away if all are idle.
+
+Each socket reports its own state under its connection id with a time-to-live; a crashed
+process's entries simply expire. Redis holds the state when REDIS_URL is set (shared by every
+app server); otherwise a process-local dict does (the embedded single-process mode).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import lru_cache
+from typing import Protocol
+
+from django.conf import settings
+
+ONLINE = "online"
+AWAY = "away"
+OFFLINE = "offline"
+CONNECTION_STATES = (ONLINE, AWAY)
+
+
+def aggregate(states: list[str]) -> str:
+    if not states:
+        return OFFLINE
+    return ONLINE if ONLINE in states else AWAY
+
+
+class PresenceStore(Protocol):
+    def set(self, user_id: int, connection_id: str, state: str) -> str: ...
+    def remove(self, user_id: int, connection_id: str) -> str: ...
+    def status_of(self, user_ids: list[int]) -> dict[int, str]: ...
+    def user_status(self, user_id: int) -> str: ...
+
+
+class LocalPresenceStore:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._data: dict[int, dict[str, tuple[str, float]]] = {}
+
+    def _live(self, user_id: int) -> list[str]:
+        now = time.monotonic()
+        connections = self._data.get(user_id, {})
+        for key in [k for k, (_s, exp) in connections.items() if exp <= now]:
+            del connections[key]
+        return [state for state, _exp in connections.values()]
+
+    def set(self, user_id: int, connection_id: str, state: str) -> str:
+        with self._lock:
+            self._data.setdefault(user_id, {})[connection_id] = (state, time.monotonic() + self.ttl)
+            return aggregate(self._live(user_id))
+
+    def remove(self, user_id: int, connection_id: str) -> str:
+        with self._lock:
+            self._data.get(user_id, {}).pop(connection_id, None)
+            return aggregate(self._live(user_id))
+
+    def user_status(self, user_id: int) -> str:
+        with self._lock:
+            return aggregate(self._live(user_id))
+
+    def status_of(self, user_ids: list[int]) -> dict[int, str]:
+        with self._lock:
+            return {uid: aggregate(self._live(uid)) for uid in user_ids}
+
+
+class RedisPresenceStore:
+    """One hash per user: field = connection id, value = "state|expiry-unix-time"."""
+
+    def __init__(self, url: str, ttl: float) -> None:
+        import redis
+
+        self.ttl = ttl
+        self.client = redis.Redis.from_url(url)
+
+    @staticmethod
+    def _key(user_id: int) -> str:
+        return f"enclave:presence:{user_id}"
+
+    def _states(self, raw: dict[bytes, bytes], now: float) -> tuple[list[str], list[bytes]]:
+        live, stale = [], []
+        for field, value in raw.items():
+            state, _sep, expiry = value.decode().partition("|")
+            if float(expiry or 0) > now:
+                live.append(state)
+            else:
+                stale.append(field)
+        return live, stale
+
+    def _status_after(self, user_id: int) -> str:
+        now = time.time()
+        live, stale = self._states(self.client.hgetall(self._key(user_id)), now)  # type: ignore[arg-type]
+        if stale:
+            self.client.hdel(self._key(user_id), *stale)
+        return aggregate(live)
+
+    def set(self, user_id: int, connection_id: str, state: str) -> str:
+        key = self._key(user_id)
+        pipe = self.client.pipeline()
+        pipe.hset(key, connection_id, f"{state}|{time.time() + self.ttl}")
+        pipe.expire(key, int(self.ttl * 2))
+        pipe.execute()
+        return self._status_after(user_id)
+
+    def remove(self, user_id: int, connection_id: str) -> str:
+        self.client.hdel(self._key(user_id), connection_id)
+        return self._status_after(user_id)
+
+    def user_status(self, user_id: int) -> str:
+        return self._status_after(user_id)
+
+    def status_of(self, user_ids: list[int]) -> dict[int, str]:
+        pipe = self.client.pipeline()
+        for uid in user_ids:
+            pipe.hgetall(self._key(uid))
+        now = time.time()
+        return {
+            uid: aggregate(self._states(raw, now)[0])
+            for uid, raw in zip(user_ids, pipe.execute(), strict=True)
+        }
+
+
+@lru_cache(maxsize=1)
+def presence_store() -> PresenceStore:
+    ttl = float(settings.ENCLAVE_PRESENCE_TTL_SECONDS)
+    if settings.REDIS_URL:
+        return RedisPresenceStore(settings.REDIS_URL, ttl)
+    return LocalPresenceStore(ttl)

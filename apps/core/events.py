@@ -1,0 +1,100 @@
+"""The one way events leave the server: `publish_on_commit`.
+
+Only services call it. The event is serialised to JSON once, here, and every recipient socket
+receives the same pre-built frame, so the cost of a push does not grow with the payload per
+recipient. Pushes are at-most-once hints (DESIGN.md §4); clients converge over REST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+PROTOCOL_VERSION = 1
+
+# Group-message types understood by apps.chat.consumers.ClientConsumer.
+PUSH = "client.push"
+CONTROL = "client.control"
+
+
+def channel_group(channel_id: int) -> str:
+    """Channel-layer group of every socket whose user is a member of chat channel `channel_id`."""
+    return f"chan.{channel_id}"
+
+
+EVERYONE_GROUP = "org"
+
+
+def user_group(user_id: int) -> str:
+    """Channel-layer group of every open socket (tab) of one user."""
+    return f"user.{user_id}"
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who receives an event: the members of a chat channel and/or specific users."""
+
+    channel_id: int | None = None
+    user_ids: frozenset[int] = field(default_factory=frozenset)
+    everyone: bool = False
+
+    @classmethod
+    def channel(cls, channel_id: int) -> Audience:
+        return cls(channel_id=channel_id)
+
+    @classmethod
+    def users(cls, user_ids: Iterable[int]) -> Audience:
+        return cls(user_ids=frozenset(user_ids))
+
+    @classmethod
+    def everyone_online(cls) -> Audience:
+        return cls(everyone=True)
+
+    def groups(self) -> list[str]:
+        if self.everyone:
+            return [EVERYONE_GROUP]
+        groups = [channel_group(self.channel_id)] if self.channel_id is not None else []
+        groups.extend(user_group(user_id) for user_id in sorted(self.user_ids))
+        return groups
+
+
+def encode_frame(event: Mapping[str, Any]) -> str:
+    """Serialise an event into the wire envelope `{"v": 1, "type": ..., ...}`."""
+    return orjson.dumps({"v": PROTOCOL_VERSION, **event}).decode()
+
+
+def _send_to_groups(groups: list[str], message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover - a channel layer is always configured
+        return
+    for group in groups:
+        async_to_sync(layer.group_send)(group, message)
+
+
+def publish_on_commit(event: Mapping[str, Any], *, to: Audience) -> None:
+    """Push `event` to `to` once the current transaction commits (at once if there is none).
+
+    A rolled-back transaction publishes nothing, so clients never hear about writes that did
+    not happen. Events for a channel carry its id so sockets that have just lost access drop
+    them even before they leave the group.
+    """
+    frame = encode_frame(event)
+    message = {"type": PUSH, "frame": frame, "channel_id": to.channel_id}
+    groups = to.groups()
+    transaction.on_commit(lambda: _send_to_groups(groups, message))
+
+
+def control_on_commit(user_id: int, action: str, **data: Any) -> None:
+    """Send a server-internal instruction (join/leave a channel group, close) to a user's sockets.
+
+    Control messages never reach the client as-is; the consumer acts on them.
+    """
+    message = {"type": CONTROL, "action": action, **data}
+    groups = [user_group(user_id)]
+    transaction.on_commit(lambda: _send_to_groups(groups, message))

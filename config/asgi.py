@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP through Django, `/ws/` through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from apps.chat.routing import websocket_urlpatterns  # noqa: E402
+from apps.core.websocket import OriginCheckMiddleware, TokenAuthMiddleware  # noqa: E402
+
+http_app = django_asgi_app
+if settings.ENCLAVE_SERVE_STATIC:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    http_app = ASGIStaticFilesHandler(django_asgi_app)
+
+websocket_app = OriginCheckMiddleware(
+    AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+)
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
