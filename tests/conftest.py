@@ -120,7 +120,11 @@ def client_for() -> Callable[[User | None], APIClient]:
 
 @pytest.fixture
 def captured_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every frame published (after commit), decoded, with the groups it went to."""
+    """Every frame published (after commit), decoded, with the groups it went to.
+
+    Events leave only after commit, so tests using this need
+    `@pytest.mark.django_db(transaction=True)` (a plain django_db test never commits).
+    """
     import orjson
 
     from apps.core import events as core_events

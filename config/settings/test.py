@@ -5,11 +5,9 @@ same suite runs on the embedded default and on PostgreSQL + Redis.
 """
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 REST_FRAMEWORK_THROTTLE_DISABLED = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+# SQLite tests use Django's shared in-memory database (fast, private to each xdist worker).
