@@ -62,9 +62,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_presence() -> Iterator[None]:
-    from apps.chat.presence import presence_store
+    from apps.chat.presence import RedisPresenceStore, presence_store
 
     presence_store.cache_clear()
+    store = presence_store()
+    if isinstance(store, RedisPresenceStore):
+        # Test databases reuse user ids; start each test with no one online.
+        keys = list(store.client.scan_iter("enclave:presence:*"))
+        if keys:
+            store.client.delete(*keys)
     yield
     presence_store.cache_clear()
 

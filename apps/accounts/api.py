@@ -18,7 +18,7 @@ from apps.accounts import serializers as s
 from apps.accounts import services
 from apps.accounts.models import APIToken, User
 from apps.chat.selectors import user_directory
-from apps.core.api import CreatedCursorPagination
+from apps.core.api import AuthedRequest, CreatedCursorPagination
 from apps.core.errors import DomainError, NotFound
 
 
@@ -56,11 +56,11 @@ def _valid(serializer_class: type[s.serializers.Serializer], data: Any) -> dict[
 
 class MeApi(APIView):
     @extend_schema(operation_id="me_retrieve", responses=s.UserOut)
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(user_payload(request.user))
 
     @extend_schema(operation_id="me_update", request=s.ProfileIn, responses=s.UserOut)
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: AuthedRequest) -> Response:
         data = _valid(s.ProfileIn, request.data)
         user = services.user_update_profile(user=request.user, **data)
         return Response(user_payload(user))
@@ -70,7 +70,7 @@ class UserListApi(APIView):
     pagination_class = CreatedCursorPagination
 
     @extend_schema(operation_id="users_list", responses=s.UserOut(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(user_directory(user=request.user), request) or []
         return paginator.get_paginated_response([user_payload(u) for u in page])
@@ -78,7 +78,7 @@ class UserListApi(APIView):
 
 class UserDetailApi(APIView):
     @extend_schema(operation_id="users_retrieve", responses=s.UserOut)
-    def get(self, request: Request, user_id: int) -> Response:
+    def get(self, request: AuthedRequest, user_id: int) -> Response:
         user = user_directory(user=request.user).filter(pk=user_id).first()
         if user is None:
             raise NotFound(_("No such user."), code="user_not_found")
@@ -115,14 +115,14 @@ class TokenObtainApi(APIView):
 
 class TokenListApi(APIView):
     @extend_schema(operation_id="tokens_list", responses=s.TokenOut(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         tokens = APIToken.objects.filter(user=request.user, revoked_at__isnull=True)
         return Response([token_payload(t) for t in tokens.order_by("-created_at")])
 
     @extend_schema(
         operation_id="tokens_create", request=s.TokenCreateIn, responses={201: s.TokenCreatedOut}
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = _valid(s.TokenCreateIn, request.data)
         token, raw = services.api_token_create(user=request.user, **data)
         return Response({**token_payload(token), "token": raw}, status=status.HTTP_201_CREATED)
@@ -130,6 +130,6 @@ class TokenListApi(APIView):
 
 class TokenDetailApi(APIView):
     @extend_schema(operation_id="tokens_revoke", responses={204: None})
-    def delete(self, request: Request, token_id: int) -> Response:
+    def delete(self, request: AuthedRequest, token_id: int) -> Response:
         services.api_token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

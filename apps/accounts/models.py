@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +33,6 @@ class User(AbstractUser):
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
     is_bot = models.BooleanField(_("bot"), default=False)
-
-    objects = UserManager()
 
     class Meta:
         verbose_name = _("user")

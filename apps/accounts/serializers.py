@@ -23,7 +23,7 @@ class ProfileIn(serializers.Serializer):
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     time_zone = serializers.CharField(max_length=64, required=False)
     language = serializers.ChoiceField(
-        choices=[("", "")] + list(settings.LANGUAGES), required=False, allow_blank=True
+        choices=[("", ""), *settings.LANGUAGES], required=False, allow_blank=True
     )
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import APIToken, User
 
-TOKEN_PREFIX = "enc_"
+TOKEN_PREFIX = "enc_"  # noqa: S105 - a public marker, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,10 +19,8 @@ from apps.core.errors import InvalidInput
 def set_language(request: HttpRequest) -> HttpResponse:
     """Save the interface language on the user's profile, then go back."""
     language = request.POST.get("language", "")
-    try:
+    with contextlib.suppress(InvalidInput):  # an unknown language keeps the current one
         services.user_update_profile(user=request.user, language=language)  # type: ignore[arg-type]
-    except InvalidInput:
-        pass
     target = request.POST.get("next", "/")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"

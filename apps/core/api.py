@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import DomainError
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 _DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -64,3 +68,9 @@ class CreatedCursorPagination(CursorPagination):
     max_page_size = 500
     page_size_query_param = "limit"
     ordering = "-id"
+
+
+class AuthedRequest(Request):
+    """A request that passed IsAuthenticated: `user` is a real user (for type checking)."""
+
+    user: User

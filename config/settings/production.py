@@ -28,4 +28,3 @@ EMAIL_HOST_PASSWORD = env.str("ENCLAVE_EMAIL_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("ENCLAVE_EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("ENCLAVE_DEFAULT_FROM_EMAIL", default="enclave@localhost")
 
-LOGGING["root"]["level"] = env.str("ENCLAVE_LOG_LEVEL", default="INFO")  # noqa: F405

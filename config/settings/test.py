@@ -11,3 +11,19 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 REST_FRAMEWORK_THROTTLE_DISABLED = True
 # SQLite tests use Django's shared in-memory database (fast, private to each xdist worker).
+
+# Each pytest-xdist worker gets its own Redis database, so channel-layer groups ("chan.1") and
+# presence keys of parallel workers, whose test databases reuse the same ids, never meet.
+import os  # noqa: E402
+from urllib.parse import urlparse, urlunparse  # noqa: E402
+
+from .base import CACHES, CHANNEL_LAYERS, REDIS_URL  # noqa: E402
+
+if REDIS_URL:
+    _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
+    REDIS_URL = urlunparse(urlparse(REDIS_URL)._replace(path=f"/{1 + int(_worker) % 15}"))
+    CHANNEL_LAYERS["default"]["CONFIG"] = {  # type: ignore[index]
+        **CHANNEL_LAYERS["default"]["CONFIG"],
+        "hosts": [REDIS_URL],
+    }
+    CACHES["default"]["LOCATION"] = REDIS_URL
