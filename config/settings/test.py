@@ -17,13 +17,15 @@ REST_FRAMEWORK_THROTTLE_DISABLED = True
 import os  # noqa: E402
 from urllib.parse import urlparse, urlunparse  # noqa: E402
 
-from .base import CACHES, CHANNEL_LAYERS, REDIS_URL  # noqa: E402
+from .base import CACHES, REDIS_URL  # noqa: E402
 
 if REDIS_URL:
     _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
     REDIS_URL = urlunparse(urlparse(REDIS_URL)._replace(path=f"/{1 + int(_worker) % 15}"))
-    CHANNEL_LAYERS["default"]["CONFIG"] = {  # type: ignore[index]
-        **CHANNEL_LAYERS["default"]["CONFIG"],
-        "hosts": [REDIS_URL],
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "enclave-test"},
+        }
     }
     CACHES["default"]["LOCATION"] = REDIS_URL
