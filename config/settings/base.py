@@ -181,7 +181,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Enclave API",
     "DESCRIPTION": (
         "REST API v1 of Enclave. The WebSocket protocol at /ws/ is documented in DESIGN.md §3-4 "
-        "and in docs/websocket.md; every WebSocket operation has a REST twin here."
+        "and in the README; every WebSocket operation has a REST twin here."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
