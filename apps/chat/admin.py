@@ -1,0 +1,60 @@
+"""The IT admin's console for channels and messages."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from apps.chat import services
+from apps.chat.models import Channel, Membership, Message
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "is_muted", "notification_level", "last_read_seq")
+    readonly_fields = ("last_read_seq",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "kind", "topic", "is_archived", "last_seq", "last_message_at")
+    list_filter = ("kind", "is_archived")
+    search_fields = ("name", "topic")
+    readonly_fields = ("dm_key", "last_seq", "last_message_at", "created_at", "created_by")
+    inlines = [MembershipInline]
+    actions = ["archive", "unarchive"]
+
+    @admin.action(description=_("Archive (read-only)"))
+    def archive(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset.exclude(kind__in=["direct", "group"]):
+            services.channel_set_archived(
+                actor=request.user,  # type: ignore[arg-type]
+                channel_id=channel.pk,
+                archived=True,
+            )
+
+    @admin.action(description=_("Unarchive"))
+    def unarchive(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset.exclude(kind__in=["direct", "group"]):
+            services.channel_set_archived(
+                actor=request.user,  # type: ignore[arg-type]
+                channel_id=channel.pk,
+                archived=False,
+            )
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "channel", "seq", "sender", "created_at", "deleted_at")
+    list_filter = ("deleted_at",)
+    search_fields = ("body",)
+    raw_id_fields = ("channel", "sender", "thread_root")
+    list_select_related = ("channel", "sender")
+    readonly_fields = ("seq", "version", "client_msg_id", "html", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # messages are sent through the services, never typed into the admin
