@@ -161,4 +161,139 @@ def settings_redis_layer(settings: Any) -> Iterator[None]:
     channel_layers.backends.clear()
 
 
+@pytest.fixture
+def captured_controls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every control message (join/leave/close) sent to users' sockets after commit.
+
+    Chains to whatever `_send_to_groups` is in place, so it combines with `captured_events`
+    when requested after it. Needs `@pytest.mark.django_db(transaction=True)` like that one.
+    """
+    from apps.core import events as core_events
+
+    controls: list[dict[str, Any]] = []
+    forward = core_events._send_to_groups
+
+    def capture(groups: list[str], message: dict[str, Any]) -> None:
+        if message.get("type") == core_events.CONTROL:
+            controls.append({"groups": groups, **message})
+        else:
+            forward(groups, message)
+
+    monkeypatch.setattr(core_events, "_send_to_groups", capture)
+    return controls
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    """Start with an empty cache: DRF throttles count requests there across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 __all__ = ["settings"]
+
+
+# --- real-time (WebSocket) fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated_realtime(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh channel layer for this test; in Redis, under keys no other test or run shares.
+
+    Group names ("chan.1", "user.1") and presence keys repeat across test databases, so
+    parallel workers, concurrent runs and earlier runs must not meet in the same Redis keys.
+    """
+    import copy
+    import uuid
+
+    from channels.layers import channel_layers
+
+    from apps.chat import presence
+
+    tag = f"enclave-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    if "redis" in layers["default"]["BACKEND"].lower():
+        layers["default"].setdefault("CONFIG", {})["prefix"] = tag
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+    monkeypatch.setattr(
+        presence.RedisPresenceStore,
+        "_key",
+        staticmethod(lambda user_id: f"{tag}:presence:{user_id}"),
+    )
+    yield tag
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def ws_connect(isolated_realtime: str) -> Any:
+    """Open authenticated sockets on the real ASGI app: `await ws_connect(user, auth=...)`.
+
+    Sockets still open at the end are disconnected, and the channel layer is flushed. See
+    tests/ws.py for the client (every received frame is schema-checked).
+    """
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+    from django.db import connections
+
+    from tests.ws import WsClient, open_socket
+
+    opened: list[WsClient] = []
+
+    async def connect(user: User, **kwargs: Any) -> WsClient:
+        client = await open_socket(user, **kwargs)
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        await client.disconnect()
+    # The consumer's worker thread outlives the test; leave no connection to the test database.
+    await database_sync_to_async(connections.close_all)()
+    layer = get_channel_layer()
+    # Flush only what belongs to this test process, never a shared server's default prefix.
+    if not hasattr(layer, "prefix") or layer.prefix.startswith("enclave-test-"):
+        await layer.flush()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_postgres_flush() -> Iterator[None]:
+    """On PostgreSQL, empty tables with DELETE instead of TRUNCATE after transactional tests.
+
+    TRUNCATE takes a few hundred milliseconds on PostgreSQL whatever the table size (new files,
+    fsync), DELETE of the handful of rows a test writes takes a millisecond; WebSocket tests
+    must be transactional (the consumer's thread has its own connection and events leave on
+    commit). Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, so the order does not
+    matter; anything unusual (RESTART IDENTITY, CASCADE, an error) falls back to TRUNCATE.
+    """
+    import re
+
+    from django.db import DatabaseError, transaction
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    plain_truncate = re.compile(r'^TRUNCATE ((?:"[^"]+"(?:, )?)+);$')
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        matches = [plain_truncate.match(sql) for sql in sql_list]
+        if sql_list and all(matches):
+            tables = [t for m in matches if m for t in m.group(1).split(", ")]
+            try:
+                with (
+                    transaction.atomic(using=self.connection.alias),
+                    self.connection.cursor() as cursor,
+                ):
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                    for table in tables:
+                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - quoted names
+                return
+            except DatabaseError:
+                pass
+        original(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]

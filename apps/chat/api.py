@@ -7,14 +7,13 @@ from typing import Any
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import events, selectors, services
 from apps.chat import serializers as s
 from apps.chat.models import Membership
-from apps.core.api import CreatedCursorPagination
+from apps.core.api import AuthedRequest, CreatedCursorPagination
 from apps.core.errors import InvalidInput
 
 
@@ -50,7 +49,7 @@ class ChannelListApi(APIView):
         responses=s.ChannelSummaryOut(many=True),
         summary="My channels, DMs and group DMs with unread and mention counts",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         summaries = selectors.channel_list_for_user(user=request.user)
         return Response([summary_payload(summary) for summary in summaries])
 
@@ -60,7 +59,7 @@ class ChannelListApi(APIView):
         responses={201: s.ChannelOut},
         summary="Create a public or private channel",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = _valid(s.ChannelCreateIn, request.data)
         channel = services.channel_create(creator=request.user, **data)
         return Response(events.channel_payload(channel), status=status.HTTP_201_CREATED)
@@ -74,7 +73,7 @@ class ChannelBrowseApi(APIView):
         responses=s.BrowseChannelOut(many=True),
         summary="Public channels one may join (cursor-paginated)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.channel_browse(user=request.user), request)
         rows = [
@@ -94,11 +93,13 @@ class ChannelBrowseApi(APIView):
 
 class ChannelDetailApi(APIView):
     @extend_schema(operation_id="channels_retrieve", responses=s.ChannelSummaryOut)
-    def get(self, request: Request, channel_id: int) -> Response:
-        channel, membership = selectors.channel_get(user=request.user, channel_id=channel_id)
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
+        channel, summary = selectors.channel_summary(user=request.user, channel_id=channel_id)
+        if summary is not None:
+            return Response(summary_payload(summary))
         body = {
-            **events.channel_payload(channel),
-            "membership": membership_payload(membership),
+            **events.channel_payload(channel, member_ids=selectors.direct_member_ids(channel)),
+            "membership": None,
             "unread_count": 0,
             "mention_count": 0,
         }
@@ -110,7 +111,7 @@ class ChannelDetailApi(APIView):
         responses=s.ChannelOut,
         summary="Rename, set topic or description",
     )
-    def patch(self, request: Request, channel_id: int) -> Response:
+    def patch(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.ChannelUpdateIn, request.data)
         channel = services.channel_update(actor=request.user, channel_id=channel_id, **data)
         return Response(events.channel_payload(channel))
@@ -120,7 +121,7 @@ class ChannelArchiveApi(APIView):
     archived = True
 
     @extend_schema(request=None, responses=s.ChannelOut)
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         channel = services.channel_set_archived(
             actor=request.user, channel_id=channel_id, archived=self.archived
         )
@@ -133,14 +134,14 @@ class ChannelUnarchiveApi(ChannelArchiveApi):
 
 class ChannelJoinApi(APIView):
     @extend_schema(request=None, responses=s.MembershipOut)
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         membership = services.channel_join(user=request.user, channel_id=channel_id)
         return Response(membership_payload(membership))
 
 
 class ChannelLeaveApi(APIView):
     @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         services.channel_leave(user=request.user, channel_id=channel_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -149,7 +150,7 @@ class ChannelMembersApi(APIView):
     pagination_class = CreatedCursorPagination
 
     @extend_schema(operation_id="channel_members_list", responses=s.MemberOut(many=True))
-    def get(self, request: Request, channel_id: int) -> Response:
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
         paginator = self.pagination_class()
         members = selectors.channel_members(user=request.user, channel_id=channel_id)
         page = paginator.paginate_queryset(members, request) or []
@@ -166,7 +167,7 @@ class ChannelMembersApi(APIView):
         return paginator.get_paginated_response(rows)
 
     @extend_schema(operation_id="channel_members_invite", request=s.InviteIn, responses={204: None})
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.InviteIn, request.data)
         services.channel_invite(actor=request.user, channel_id=channel_id, **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -174,7 +175,7 @@ class ChannelMembersApi(APIView):
 
 class ChannelMemberApi(APIView):
     @extend_schema(request=s.MemberRoleIn, responses=s.MembershipOut)
-    def patch(self, request: Request, channel_id: int, user_id: int) -> Response:
+    def patch(self, request: AuthedRequest, channel_id: int, user_id: int) -> Response:
         data = _valid(s.MemberRoleIn, request.data)
         membership = services.membership_set_role(
             actor=request.user, channel_id=channel_id, user_id=user_id, **data
@@ -182,14 +183,14 @@ class ChannelMemberApi(APIView):
         return Response(membership_payload(membership))
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, channel_id: int, user_id: int) -> Response:
+    def delete(self, request: AuthedRequest, channel_id: int, user_id: int) -> Response:
         services.channel_remove_member(actor=request.user, channel_id=channel_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MembershipSettingsApi(APIView):
     @extend_schema(request=s.MembershipSettingsIn, responses=s.MembershipOut)
-    def patch(self, request: Request, channel_id: int) -> Response:
+    def patch(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.MembershipSettingsIn, request.data)
         membership = services.membership_update_settings(
             user=request.user, channel_id=channel_id, **data
@@ -209,7 +210,7 @@ class ChannelMessagesApi(APIView):
             "`version` while `has_more_after`. Apply them by id and you hold the stored history."
         ),
     )
-    def get(self, request: Request, channel_id: int) -> Response:
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
         query = _valid(s.HistoryQueryIn, request.query_params)
         page = selectors.channel_history(
             user=request.user,
@@ -237,7 +238,7 @@ class ChannelMessagesApi(APIView):
         summary="Send a message (idempotent on client_msg_id)",
         description="201 when stored now, 200 when client_msg_id was already stored (a resend).",
     )
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.MessageSendIn, request.data)
         result = services.message_send(sender=request.user, channel_id=channel_id, **data)
         message = selectors.message_get(user=request.user, message_id=result.message.pk)
@@ -248,8 +249,8 @@ class ChannelMessagesApi(APIView):
 
 
 class ChannelReadApi(APIView):
-    @extend_schema(request=s.ReadIn, responses=s.MembershipOut)
-    def post(self, request: Request, channel_id: int) -> Response:
+    @extend_schema(request=s.ReadIn, responses=s.ReadOut)
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.ReadIn, request.data)
         seq = services.read_mark(user=request.user, channel_id=channel_id, seq=data["seq"])
         return Response({"last_read_seq": seq})
@@ -257,7 +258,7 @@ class ChannelReadApi(APIView):
 
 class ChannelTypingApi(APIView):
     @extend_schema(request=s.TypingIn, responses={204: None})
-    def post(self, request: Request, channel_id: int) -> Response:
+    def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = _valid(s.TypingIn, request.data)
         services.typing_notify(user=request.user, channel_id=channel_id, **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -269,35 +270,35 @@ class DirectOpenApi(APIView):
         responses=s.ChannelOut,
         summary="Open (or find) the DM or group DM with these users",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = _valid(s.DirectOpenIn, request.data)
         channel = services.dm_open(user=request.user, user_ids=data["user_ids"])
-        member_ids = sorted(int(uid) for uid in (channel.dm_key or "").split(",") if uid)
+        member_ids = selectors.direct_member_ids(channel)
         return Response(events.channel_payload(channel, member_ids=member_ids))
 
 
 class MessageDetailApi(APIView):
     @extend_schema(operation_id="messages_retrieve", responses=s.MessageOut)
-    def get(self, request: Request, message_id: int) -> Response:
+    def get(self, request: AuthedRequest, message_id: int) -> Response:
         message = selectors.message_get(user=request.user, message_id=message_id)
         return Response(selectors.payloads([message])[0])
 
     @extend_schema(operation_id="messages_edit", request=s.MessageEditIn, responses=s.MessageOut)
-    def patch(self, request: Request, message_id: int) -> Response:
+    def patch(self, request: AuthedRequest, message_id: int) -> Response:
         data = _valid(s.MessageEditIn, request.data)
         services.message_edit(user=request.user, message_id=message_id, body=data["body"])
         message = selectors.message_get(user=request.user, message_id=message_id)
         return Response(selectors.payloads([message])[0])
 
     @extend_schema(operation_id="messages_delete", responses={204: None})
-    def delete(self, request: Request, message_id: int) -> Response:
+    def delete(self, request: AuthedRequest, message_id: int) -> Response:
         services.message_delete(user=request.user, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ThreadApi(APIView):
     @extend_schema(responses=s.ThreadOut, summary="A thread: root and replies")
-    def get(self, request: Request, message_id: int) -> Response:
+    def get(self, request: AuthedRequest, message_id: int) -> Response:
         root, replies = selectors.thread_messages(user=request.user, root_id=message_id)
         return Response(
             {"root": selectors.payloads([root])[0], "replies": selectors.payloads(replies)}
@@ -306,16 +307,17 @@ class ThreadApi(APIView):
 
 class ReactionsApi(APIView):
     @extend_schema(request=s.ReactionIn, responses=s.MessageOut)
-    def post(self, request: Request, message_id: int) -> Response:
+    def post(self, request: AuthedRequest, message_id: int) -> Response:
         data = _valid(s.ReactionIn, request.data)
         services.reaction_add(user=request.user, message_id=message_id, emoji=data["emoji"])
         message = selectors.message_get(user=request.user, message_id=message_id)
         return Response(selectors.payloads([message])[0])
 
     @extend_schema(
-        parameters=[OpenApiParameter("emoji", str, required=True)], responses=s.MessageOut
+        parameters=[OpenApiParameter("emoji", str, required=True)],
+        responses={200: s.MessageOut},
     )
-    def delete(self, request: Request, message_id: int) -> Response:
+    def delete(self, request: AuthedRequest, message_id: int) -> Response:
         emoji = request.query_params.get("emoji", "")
         services.reaction_remove(user=request.user, message_id=message_id, emoji=emoji)
         message = selectors.message_get(user=request.user, message_id=message_id)
@@ -328,7 +330,7 @@ class PresenceApi(APIView):
         responses={200: {"type": "object", "additionalProperties": {"type": "string"}}},
         summary="Status (online/away/offline) of the given users",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         raw = _valid(s.PresenceQueryIn, request.query_params)["user_ids"]
         try:
             user_ids = [int(part) for part in raw.split(",") if part.strip()][:500]
@@ -338,7 +340,7 @@ class PresenceApi(APIView):
         return Response({str(uid): state for uid, state in statuses.items()})
 
     @extend_schema(request=s.PresenceIn, responses={200: {"type": "object"}})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = _valid(s.PresenceIn, request.data)
         state = services.presence_update(
             user=request.user, connection_id=f"rest:{data['connection_id']}", state=data["status"]

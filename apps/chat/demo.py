@@ -95,7 +95,7 @@ def demo_company_seed(*, history_size: int = 320, seed: int = 7) -> DemoResult:
     """Create the demo company unless it exists. Returns whether anything was created."""
     if User.objects.filter(username="admin").exists():
         return DemoResult(created=False, users=demo_people())
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
     users: dict[str, User] = {}
     for username, name, role, language, tz in PEOPLE:
         users[username] = user_create(
@@ -111,29 +111,46 @@ def demo_company_seed(*, history_size: int = 320, seed: int = 7) -> DemoResult:
     owner = users["admin"]
     everyone_ids = [u.pk for u in staff]
     general = services.channel_create(
-        creator=owner, kind=ChannelKind.PUBLIC, name="general", topic="Company-wide news",
+        creator=owner,
+        kind=ChannelKind.PUBLIC,
+        name="general",
+        topic="Company-wide news",
         member_ids=everyone_ids,
     )
     random_channel = services.channel_create(
-        creator=users["bob"], kind=ChannelKind.PUBLIC, name="random", topic="Off-topic",
+        creator=users["bob"],
+        kind=ChannelKind.PUBLIC,
+        name="random",
+        topic="Off-topic",
         member_ids=everyone_ids,
     )
     engineering = services.channel_create(
-        creator=users["alice"], kind=ChannelKind.PUBLIC, name="engineering",
+        creator=users["alice"],
+        kind=ChannelKind.PUBLIC,
+        name="engineering",
         topic="Builds, reviews, releases",
         member_ids=[users[n].pk for n in ("bob", "carol", "zhangwei", "liuyang")],
     )
     product = services.channel_create(
-        creator=users["zhangwei"], kind=ChannelKind.PUBLIC, name="产品讨论", topic="产品需求与评审",
+        creator=users["zhangwei"],
+        kind=ChannelKind.PUBLIC,
+        name="产品讨论",
+        topic="产品需求与评审",
         member_ids=[users[n].pk for n in ("lina", "wangfang", "liuyang", "alice")],
     )
     leadership = services.channel_create(
-        creator=owner, kind=ChannelKind.PRIVATE, name="leadership", topic="Private: managers",
+        creator=owner,
+        kind=ChannelKind.PRIVATE,
+        name="leadership",
+        topic="Private: managers",
         member_ids=[users["alice"].pk, users["zhangwei"].pk],
     )
     partners = services.channel_create(
-        creator=users["alice"], kind=ChannelKind.PRIVATE, name="partner-project",
-        topic="Shared with our guest", member_ids=[users["guest"].pk, users["bob"].pk],
+        creator=users["alice"],
+        kind=ChannelKind.PRIVATE,
+        name="partner-project",
+        topic="Shared with our guest",
+        member_ids=[users["guest"].pk, users["bob"].pk],
     )
     channels = [general, random_channel, engineering, product, leadership, partners]
     members_of = {c.pk: list(c.memberships.select_related("user")) for c in channels}

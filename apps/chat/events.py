@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership, Message, Reaction
@@ -54,6 +54,7 @@ class ChannelPayload(TypedDict):
     is_archived: bool
     created_at: str
     last_seq: int
+    last_message_at: str | None
     member_ids: list[int] | None
 
 
@@ -62,6 +63,8 @@ class MessageNewEvent(TypedDict):
     channel_id: int
     channel_seq: int
     message: MessagePayload
+    # Replies only: the thread root's new reply count, so clients update it without a fetch.
+    thread_root: NotRequired[ThreadRootPayload]
 
 
 class MessageUpdatedEvent(TypedDict):
@@ -76,6 +79,7 @@ class MessageDeletedEvent(TypedDict):
     channel_id: int
     channel_seq: int
     message: MessagePayload
+    thread_root: NotRequired[ThreadRootPayload]
 
 
 class ReactionEvent(TypedDict):
@@ -98,6 +102,15 @@ class MemberEvent(TypedDict):
     channel_id: int
     user_id: int
     role: str
+
+
+class MembershipUpdatedEvent(TypedDict):
+    """The user's own settings for a channel changed (sent to that user's tabs only)."""
+
+    type: Literal["membership.updated"]
+    channel_id: int
+    is_muted: bool
+    notification_level: str
 
 
 class ReadEvent(TypedDict):
@@ -183,6 +196,7 @@ def channel_payload(channel: Channel, *, member_ids: list[int] | None = None) ->
         "is_archived": channel.is_archived,
         "created_at": channel.created_at.isoformat(),
         "last_seq": channel.last_seq,
+        "last_message_at": iso(channel.last_message_at),
         "member_ids": member_ids,
     }
 
@@ -209,6 +223,7 @@ EVENT_SCHEMAS: dict[str, type] = {
     "member.joined": MemberEvent,
     "member.left": MemberEvent,
     "member.updated": MemberEvent,
+    "membership.updated": MembershipUpdatedEvent,
     "read": ReadEvent,
     "typing": TypingEvent,
     "presence": PresenceEvent,

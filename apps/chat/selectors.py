@@ -24,6 +24,13 @@ class ChannelSummary:
     member_ids: list[int] | None
 
 
+def direct_member_ids(channel: Channel) -> list[int] | None:
+    """Member ids of a direct or group channel, read from its key (no query); None otherwise."""
+    if not channel.is_direct or not channel.dm_key:
+        return None
+    return sorted(int(user_id) for user_id in channel.dm_key.split(","))
+
+
 def _unread_messages_for(user: User) -> QuerySet[Message]:
     # One filter() call: the membership join and the F() refer to the same membership row.
     return Message.objects.filter(
@@ -33,40 +40,45 @@ def _unread_messages_for(user: User) -> QuerySet[Message]:
     ).exclude(sender=user)
 
 
-def channel_list_for_user(*, user: User) -> list[ChannelSummary]:
-    """The user's channels with unread and mention counts. Four queries, whatever the size."""
-    memberships = list(
-        Membership.objects.filter(user=user).select_related("channel").order_by("channel_id")
-    )
-    unread = dict(
-        _unread_messages_for(user).values_list("channel_id").annotate(n=Count("id")).order_by()
-    )
+def channel_list_for_user(
+    *, user: User, channel_ids: list[int] | None = None
+) -> list[ChannelSummary]:
+    """The user's channels with unread and mention counts. Three queries, whatever the size.
+
+    `channel_ids` narrows the list (e.g. to one channel for its detail view).
+    """
+    memberships_query = Membership.objects.filter(user=user)
+    unread_query = _unread_messages_for(user)
+    if channel_ids is not None:
+        memberships_query = memberships_query.filter(channel_id__in=channel_ids)
+        unread_query = unread_query.filter(channel_id__in=channel_ids)
+    memberships = list(memberships_query.select_related("channel").order_by("channel_id"))
+    unread = dict(unread_query.values_list("channel_id").annotate(n=Count("id")).order_by())
     mentioned = dict(
-        _unread_messages_for(user)
-        .filter(Q(mentions__user=user) | Q(mentions_everyone=True))
+        unread_query.filter(Q(mentions__user=user) | Q(mentions_everyone=True))
         .values_list("channel_id")
         .annotate(n=Count("id", distinct=True))
         .order_by()
     )
-    direct_ids = [m.channel_id for m in memberships if m.channel.kind in DIRECT_KINDS]
-    members_of: dict[int, list[int]] = {}
-    if direct_ids:
-        for channel_id, user_id in (
-            Membership.objects.filter(channel_id__in=direct_ids)
-            .order_by("channel_id", "user_id")
-            .values_list("channel_id", "user_id")
-        ):
-            members_of.setdefault(channel_id, []).append(user_id)
     return [
         ChannelSummary(
             channel=m.channel,
             membership=m,
             unread_count=unread.get(m.channel_id, 0),
             mention_count=mentioned.get(m.channel_id, 0),
-            member_ids=members_of.get(m.channel_id) if m.channel.kind in DIRECT_KINDS else None,
+            member_ids=direct_member_ids(m.channel),
         )
         for m in memberships
     ]
+
+
+def channel_summary(*, user: User, channel_id: int) -> tuple[Channel, ChannelSummary | None]:
+    """A channel the user may read, with their unread counts when they are a member."""
+    channel, membership = access_channel_read(user=user, channel_id=channel_id)
+    if membership is None:
+        return channel, None
+    summaries = channel_list_for_user(user=user, channel_ids=[channel.pk])
+    return channel, summaries[0] if summaries else None
 
 
 def _messages_with_details() -> QuerySet[Message]:
@@ -120,8 +132,9 @@ def channel_history(
     """A page of a channel's messages.
 
     - `after_seq=N`: every message created *or changed* after channel sequence N (edits,
-      deletions, reactions included), in order of change; page on with the last `version`.
-      This is the catch-up call of a reconnecting client.
+      deletions, reactions and thread reply counts included), in order of change; page on
+      with the last `version`. This is the catch-up call of a reconnecting client. A page
+      holds one row more than `limit` when a reply and its root share its last version.
     - `before_seq=N`: the `limit` messages before position N, oldest first (scrolling back).
     - `around_message_id`: a page centred on that message (permalinks).
     - none: the latest `limit` messages.
@@ -137,9 +150,15 @@ def channel_history(
         base = base.filter(thread_root__isnull=True)
     has_more_before = has_more_after = False
     if after_seq is not None:
-        rows = list(base.filter(version__gt=after_seq).order_by("version")[: limit + 1])
-        has_more_after = len(rows) > limit
-        messages = rows[:limit]
+        # A reply and its thread root share the version of the change that touched both (the
+        # reply sent or deleted), so a page must not end between two rows of one version: the
+        # next page starts after it. At most two rows share a version, hence `limit + 2`.
+        rows = list(base.filter(version__gt=after_seq).order_by("version", "id")[: limit + 2])
+        end = limit
+        if len(rows) > limit and rows[limit].version == rows[limit - 1].version:
+            end = limit + 1
+        has_more_after = len(rows) > end
+        messages = rows[:end]
     elif around_message_id is not None:
         anchor = base.filter(pk=around_message_id).values_list("seq", flat=True).first()
         if anchor is None:
@@ -206,9 +225,7 @@ def user_directory(*, user: User) -> QuerySet[User]:
     """People the user can see: everyone active; guests only those they share a channel with."""
     users = User.objects.filter(is_active=True)
     if user.is_guest:
-        shared = Membership.objects.filter(
-            channel__memberships__user=user, user=OuterRef("pk")
-        )
+        shared = Membership.objects.filter(channel__memberships__user=user, user=OuterRef("pk"))
         users = users.filter(Exists(shared))
     return users.order_by("username")
 

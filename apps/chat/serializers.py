@@ -47,6 +47,7 @@ class ChannelOut(serializers.Serializer):
     is_archived = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     last_seq = serializers.IntegerField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
     member_ids = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
 
 
@@ -55,6 +56,10 @@ class MembershipOut(serializers.Serializer):
     is_muted = serializers.BooleanField()
     notification_level = serializers.ChoiceField(choices=NotificationLevel.choices)
     last_read_seq = serializers.IntegerField()
+
+
+class ReadOut(serializers.Serializer):
+    last_read_seq = serializers.IntegerField(help_text="The read position after the call.")
 
 
 class ChannelSummaryOut(ChannelOut):
@@ -162,9 +167,7 @@ class MemberRoleIn(serializers.Serializer):
 
 class MembershipSettingsIn(serializers.Serializer):
     is_muted = serializers.BooleanField(required=False)
-    notification_level = serializers.ChoiceField(
-        choices=NotificationLevel.choices, required=False
-    )
+    notification_level = serializers.ChoiceField(choices=NotificationLevel.choices, required=False)
 
 
 class DirectOpenIn(serializers.Serializer):

@@ -39,6 +39,7 @@ from apps.chat.permissions import (
     access_message_edit,
     access_message_react,
 )
+from apps.chat.selectors import direct_member_ids, user_directory
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
 
@@ -160,7 +161,10 @@ def _add_members(channel: Channel, users: Iterable[User], *, role: str) -> list[
             events.member_event("member.joined", membership), to=Audience.channel(channel.pk)
         )
         publish_on_commit(
-            {"type": "channel.created", "channel": events.channel_payload(channel)},
+            {
+                "type": "channel.created",
+                "channel": events.channel_payload(channel, member_ids=direct_member_ids(channel)),
+            },
             to=Audience.users([membership.user_id]),
         )
     return new
@@ -203,13 +207,17 @@ def channel_create(
     name = _clean_name(name)
     if _name_taken(name):
         raise Conflict(_("A channel with this name exists."), code="name_taken")
-    channel = Channel.objects.create(
-        kind=kind,
-        name=name,
-        topic=topic.strip()[:250],
-        description=description.strip()[:2000],
-        created_by=creator,
-    )
+    try:
+        with transaction.atomic():  # the unique index decides a concurrent race on the name
+            channel = Channel.objects.create(
+                kind=kind,
+                name=name,
+                topic=topic.strip()[:250],
+                description=description.strip()[:2000],
+                created_by=creator,
+            )
+    except IntegrityError:
+        raise Conflict(_("A channel with this name exists."), code="name_taken") from None
     _add_members(channel, [creator], role=ChannelRole.ADMIN)
     others = [uid for uid in set(member_ids) if uid != creator.pk]
     if others:
@@ -244,7 +252,11 @@ def channel_update(
         channel.description = description.strip()[:2000]
         fields.append("description")
     if fields:
-        channel.save(update_fields=fields)
+        try:
+            with transaction.atomic():  # the unique index decides a concurrent rename race
+                channel.save(update_fields=fields)
+        except IntegrityError:
+            raise Conflict(_("A channel with this name exists."), code="name_taken") from None
         _publish_channel_updated(channel)
     return channel
 
@@ -359,6 +371,16 @@ def membership_update_settings(
         fields.append("notification_level")
     if fields:
         membership.save(update_fields=fields)
+        # The user's other tabs show the new mute / notification state.
+        publish_on_commit(
+            {
+                "type": "membership.updated",
+                "channel_id": membership.channel_id,
+                "is_muted": membership.is_muted,
+                "notification_level": membership.notification_level,
+            },
+            to=Audience.users([user.pk]),
+        )
     return membership
 
 
@@ -374,6 +396,13 @@ def dm_open(*, user: User, user_ids: Iterable[int]) -> Channel:
             code="too_many_members",
         )
     users = _active_users(member_ids)
+    if user.is_guest:
+        # Guests only see people they share a channel with (selectors.user_directory); the
+        # same answer as for an unknown id, so that ids cannot be probed through DMs either.
+        others = member_ids - {user.pk}
+        visible = user_directory(user=user).filter(pk__in=others).values_list("pk", flat=True)
+        if set(visible) != others:
+            raise InvalidInput(_("Unknown or inactive user."), code="unknown_user")
     key = ",".join(str(uid) for uid in sorted(member_ids))
     channel = Channel.objects.filter(dm_key=key).first()
     if channel is not None:
@@ -400,7 +429,9 @@ def _parse_client_msg_id(client_msg_id: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(client_msg_id))
     except ValueError:
-        raise InvalidInput(_("client_msg_id must be a UUID."), code="invalid_client_msg_id") from None
+        raise InvalidInput(
+            _("client_msg_id must be a UUID."), code="invalid_client_msg_id"
+        ) from None
 
 
 def message_send(
@@ -457,8 +488,10 @@ def message_send(
                 )
             root_payload: events.ThreadRootPayload | None = None
             if root is not None:
+                # The root changed too (its reply count): it shares this change's version so
+                # a client catching up with ?after_seq=N receives it (see channel_history).
                 Message.objects.filter(pk=root.pk).update(
-                    reply_count=F("reply_count") + 1, last_reply_at=now
+                    reply_count=F("reply_count") + 1, last_reply_at=now, version=seq
                 )
                 root.refresh_from_db(fields=["reply_count"])
                 root_payload = {
@@ -483,9 +516,7 @@ def message_send(
             publish_on_commit(event, to=Audience.channel(channel.pk))
     except IntegrityError:
         if msg_uuid is not None:
-            existing = _existing_send(
-                sender=sender, client_msg_id=msg_uuid, channel_id=channel_id
-            )
+            existing = _existing_send(sender=sender, client_msg_id=msg_uuid, channel_id=channel_id)
             if existing is not None:
                 return SendResult(existing, created=False)
         raise
@@ -549,19 +580,26 @@ def message_delete(*, user: User, message_id: int) -> Message:
     message.save(update_fields=["deleted_at", "version", "body", "html"])
     Reaction.objects.filter(message=message).delete()
     Mention.objects.filter(message=message).delete()
+    event: dict[str, object] = {
+        "type": "message.deleted",
+        "channel_id": message.channel_id,
+        "channel_seq": seq,
+        "message": events.message_payload(message),
+    }
     if message.thread_root_id is not None:
+        # As in message_send: the root's reply count changed in this change of the channel.
         Message.objects.filter(pk=message.thread_root_id, reply_count__gt=0).update(
-            reply_count=F("reply_count") - 1
+            reply_count=F("reply_count") - 1, version=seq
         )
-    publish_on_commit(
-        {
-            "type": "message.deleted",
-            "channel_id": message.channel_id,
-            "channel_seq": seq,
-            "message": events.message_payload(message),
-        },
-        to=Audience.channel(message.channel_id),
-    )
+        root = Message.objects.only("id", "reply_count", "last_reply_at").get(
+            pk=message.thread_root_id
+        )
+        event["thread_root"] = {
+            "id": root.pk,
+            "reply_count": root.reply_count,
+            "last_reply_at": events.iso(root.last_reply_at),
+        }
+    publish_on_commit(event, to=Audience.channel(message.channel_id))
     return message
 
 

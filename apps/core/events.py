@@ -69,12 +69,24 @@ def encode_frame(event: Mapping[str, Any]) -> str:
     return orjson.dumps({"v": PROTOCOL_VERSION, **event}).decode()
 
 
+async def _group_send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+    for group in groups:
+        await layer.group_send(group, message)
+
+
 def _send_to_groups(groups: list[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - a channel layer is always configured
         return
-    for group in groups:
-        async_to_sync(layer.group_send)(group, message)
+    # One hop into the event loop for all the groups, not one per group.
+    async_to_sync(_group_send_all)(layer, groups, message)
+
+
+def _on_commit_send(groups: list[str], message: dict[str, Any]) -> None:
+    # robust: the write has committed, so a channel-layer failure (Redis restarting) must not
+    # turn it into an error for the caller, who would see a failure for a stored message. The
+    # push is a hint; clients converge over REST. Django logs the exception.
+    transaction.on_commit(lambda: _send_to_groups(groups, message), robust=True)
 
 
 def publish_on_commit(event: Mapping[str, Any], *, to: Audience) -> None:
@@ -86,8 +98,7 @@ def publish_on_commit(event: Mapping[str, Any], *, to: Audience) -> None:
     """
     frame = encode_frame(event)
     message = {"type": PUSH, "frame": frame, "channel_id": to.channel_id}
-    groups = to.groups()
-    transaction.on_commit(lambda: _send_to_groups(groups, message))
+    _on_commit_send(to.groups(), message)
 
 
 def control_on_commit(user_id: int, action: str, **data: Any) -> None:
@@ -96,5 +107,4 @@ def control_on_commit(user_id: int, action: str, **data: Any) -> None:
     Control messages never reach the client as-is; the consumer acts on them.
     """
     message = {"type": CONTROL, "action": action, **data}
-    groups = [user_group(user_id)]
-    transaction.on_commit(lambda: _send_to_groups(groups, message))
+    _on_commit_send([user_group(user_id)], message)

@@ -11,3 +11,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Unknown API URLs answer in the API's error format, not with an HTML page."""
+    from django.utils.translation import gettext as _
+
+    return JsonResponse(
+        {"code": "not_found", "message": _("No such API endpoint."), "details": {}}, status=404
+    )

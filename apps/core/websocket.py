@@ -61,8 +61,17 @@ def _token_from(scope: dict[str, Any]) -> str | None:
     return values[0] if values else None
 
 
+# Same code as apps.chat.consumers.CLOSE_UNAUTHENTICATED (which re-checks after the handshake).
+CLOSE_UNAUTHENTICATED = 4401
+
+
 class TokenAuthMiddleware:
-    """Runs inside AuthMiddlewareStack: a token wins over the cookie; no Origin, no cookie."""
+    """Runs inside AuthMiddlewareStack: a token wins over the cookie; no Origin, no cookie.
+
+    A handshake that authenticates nobody is refused here, before a consumer exists: an
+    anonymous client (a scanner, a tab whose session expired and that keeps reconnecting)
+    costs no channel-layer channel and no Redis receive.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -76,4 +85,8 @@ class TokenAuthMiddleware:
             scope = dict(scope, auth_method="session")
         else:
             scope = dict(scope, user=AnonymousUser(), auth_method=None)
+        user = scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED})
+            return None
         return await self.app(scope, receive, send)

@@ -9,7 +9,7 @@ from .base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
-REST_FRAMEWORK_THROTTLE_DISABLED = True
+# Throttling stays on (its tests need it); tests that log in repeatedly clear the cache.
 # SQLite tests use Django's shared in-memory database (fast, private to each xdist worker).
 
 # Each pytest-xdist worker gets its own Redis database, so channel-layer groups ("chan.1") and

@@ -1,0 +1,18 @@
+// Page configuration handed over by the server template through data-* attributes on #app.
+
+const root = document.getElementById("app");
+const data = root ? root.dataset : {};
+
+export const config = {
+  root,
+  userId: Number(data.userId),
+  initialChannelId: data.initialChannel ? Number(data.initialChannel) : null,
+  homeUrl: data.homeUrl || "/",
+  loginUrl: data.loginUrl || "/accounts/login/",
+  apiRoot: "/api/v1/",
+  socketUrl: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/`,
+  /** URL of a channel's page: the template gives it for id 0. */
+  channelUrl(channelId) {
+    return (data.channelUrl || "/c/0/").replace(/\/0\/$/, `/${channelId}/`);
+  },
+};

@@ -1,0 +1,71 @@
+// Line icons as inline SVG built with createElementNS (no icon font, nothing inline to allow in
+// the CSP). `hydrateIcons()` fills the template's <span data-icon="name"> placeholders.
+
+const SVG = "http://www.w3.org/2000/svg";
+
+// 24x24 stroke paths (in the spirit of Feather icons).
+const PATHS = {
+  x: ["M18 6 6 18", "M6 6l12 12"],
+  plus: ["M12 5v14", "M5 12h14"],
+  menu: ["M3 6h18", "M3 12h18", "M3 18h18"],
+  hash: ["M4 9h16", "M4 15h16", "M10 3 8 21", "M16 3l-2 18"],
+  lock: ["M5 11h14v10H5z", "M8 11V7a4 4 0 0 1 8 0v4"],
+  user: ["M20 21v-2a4 4 0 0 0-4-4H8a4 4 0 0 0-4 4v2", "M12 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8z"],
+  users: [
+    "M17 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2",
+    "M9 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8z",
+    "M23 21v-2a4 4 0 0 0-3-3.87",
+    "M16 3.13a4 4 0 0 1 0 7.75",
+  ],
+  smile: [
+    "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20z",
+    "M8 14s1.5 2 4 2 4-2 4-2",
+    "M9 9h.01",
+    "M15 9h.01",
+  ],
+  reply: ["M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"],
+  edit: ["M17 3a2.85 2.85 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5z"],
+  trash: ["M3 6h18", "M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6", "M8 6V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2"],
+  send: ["M22 2 11 13", "M22 2l-7 20-4-9-9-4z"],
+  bell: ["M18 8A6 6 0 0 0 6 8c0 7-3 9-3 9h18s-3-2-3-9", "M13.73 21a2 2 0 0 1-3.46 0"],
+  "bell-off": [
+    "M13.73 21a2 2 0 0 1-3.46 0",
+    "M18.63 13A17.9 17.9 0 0 1 18 8",
+    "M6.26 6.26A5.86 5.86 0 0 0 6 8c0 7-3 9-3 9h14",
+    "M18 8a6 6 0 0 0-9.33-5",
+    "M1 1l22 22",
+  ],
+  "log-out": ["M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4", "M16 17l5-5-5-5", "M21 12H9"],
+  "chevron-up": ["M18 15l-6-6-6 6"],
+  "arrow-down": ["M12 5v14", "M19 12l-7 7-7-7"],
+  alert: ["M12 9v4", "M12 17h.01", "M10.29 3.86 1.82 18a2 2 0 0 0 1.71 3h16.94a2 2 0 0 0 1.71-3L13.71 3.86a2 2 0 0 0-3.42 0z"],
+};
+
+/** An <svg class="icon"> for `name`, hidden from assistive technology (label the button instead). */
+export function icon(name) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", `icon icon-${name}`);
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const d of PATHS[name] ?? []) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+export function hydrateIcons(root = document) {
+  for (const placeholder of root.querySelectorAll("[data-icon]")) {
+    if (placeholder.firstElementChild) continue;
+    placeholder.append(icon(placeholder.dataset.icon));
+    placeholder.setAttribute("aria-hidden", "true");
+  }
+}
+
+/** Replace the icon inside a [data-icon] placeholder. */
+export function setIcon(placeholder, name) {
+  placeholder.dataset.icon = name;
+  placeholder.replaceChildren(icon(name));
+}

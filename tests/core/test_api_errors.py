@@ -1,0 +1,167 @@
+"""One error format for the REST API: `{"code", "message", "details"}` and the right status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from apps.accounts.models import Role, User
+from apps.chat import services
+from apps.chat.models import Channel, ChannelKind
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
+
+MakeUser = Callable[..., User]
+
+
+@pytest.fixture
+def member(make_user: MakeUser) -> User:
+    return make_user(username="member")
+
+
+@pytest.fixture
+def channel(member: User) -> Channel:
+    return services.channel_create(creator=member, kind=ChannelKind.PUBLIC, name="general")
+
+
+@pytest.fixture
+def client(member: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(member)
+    return client
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "message", "details"}
+    assert body["code"] == code
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    assert isinstance(body["details"], dict)
+    return body
+
+
+def test_validation_error_names_the_fields_in_details(client: APIClient) -> None:
+    response = client.post(reverse("chat_api:channels"), {"kind": "public"}, format="json")
+
+    body = assert_error(response, 400, "invalid")
+    assert list(body["details"]) == ["name"]
+
+
+def test_domain_validation_error_carries_its_details(
+    client: APIClient, channel: Channel, settings
+) -> None:
+    settings.ENCLAVE_MAX_MESSAGE_CHARS = 5
+
+    response = client.post(
+        reverse("chat_api:messages", kwargs={"channel_id": channel.pk}),
+        {"body": "too long"},
+        format="json",
+    )
+
+    body = assert_error(response, 400, "message_too_long")
+    assert body["details"] == {"max_chars": 5}
+
+
+def test_malformed_json_is_a_400(client: APIClient) -> None:
+    response = client.post(
+        reverse("chat_api:channels"), data='{"kind": "public",', content_type="application/json"
+    )
+
+    assert_error(response, 400, "malformed_request")
+
+
+def test_form_encoded_body_is_unsupported(client: APIClient) -> None:
+    response = client.post(reverse("chat_api:channels"), {"kind": "public", "name": "x"})
+
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_anonymous_request_is_401_with_challenge(channel: Channel) -> None:
+    response = APIClient().get(reverse("chat_api:channels"))
+
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_wrong_credentials_are_401(member: User) -> None:
+    response = APIClient().post(
+        reverse("accounts_api:token-obtain"),
+        {"username": member.username, "password": "nope"},
+        format="json",
+    )
+
+    assert_error(response, 401, "invalid_credentials")
+
+
+def test_domain_refusal_is_403(make_user: MakeUser) -> None:
+    client = APIClient()
+    client.force_authenticate(make_user(Role.GUEST))
+
+    response = client.post(
+        reverse("chat_api:channels"), {"kind": "public", "name": "x"}, format="json"
+    )
+
+    assert_error(response, 403, "guest_forbidden")
+
+
+def test_missing_csrf_token_on_session_write_is_403(member: User) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.login(username=member.username, password=PASSWORD)
+
+    response = client.post(
+        reverse("chat_api:channels"), {"kind": "public", "name": "x"}, format="json"
+    )
+
+    assert_error(response, 403, "forbidden")
+
+
+def test_unknown_channel_is_404(client: APIClient) -> None:
+    response = client.get(reverse("chat_api:channel", kwargs={"channel_id": 999_999}))
+
+    assert_error(response, 404, "channel_not_found")
+
+
+def test_unknown_token_is_404(client: APIClient) -> None:
+    response = client.delete(reverse("accounts_api:token", kwargs={"token_id": 999_999}))
+
+    assert_error(response, 404, "not_found")
+
+
+def test_unsupported_method_is_405(client: APIClient) -> None:
+    response = client.put(reverse("chat_api:channels"), {}, format="json")
+
+    assert_error(response, 405, "method_not_allowed")
+
+
+def test_name_conflict_is_409(client: APIClient, channel: Channel) -> None:
+    response = client.post(
+        reverse("chat_api:channels"), {"kind": "private", "name": "General"}, format="json"
+    )
+
+    assert_error(response, 409, "name_taken")
+
+
+def test_throttled_request_is_429(member: User) -> None:
+    client = APIClient()
+    url = reverse("accounts_api:token-obtain")
+    for _ in range(20):
+        client.post(url, {"username": member.username, "password": "nope"}, format="json")
+
+    response = client.post(url, {"username": member.username, "password": "nope"}, format="json")
+
+    assert_error(response, 429, "rate_limited")
+
+
+def test_unknown_api_url_answers_json_not_found(client: Any) -> None:
+    response = client.get("/api/v1/no-such-endpoint/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
