@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -17,7 +18,12 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # The catalog changes only with a deploy; browsers revalidate it daily.
+    path(
+        "jsi18n/",
+        cache_control(max_age=86400)(JavaScriptCatalog.as_view()),
+        name="javascript-catalog",
+    ),
     path("healthz", healthz, name="healthz"),
     re_path(r"^api/(?P<path>.*)$", api_not_found, name="api-not-found"),
 ]

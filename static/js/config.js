@@ -10,6 +10,8 @@ export const config = {
   homeUrl: data.homeUrl || "/",
   loginUrl: data.loginUrl || "/accounts/login/",
   apiRoot: "/api/v1/",
+  /** ENCLAVE_MAX_MESSAGE_CHARS on the server. */
+  maxMessageChars: Number(data.maxMessageChars) || 10000,
   socketUrl: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/`,
   /** URL of a channel's page: the template gives it for id 0. */
   channelUrl(channelId) {

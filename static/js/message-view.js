@@ -3,6 +3,7 @@
 // `message.html` comes sanitised from the server and is the ONLY value ever assigned with
 // innerHTML; everything else goes through textContent.
 
+import { config } from "./config.js";
 import { h } from "./dom.js";
 import { colourClass, formatDateTime, formatTime, formatWhen, initials } from "./format.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
@@ -103,7 +104,7 @@ function editor(message, draft) {
   const textarea = h("textarea", {
     class: "msg-edit-input",
     rows: "2",
-    maxlength: "10000",
+    maxlength: String(config.maxMessageChars),
     "aria-label": gettext("Edit message"),
     dataset: { focusKey: "edit" },
   });
