@@ -5,6 +5,7 @@ channel layer, Celery tasks executed eagerly and files on local disk.
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.chat",
+    "apps.files",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.audit.AuditContextMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -79,6 +82,7 @@ TEMPLATES = [
 _SQLITE_PATH = VAR_DIR / "enclave.sqlite3"
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{_SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # a fresh clone has no var/ yet
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
@@ -145,6 +149,34 @@ SESSION_COOKIE_AGE = env.int("ENCLAVE_SESSION_AGE_SECONDS", default=14 * 24 * 36
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
 
+# --- LDAP / Active Directory (off unless ENCLAVE_LDAP_SERVER_URI is set; see .env.example) ------
+ENCLAVE_LDAP = {
+    "SERVER_URI": env.str("ENCLAVE_LDAP_SERVER_URI", default=""),
+    "BIND_DN": env.str("ENCLAVE_LDAP_BIND_DN", default=""),
+    "BIND_PASSWORD": env.str("ENCLAVE_LDAP_BIND_PASSWORD", default=""),
+    "START_TLS": env.bool("ENCLAVE_LDAP_START_TLS", default=False),
+    "CA_CERT_FILE": env.str("ENCLAVE_LDAP_CA_CERT_FILE", default=""),
+    "TIMEOUT_SECONDS": env.int("ENCLAVE_LDAP_TIMEOUT_SECONDS", default=5),
+    "USER_SEARCH_BASE": env.str("ENCLAVE_LDAP_USER_SEARCH_BASE", default=""),
+    "USER_FILTER": env.str("ENCLAVE_LDAP_USER_FILTER", default="(uid=%(user)s)"),
+    "USERNAME_ATTR": env.str("ENCLAVE_LDAP_USERNAME_ATTR", default="uid"),
+    "SYNC_FILTER": env.str("ENCLAVE_LDAP_SYNC_FILTER", default="(objectClass=inetOrgPerson)"),
+    "DISABLED_FILTER": env.str("ENCLAVE_LDAP_DISABLED_FILTER", default=""),
+    "GROUP_SEARCH_BASE": env.str("ENCLAVE_LDAP_GROUP_SEARCH_BASE", default=""),
+    "GROUP_FILTER": env.str("ENCLAVE_LDAP_GROUP_FILTER", default="(objectClass=groupOfNames)"),
+    "GROUP_MEMBER_ATTR": env.str("ENCLAVE_LDAP_GROUP_MEMBER_ATTR", default="member"),
+    "ATTR_MAP": env.json("ENCLAVE_LDAP_ATTR_MAP", default={}),
+    "GROUP_ROLE_MAP": env.json("ENCLAVE_LDAP_GROUP_ROLE_MAP", default={}),
+    "GROUP_CHANNEL_MAP": env.json("ENCLAVE_LDAP_GROUP_CHANNEL_MAP", default={}),
+    "DEFAULT_ROLE": env.str("ENCLAVE_LDAP_DEFAULT_ROLE", default="member"),
+    "ADOPT_LOCAL_USERS": env.bool("ENCLAVE_LDAP_ADOPT_LOCAL_USERS", default=False),
+    "SYNC_INTERVAL_MINUTES": env.int("ENCLAVE_LDAP_SYNC_INTERVAL_MINUTES", default=60),
+}
+AUTHENTICATION_BACKENDS = [
+    *(["apps.accounts.ldap_backend.DirectoryBackend"] if ENCLAVE_LDAP["SERVER_URI"] else []),
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 # --- I18N -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -197,6 +229,63 @@ ENCLAVE_WS_RATE_BURST = env.int("ENCLAVE_WS_RATE_BURST", default=60)
 ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=90)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)
 
+# --- Files: uploads, storage, scanning (apps.files) -------------------------------------------
+ENCLAVE_UPLOAD_MAX_BYTES = env.int("ENCLAVE_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+ENCLAVE_UPLOAD_USER_QUOTA_BYTES = env.int(
+    "ENCLAVE_UPLOAD_USER_QUOTA_BYTES", default=5 * 1024 * 1024 * 1024
+)
+# Chunks are read into memory: keep them under DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+ENCLAVE_UPLOAD_CHUNK_BYTES = env.int("ENCLAVE_UPLOAD_CHUNK_BYTES", default=2 * 1024 * 1024)
+ENCLAVE_UPLOAD_SESSION_HOURS = env.int("ENCLAVE_UPLOAD_SESSION_HOURS", default=24)
+ENCLAVE_MAX_ATTACHMENTS_PER_MESSAGE = env.int("ENCLAVE_MAX_ATTACHMENTS_PER_MESSAGE", default=10)
+ENCLAVE_IMAGE_MAX_PIXELS = env.int("ENCLAVE_IMAGE_MAX_PIXELS", default=50_000_000)
+ENCLAVE_THUMBNAIL_SIZE = env.int("ENCLAVE_THUMBNAIL_SIZE", default=400)
+# "local" (MEDIA_ROOT) or "s3" (django-storages; needs boto3 and the ENCLAVE_S3_* knobs).
+ENCLAVE_FILES_STORAGE = env.str("ENCLAVE_FILES_STORAGE", default="local")
+ENCLAVE_FILES_ROOT = Path(env.str("ENCLAVE_FILES_ROOT", default=str(MEDIA_ROOT / "files")))
+# Serve downloads through nginx: the response carries X-Accel-Redirect: <prefix>/<name>.
+ENCLAVE_FILES_X_ACCEL = env.bool("ENCLAVE_FILES_X_ACCEL", default=False)
+ENCLAVE_FILES_X_ACCEL_PREFIX = env.str("ENCLAVE_FILES_X_ACCEL_PREFIX", default="/protected-files")
+ENCLAVE_FILES_RETENTION_DAYS = env.int("ENCLAVE_FILES_RETENTION_DAYS", default=30)
+ENCLAVE_FILES_RESCAN_DAYS = env.int("ENCLAVE_FILES_RESCAN_DAYS", default=7)
+# clamd: "unix:///path/to/clamd.ctl" or "tcp://host:3310". Scanning fails closed: no clamd,
+# no clean files.
+ENCLAVE_CLAMD_ADDRESS = env.str("ENCLAVE_CLAMD_ADDRESS", default="unix:///run/clamav/clamd.ctl")
+ENCLAVE_CLAMD_TIMEOUT_SECONDS = env.float("ENCLAVE_CLAMD_TIMEOUT_SECONDS", default=60.0)
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if ENCLAVE_FILES_STORAGE == "s3":
+    STORAGES["enclave_files"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("ENCLAVE_S3_BUCKET", default="enclave-files"),
+            "endpoint_url": env.str("ENCLAVE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("ENCLAVE_S3_REGION", default="") or None,
+            "access_key": env.str("ENCLAVE_S3_ACCESS_KEY", default="") or None,
+            "secret_key": env.str("ENCLAVE_S3_SECRET_KEY", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["enclave_files"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ENCLAVE_FILES_ROOT), "base_url": None},
+    }
+CELERY_BEAT_SCHEDULE = {
+    "files-rescan-after-signature-update": {
+        "task": "apps.files.tasks.rescan_after_signature_update",
+        "schedule": env.int("ENCLAVE_FILES_RESCAN_CHECK_SECONDS", default=3600),
+    },
+    "files-purge-deleted": {
+        "task": "apps.files.tasks.purge_deleted_attachments",
+        "schedule": 24 * 3600,
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -216,6 +305,14 @@ SPECTACULAR_SETTINGS.update(
             "ChannelRoleEnum": "apps.chat.models.ChannelRole",
             "OrgRoleEnum": "apps.accounts.models.Role",
             "NotificationLevelEnum": "apps.chat.models.NotificationLevel",
+            "AttachmentStatusEnum": "apps.files.serializers.STATUS_CHOICES",
         },
     }
 )
+
+# The directory sync joins the beat schedule (defined above) only when LDAP is configured.
+if ENCLAVE_LDAP["SERVER_URI"] and ENCLAVE_LDAP["SYNC_INTERVAL_MINUTES"] > 0:
+    CELERY_BEAT_SCHEDULE["accounts-directory-sync"] = {
+        "task": "apps.accounts.tasks.directory_sync_task",
+        "schedule": 60.0 * ENCLAVE_LDAP["SYNC_INTERVAL_MINUTES"],
+    }
