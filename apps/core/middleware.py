@@ -24,11 +24,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Swagger UI (the /api/docs/ page, a third-party bundle) sets inline styles; scripts stay strict.
+API_DOCS_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        policy = (
+            API_DOCS_POLICY if request.path.startswith("/api/docs/") else CONTENT_SECURITY_POLICY
+        )
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response
