@@ -1,8 +1,8 @@
 """Suite-wide fixtures and the real-service gate.
 
-Tests marked `postgres` or `redis` need those servers. Locally they skip with a reason when the
-server is absent; with ENCLAVE_REQUIRE_SERVICES=1 (CI) a missing server fails them instead, so
-a green CI run means they ran.
+Tests marked `postgres`, `redis` or `ldap` (a throwaway slapd) need those servers. Locally they
+skip with a reason when the server is absent; with ENCLAVE_REQUIRE_SERVICES=1 (CI) a missing
+server fails them instead, so a green CI run means they ran.
 """
 
 from __future__ import annotations
@@ -45,11 +45,21 @@ def _service_problem(marker: str) -> str | None:
         return "needs PostgreSQL: run with DATABASE_URL=postgres://... (make test does)"
     if marker == "redis" and not redis_available():
         return f"needs Redis at {REDIS_TEST_URL}"
+    if marker == "ldap":
+        from tests.accounts.ldap_server import slapd_installed
+
+        if not slapd_installed():
+            return "needs OpenLDAP's slapd and ldap-utils (apt-get install slapd ldap-utils)"
+    if marker == "clamav":
+        from tests.files.clamd_server import clamd_installed
+
+        if not clamd_installed():
+            return "needs ClamAV's clamd (apt-get install clamav-daemon)"
     return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("postgres", "redis"):
+    for marker in ("postgres", "redis", "ldap", "clamav"):
         if item.get_closest_marker(marker) is None:
             continue
         problem = _service_problem(marker)
@@ -58,6 +68,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(f"[{marker}] {problem} (ENCLAVE_REQUIRE_SERVICES=1: skipping not allowed)")
         pytest.skip(f"[{marker}] {problem}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _files_storage_in_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Uploaded files of the whole suite go to a temporary directory, never var/media."""
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("enclave-files")
+    backend = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(root)},
+    }
+    with override_settings(
+        STORAGES={**settings.STORAGES, "enclave_files": backend}, ENCLAVE_FILES_ROOT=root
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,10 @@ def check_frame(frame: Any, *, allow_internal_error: bool = False) -> dict[str, 
     assert kind in SERVER_FRAME_TYPES, f"frame type without a schema: {frame}"
     if kind in REPLY_TYPES:
         assert "ref" in frame, frame
+    if kind == "hello":
+        assert isinstance(frame["user_id"], int), frame
+        assert isinstance(frame["connection_id"], str), frame
+        assert isinstance(frame["server_time"], float), frame
     if kind == "error":
         assert isinstance(frame["code"], str), frame
         assert isinstance(frame["message"], str), frame

@@ -25,6 +25,7 @@ from apps.accounts.services import (
     user_deactivate,
 )
 from apps.chat import presence, services
+from apps.chat.consumers import OPERATIONS
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory
 from tests.ws import WsClient, application, session_cookie
@@ -241,8 +242,8 @@ async def _outcome(ws_connect: Connect, case: str, role: str) -> str:
 
 @pytest.mark.parametrize("case", list(MATRIX))
 async def test_operation_permission_matrix(ws_connect: Connect, settings: Any, case: str) -> None:
-    # One row of the matrix per test (a world per role inside it): on PostgreSQL every
-    # transactional test pays for truncating the database, so roles share one test.
+    # One row of the matrix per test, a world per role inside it: every transactional test
+    # pays for emptying the database afterwards, so the five roles share one.
     if case == "ping/over_rate":
         settings.ENCLAVE_WS_RATE_PER_SECOND = 5.0
         settings.ENCLAVE_WS_RATE_BURST = 1
@@ -251,11 +252,20 @@ async def test_operation_permission_matrix(ws_connect: Connect, settings: Any, c
     outcomes = {role: await _outcome(ws_connect, case, role) for role in ROLES}
 
     assert outcomes == expected
-    assert (
-        ACK in outcomes.values()
-        or PONG in outcomes.values()
-        or case.endswith(("/private", "/others", "/invalid", "/over_rate"))
-    )
+
+
+def test_matrix_covers_every_operation_with_an_allowed_and_a_refused_case() -> None:
+    operations = {case.split("/")[0] for case in MATRIX}
+    assert operations == {*OPERATIONS, "presence.set", "ping"}
+    for operation in operations:
+        outcomes = {
+            outcome
+            for case, (_build, row) in MATRIX.items()
+            if case.split("/")[0] == operation
+            for outcome in row.values()
+        }
+        assert outcomes & {ACK, PONG}, f"{operation}: no allowed case"
+        assert outcomes - {ACK, PONG}, f"{operation}: no refused case"
 
 
 # --- acknowledgement -----------------------------------------------------------------------------
@@ -491,7 +501,11 @@ async def test_invitation_committed_while_the_socket_opens_is_not_lost(
     ann = await ws_connect(team.ann)
     monkeypatch.setattr(consumers, "_socket_state", invite_right_after_reading)
     eve = await ws_connect(team.eve)
+    # Sent to the user group right after the join control message, so the join is done.
+    created = await eve.event("channel.created")
     ack = await send(ann, team.channel, "did you get this?")
+
+    assert created["channel"]["id"] == team.channel.pk
 
     event = await eve.event("message.new")
     assert event["message"]["id"] == ack["message_id"]
@@ -785,7 +799,7 @@ async def test_disconnect_during_the_handshake_leaves_no_presence_behind(
     # once connect() has finished, and the consumer must undo all of it.
     await communicator.send_input({"type": "websocket.connect"})
     await communicator.send_input({"type": "websocket.disconnect", "code": 1001})
-    await communicator.wait(timeout=2)
+    await communicator.wait(timeout=1)
     status = await sync(lambda: presence.presence_store().user_status(team.bob.pk))()
 
     assert status == presence.OFFLINE
@@ -852,7 +866,8 @@ async def test_lost_leave_is_repaired_by_the_heartbeat(
     await sync(Membership.objects.filter(user=team.bob, channel=team.channel).delete)()
 
     await asyncio.sleep(0.4)
-    await bob.assert_open()
+    await bob.assert_open()  # due: the heartbeat runs after this pong...
+    await bob.assert_open()  # ...and is over when the next frame is answered
     await send(ann, team.channel, "private again")
 
     await bob.assert_nothing("message.new")
@@ -867,7 +882,8 @@ async def test_lost_join_is_repaired_by_the_heartbeat(
     await sync(MembershipFactory)(channel=team.channel, user=team.eve)
 
     await asyncio.sleep(0.4)
-    await eve.assert_open()
+    await eve.assert_open()  # due: the heartbeat runs after this pong...
+    await eve.assert_open()  # ...and is over when the next frame is answered
     ack = await send(ann, team.channel, "now you see it")
 
     assert (await eve.event("message.new"))["message"]["id"] == ack["message_id"]
@@ -884,3 +900,23 @@ async def test_lost_close_is_repaired_by_the_heartbeat(
     await bob.send({"type": "ping", "ref": "last"})
 
     assert await bob.closed(within=1.0) == CLOSE_CODE_DEACTIVATED
+
+
+async def test_session_that_ended_unannounced_is_closed_by_the_heartbeat(
+    ws_connect: Connect, team: Any, settings: Any
+) -> None:
+    # Expired or deleted without a log-out (no control message): the browser tab closes too.
+    from django.contrib.sessions.models import Session
+
+    settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1
+    key = await sync(session_cookie)(team.bob)
+    browser = await ws_connect(team.bob, auth="session", session_key=key)
+    api_client = await ws_connect(team.bob, auth="token")
+    await sync(Session.objects.filter(session_key=key).delete)()
+
+    await asyncio.sleep(0.4)
+    await browser.send({"type": "ping", "ref": "last"})
+    await api_client.assert_open()
+    await api_client.assert_open()
+
+    assert await browser.closed(within=1.0) == CLOSE_CODE_SESSION_ENDED
