@@ -11,10 +11,17 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/enclave
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_WORKERS ?= 2
-# Debian packages the test suite needs (installed by `make test` when run as root).
-DEBIAN_TEST_PACKAGES ?= gettext
+# Debian packages `make run` needs: python-ldap (django-auth-ldap) compiles against OpenLDAP.
+DEBIAN_RUN_PACKAGES ?= gcc libc6-dev python3-dev libldap2-dev libsasl2-dev
+# Debian packages the test suite needs (installed by `make test` when run as root); slapd and
+# ldap-utils run the throwaway directory of the `ldap` tests; clamav-daemon the throwaway clamd
+# of the `clamav` tests (our own test signatures, nothing downloaded); chromium the headless browser
+# of the `browser` tests (tests/e2e, driven by Playwright; no browser download), fonts-noto-cjk
+# lets their Chinese screenshots show characters.
+DEBIAN_TEST_PACKAGES ?= gettext $(DEBIAN_RUN_PACKAGES) slapd ldap-utils clamav-daemon chromium \
+  fonts-noto-cjk
 
-.PHONY: help run test venv deps deps-dev system-deps migrate demo serve lint types \
+.PHONY: help run test venv deps deps-dev system-deps system-deps-run migrate demo serve lint types \
         pytest-embedded pytest-services format messages clean
 
 help:
@@ -41,13 +48,17 @@ deps-dev: $(VENV)/.deps-dev
 
 # Installs missing Debian packages when we are root on Debian/Ubuntu; otherwise says what to do.
 system-deps:
-	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	@$(MAKE) --no-print-directory system-deps-run DEBIAN_RUN_PACKAGES="$(DEBIAN_TEST_PACKAGES)"
+
+# The same for the packages `make run` needs (DEBIAN_RUN_PACKAGES).
+system-deps-run:
+	@missing=""; for p in $(DEBIAN_RUN_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Debian packages:$$missing"; \
-	    (apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }); \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }); \
 	  else echo "Please install:$$missing (sudo apt-get install$$missing)"; fi; fi
 
 migrate: deps
@@ -65,7 +76,7 @@ serve:
 	  --proxy-headers config.asgi:application
 
 ## make run: virtualenv, install, migrate, demo company, then daphne on 127.0.0.1:8000.
-run: demo serve
+run: system-deps-run demo serve
 
 lint: deps-dev
 	$(BIN)/ruff check .

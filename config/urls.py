@@ -9,6 +9,7 @@ from apps.core.views import api_not_found, healthz
 api_v1 = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.chat.urls")),
+    path("", include("apps.files.urls")),
 ]
 
 urlpatterns = [

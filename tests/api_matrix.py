@@ -6,16 +6,21 @@ Actors: `owner` and `admin` are organisation roles without channel membership; `
 created both channels; `member` belongs to both; `guest` (organisation guest) belongs to the
 private channel only; `non_member` is an organisation member outside both; `anonymous` has no
 credentials. `bystander` and `invitee` are people acted upon, never actors.
+Each message carries a clean PNG uploaded by `member` (world.attachments), and `member` has a
+resumable upload whose only chunk is stored (world.upload_session).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 
@@ -23,6 +28,8 @@ from apps.accounts import services as account_services
 from apps.accounts.models import APIToken, Role, User
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, Membership, Message, Reaction
+from apps.files import services as file_services
+from apps.files.models import Attachment, AttachmentStatus, UploadSession
 from tests.factories import PASSWORD, UserFactory
 
 PUBLIC = "public"
@@ -52,6 +59,8 @@ class World:
     channels: dict[str, Channel]
     messages: dict[str, Message]
     member_token: APIToken
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+    upload_session: UploadSession | None = None
 
     def user(self, actor: str) -> User | None:
         return None if actor == "anonymous" else self.users[actor]
@@ -82,19 +91,52 @@ def build_world() -> World:
         member_ids=[users["member"].pk, users["guest"].pk, users["bystander"].pk],
     )
     messages = {}
+    attachments = {}
     for scope, channel in ((PUBLIC, public), (PRIVATE, private)):
+        attachments[scope] = clean_image_attachment(users["member"], name=f"{scope}.png")
         message = services.message_send(
-            sender=users["member"], channel_id=channel.pk, body=f"hello {scope}"
+            sender=users["member"],
+            channel_id=channel.pk,
+            body=f"hello {scope}",
+            attachment_ids=[attachments[scope].pk],
         ).message
         services.reaction_add(user=users["member"], message_id=message.pk, emoji="👍")
         messages[scope] = message
     token, _raw = account_services.api_token_create(user=users["member"], name="laptop")
+    upload_session = file_services.upload_session_create(
+        uploader=users["member"], name="resumed.bin", size=len(CHUNK)
+    )
+    file_services.upload_session_put_chunk(
+        user=users["member"], session_id=upload_session.pk, index=0, data=CHUNK
+    )
     return World(
         users=users,
         channels={PUBLIC: public, PRIVATE: private},
         messages=messages,
         member_token=token,
+        attachments=attachments,
+        upload_session=upload_session,
     )
+
+
+CHUNK = b"0123456789"
+
+
+def png_bytes(width: int = 40, height: int = 30) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(out, format="PNG")
+    return out.getvalue()
+
+
+def clean_image_attachment(uploader: User, *, name: str) -> Attachment:
+    """An uploaded PNG marked clean (as if clamd said OK) and given its thumbnail."""
+    attachment = file_services.attachment_upload(
+        uploader=uploader, source=io.BytesIO(png_bytes()), name=name
+    )
+    Attachment.objects.filter(pk=attachment.pk).update(status=AttachmentStatus.CLEAN)
+    file_services.attachment_make_thumbnail(attachment_id=attachment.pk)
+    attachment.refresh_from_db()
+    return attachment
 
 
 def state_fingerprint() -> tuple[Any, ...]:
@@ -114,6 +156,16 @@ def state_fingerprint() -> tuple[Any, ...]:
         list(Reaction.objects.order_by("pk").values_list("message_id", "user_id", "emoji")),
         list(APIToken.objects.order_by("pk").values_list("pk", "name", "revoked_at")),
         list(User.objects.order_by("pk").values_list("pk", "display_name", "is_active")),
+        list(
+            Attachment.objects.order_by("pk").values_list(
+                "pk", "status", "message_id", "deleted_at", "released_by_id"
+            )
+        ),
+        list(
+            UploadSession.objects.order_by("pk").values_list(
+                "pk", "received_chunks", "completed_attachment_id"
+            )
+        ),
     )
 
 
@@ -196,6 +248,9 @@ class Route:
     kwargs: Callable[[World, Case], dict[str, int]] = lambda world, case: {}
     body: Body | None = None
     query: Callable[[World, Case], dict[str, Any]] | None = None
+    format: str = "json"
+    # A raw body of this content type instead of `format` (chunk uploads).
+    content_type: str | None = None
 
 
 def channel_kw(world: World, case: Case) -> dict[str, int]:
@@ -204,6 +259,29 @@ def channel_kw(world: World, case: Case) -> dict[str, int]:
 
 def message_kw(world: World, case: Case) -> dict[str, int]:
     return {"message_id": world.message_id(case.scope)}
+
+
+def attachment_kw(world: World, case: Case) -> dict[str, Any]:
+    return {"attachment_id": world.attachments[PRIVATE if case.scope == PRIVATE else PUBLIC].pk}
+
+
+def files_admin(status: int) -> list[Case]:
+    """Organisation admins and owners only (quarantine, release, rescan, usage)."""
+    return [
+        *allowed(status, "owner", "admin"),
+        *refused(403, "not_org_admin", "channel_admin", "member", "guest", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def own_upload(status: int) -> list[Case]:
+    """Only the uploader (`member`) reaches their upload session; to others it does not exist."""
+    return [
+        *allowed(status, "member"),
+        *refused(404, "upload_not_found", "owner", "admin", "channel_admin", "guest"),
+        *refused(404, "upload_not_found", "non_member"),
+        *anonymous(NONE),
+    ]
 
 
 def bystander_kw(world: World, case: Case) -> dict[str, int]:
@@ -352,6 +430,47 @@ MATRIX: dict[tuple[str, str], Route] = {
         ],
         kwargs=lambda world, case: {"token_id": world.member_token.pk},
     ),
+    ("accounts_api:sessions", "get"): Route(everyone(200)),
+    ("accounts_api:sessions-end-others", "post"): Route(everyone(200)),
+    # --- files ---
+    ("files_api:files", "post"): Route(
+        everyone(201),
+        body=lambda world, case: {"file": SimpleUploadedFile("report.txt", b"quarterly numbers")},
+        format="multipart",
+    ),
+    ("files_api:file", "get"): Route(read(200, "file_not_found"), kwargs=attachment_kw),
+    ("files_api:file", "delete"): Route(
+        [
+            *allowed(204, "owner", "admin", "member", scope=PUBLIC),
+            *refused(403, "not_uploader", "channel_admin", "non_member", scope=PUBLIC),
+            *refused(404, "file_not_found", "guest", scope=PUBLIC),
+            *allowed(204, "owner", "admin", "member", scope=PRIVATE),
+            *refused(403, "not_uploader", "channel_admin", "guest", scope=PRIVATE),
+            *refused(404, "file_not_found", "non_member", scope=PRIVATE),
+            *anonymous(PUBLIC, PRIVATE),
+        ],
+        kwargs=attachment_kw,
+    ),
+    ("files_api:download", "get"): Route(read(200, "file_not_found"), kwargs=attachment_kw),
+    ("files_api:preview", "get"): Route(read(200, "file_not_found"), kwargs=attachment_kw),
+    ("files_api:thumbnail", "get"): Route(read(200, "file_not_found"), kwargs=attachment_kw),
+    ("files_api:rescan", "post"): Route(files_admin(200), kwargs=attachment_kw),
+    ("files_api:release", "post"): Route(files_admin(200), kwargs=attachment_kw),
+    ("files_api:quarantine", "get"): Route(files_admin(200)),
+    ("files_api:usage", "get"): Route(files_admin(200)),
+    ("files_api:channel-files", "get"): Route(read(200, "channel_not_found"), kwargs=channel_kw),
+    ("files_api:uploads", "post"): Route(
+        everyone(201), body=lambda world, case: {"name": "big.iso", "size": 5_000_000}
+    ),
+    ("files_api:upload-chunk", "put"): Route(
+        own_upload(200),
+        kwargs=lambda world, case: {"session_id": world.upload_session.pk, "index": 0},
+        body=lambda world, case: CHUNK,
+        content_type="application/octet-stream",
+    ),
+    ("files_api:upload-complete", "post"): Route(
+        own_upload(201), kwargs=lambda world, case: {"session_id": world.upload_session.pk}
+    ),
 }
 
 
@@ -377,4 +496,6 @@ def call(world: World, name: str, method: str, case: Case) -> Response:
     if user is not None and name != "accounts_api:token-obtain":
         client.force_authenticate(user)
     body = route.body(world, case) if route.body is not None else None
-    return getattr(client, method)(path, body, format="json")
+    if route.content_type is not None:
+        return getattr(client, method)(path, body, content_type=route.content_type)
+    return getattr(client, method)(path, body, format=route.format)

@@ -1,6 +1,7 @@
 """Suite-wide fixtures and the real-service gate.
 
-Tests marked `postgres`, `redis` or `ldap` (a throwaway slapd) need those servers. Locally they
+Tests marked `postgres`, `redis` or `ldap` (a throwaway slapd) need those servers; `browser`
+tests need Playwright and /usr/bin/chromium. Locally they
 skip with a reason when the server is absent; with ENCLAVE_REQUIRE_SERVICES=1 (CI) a missing
 server fails them instead, so a green CI run means they ran.
 """
@@ -40,6 +41,20 @@ def redis_available() -> bool:
     return _reachable(parsed.hostname or "127.0.0.1", parsed.port or 6379)
 
 
+CHROMIUM_PATH = "/usr/bin/chromium"
+
+
+def browser_problem() -> str | None:
+    """Why the `browser` (Playwright + headless Chromium) tests cannot run here, if they cannot."""
+    import importlib.util
+
+    if importlib.util.find_spec("playwright") is None:
+        return "needs the playwright Python package (pip install -r requirements/local.txt)"
+    if not os.access(CHROMIUM_PATH, os.X_OK):
+        return f"needs Chromium at {CHROMIUM_PATH} (apt-get install chromium)"
+    return None
+
+
 def _service_problem(marker: str) -> str | None:
     if marker == "postgres" and connection.vendor != "postgresql":
         return "needs PostgreSQL: run with DATABASE_URL=postgres://... (make test does)"
@@ -55,11 +70,13 @@ def _service_problem(marker: str) -> str | None:
 
         if not clamd_installed():
             return "needs ClamAV's clamd (apt-get install clamav-daemon)"
+    if marker == "browser":
+        return browser_problem()
     return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("postgres", "redis", "ldap", "clamav"):
+    for marker in ("postgres", "redis", "ldap", "clamav", "browser"):
         if item.get_closest_marker(marker) is None:
             continue
         problem = _service_problem(marker)

@@ -2,22 +2,67 @@
 
 from __future__ import annotations
 
+import csv
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.accounts import services
-from apps.accounts.models import APIToken, User, UserSession
+from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.models import (
+    APIToken,
+    AuditEvent,
+    DirectoryProfile,
+    DirectorySyncRun,
+    OrganizationSettings,
+    User,
+    UserSession,
+)
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = _("source")
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("directory", _("Directory (LDAP/AD)")), ("local", _("Local"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if self.value() == "directory":
+            return queryset.filter(directory_profile__isnull=False)
+        if self.value() == "local":
+            return queryset.filter(directory_profile__isnull=True)
+        return queryset
+
+
+class DirectoryProfileInline(admin.StackedInline):
+    model = DirectoryProfile
+    can_delete = False
+    extra = 0
+    max_num = 0
+    readonly_fields = ("dn", "phone", "department", "title", "deactivated_by_sync", "synced_at")
+    verbose_name_plural = _("directory (read-only: changed in the directory)")
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "display_name", "email", "role", "is_active", "is_bot")
-    list_filter = ("role", "is_active", "is_bot", "is_staff")
-    search_fields = ("username", "display_name", "first_name", "last_name", "email")
+    list_filter = ("role", "is_active", SourceFilter, "is_bot", "is_staff")
+    search_fields = (
+        "username",
+        "display_name",
+        "first_name",
+        "last_name",
+        "email",
+        "directory_profile__department",
+    )
+    inlines = [DirectoryProfileInline]
     ordering = ("username",)
     fieldsets = (
         (None, {"fields": ("username", "password")}),
@@ -38,13 +83,37 @@ class UserAdmin(DjangoUserAdmin):
         (_("Role and status"), {"fields": ("role", "is_bot", "is_active", "is_staff")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
-    actions = ["deactivate_users", "reactivate_users"]
+    actions = [
+        "deactivate_users",
+        "reactivate_users",
+        "unlock_users",
+        "reset_two_factor",
+        "sign_out_everywhere",
+    ]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        """Role and active-status edits go through the services (audit log, sockets closed)."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        stored = User.objects.get(pk=obj.pk)
+        new_role, new_active = obj.role, obj.is_active
+        obj.role, obj.is_active = stored.role, stored.is_active
+        obj.is_staff, obj.is_superuser = stored.is_staff, stored.is_superuser
+        super().save_model(request, obj, form, change)
+        actor: User = request.user  # type: ignore[assignment]
+        if new_role != stored.role:
+            services.user_set_role(user=obj, role=new_role, actor=actor)
+        if stored.is_active and not new_active:
+            services.user_deactivate(user=obj, actor=actor)
+        elif new_active and not stored.is_active:
+            services.user_reactivate(user=obj, actor=actor)
 
     @admin.action(description=_("Deactivate (ends sessions, tokens and sockets)"))
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = 0
         for user in queryset.filter(is_active=True):
-            services.user_deactivate(user=user)
+            services.user_deactivate(user=user, actor=request.user)  # type: ignore[arg-type]
             count += 1
         self.message_user(
             request,
@@ -52,10 +121,34 @@ class UserAdmin(DjangoUserAdmin):
             messages.SUCCESS,
         )
 
+    @admin.action(description=_("Unlock (clear failed sign-in attempts)"))
+    def unlock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.user_unlock(user=user, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, _("The selected accounts are unlocked."), messages.SUCCESS)
+
+    @admin.action(description=_("Reset two-factor authentication (lost phone)"))
+    def reset_two_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        from apps.accounts.two_factor import two_factor_reset
+
+        for user in queryset:
+            two_factor_reset(user=user, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(
+            request,
+            _("Two-factor authentication was reset for the selected users."),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Sign out of every session"))
+    def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.user_sessions_end(user=user, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, _("The selected users were signed out."), messages.SUCCESS)
+
     @admin.action(description=_("Reactivate"))
     def reactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset.filter(is_active=False):
-            services.user_reactivate(user=user)
+            services.user_reactivate(user=user, actor=request.user)  # type: ignore[arg-type]
 
 
 @admin.register(APIToken)
@@ -71,3 +164,118 @@ class UserSessionAdmin(admin.ModelAdmin):
     list_display = ("user", "ip_address", "user_agent", "created_at")
     search_fields = ("user__username", "ip_address")
     list_select_related = ("user",)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by administrators, never added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+CSV_COLUMNS = (
+    "created_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "ip_address",
+    "user_agent",
+    "metadata",
+)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_label",
+        "ip_address",
+    )
+    list_filter = ("action", "target_type", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("actor_label", "target_label", "target_id", "ip_address", "action")
+    date_hierarchy = "created_at"
+    actions = ["export_csv"]
+    show_full_result_count = False
+
+    @admin.action(description=_("Export selected events as CSV"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> HttpResponse:
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="enclave-audit-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        for event in queryset.order_by("created_at", "id").iterator():
+            writer.writerow([_csv_cell(getattr(event, column)) for column in CSV_COLUMNS])
+            count += 1
+        audit_record(
+            action=AuditAction.AUDIT_EXPORTED,
+            actor=request.user,
+            target_type="auditevent",
+            metadata={"rows": count},
+        )
+        return response
+
+
+@admin.register(DirectorySyncRun)
+class DirectorySyncRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "ok", "created", "updated", "deactivated", "reactivated", "error")
+    list_filter = ("ok",)
+    readonly_fields = (
+        "started_at",
+        "finished_at",
+        "ok",
+        "error",
+        "created",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "changes",
+    )
+
+
+@admin.register(OrganizationSettings)
+class OrganizationSettingsAdmin(admin.ModelAdmin):
+    """The one row of organisation rules; changes are audited."""
+
+    list_display = (
+        "__str__",
+        "public_channel_creators",
+        "private_channel_creators",
+        "channel_inviters",
+        "mention_all_senders",
+        "bot_creators",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not OrganizationSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: OrganizationSettings, form: Any, change: bool
+    ) -> None:
+        services.organization_settings_update(
+            actor=request.user,  # type: ignore[arg-type]
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+        )

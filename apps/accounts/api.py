@@ -15,8 +15,8 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import serializers as s
-from apps.accounts import services
-from apps.accounts.models import APIToken, User
+from apps.accounts import services, two_factor
+from apps.accounts.models import APIToken, User, UserSession
 from apps.chat.selectors import user_directory
 from apps.core.api import AuthedRequest, CreatedCursorPagination
 from apps.core.errors import DomainError, NotFound
@@ -109,6 +109,13 @@ class TokenObtainApi(APIView):
             raise DomainError(
                 _("Wrong username or password."), code="invalid_credentials"
             ).with_status(401)
+        if two_factor.two_factor_enabled(user) and (
+            two_factor.two_factor_verify(user=user, token=data["otp"]) is None
+        ):
+            raise DomainError(
+                _("Give the code from your authenticator app (or a recovery code) as otp."),
+                code="otp_required",
+            ).with_status(401)
         token, raw = services.api_token_create(user=user, name=data["name"])
         return Response({**token_payload(token), "token": raw}, status=status.HTTP_201_CREATED)
 
@@ -133,3 +140,32 @@ class TokenDetailApi(APIView):
     def delete(self, request: AuthedRequest, token_id: int) -> Response:
         services.api_token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def sessions_payload(request: AuthedRequest) -> list[dict[str, Any]]:
+    current = request.session.session_key
+    return [
+        {
+            "id": record.pk,
+            "ip_address": record.ip_address,
+            "user_agent": record.user_agent,
+            "created_at": record.created_at,
+            "current": record.session_key == current,
+        }
+        for record in UserSession.objects.filter(user=request.user).order_by("-created_at")
+    ]
+
+
+class SessionListApi(APIView):
+    @extend_schema(operation_id="sessions_list", responses=s.SessionOut(many=True))
+    def get(self, request: AuthedRequest) -> Response:
+        return Response(sessions_payload(request))
+
+
+class SessionEndOthersApi(APIView):
+    @extend_schema(operation_id="sessions_end_others", request=None, responses=s.SessionsEndedOut)
+    def post(self, request: AuthedRequest) -> Response:
+        ended = services.user_sessions_end(
+            user=request.user, keep_session_key=request.session.session_key
+        )
+        return Response({"ended": ended})

@@ -11,4 +11,8 @@ urlpatterns = [
     path("auth/token/", api.TokenObtainApi.as_view(), name="token-obtain"),
     path("auth/tokens/", api.TokenListApi.as_view(), name="tokens"),
     path("auth/tokens/<int:token_id>/", api.TokenDetailApi.as_view(), name="token"),
+    path("auth/sessions/", api.SessionListApi.as_view(), name="sessions"),
+    path(
+        "auth/sessions/end-others/", api.SessionEndOthersApi.as_view(), name="sessions-end-others"
+    ),
 ]

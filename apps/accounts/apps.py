@@ -9,3 +9,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.accounts import schema, signals  # noqa: F401  (registers hooks)
+        from apps.accounts.admin_login import route_admin_login_through_enclave
+
+        route_admin_login_through_enclave()

@@ -95,3 +95,163 @@ class APIToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class DirectoryProfile(models.Model):
+    """What the company directory (LDAP/AD) says about a user; its presence marks the source.
+
+    Only users with a profile are touched by the directory sync: local accounts never are.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="directory_profile")
+    dn = models.CharField(_("distinguished name"), max_length=500)
+    phone = models.CharField(_("phone"), max_length=64, blank=True)
+    department = models.CharField(_("department"), max_length=150, blank=True)
+    title = models.CharField(_("job title"), max_length=150, blank=True)
+    # True when the sync (not an administrator) deactivated the user, so that only such
+    # deactivations are undone when the user reappears enabled in the directory.
+    deactivated_by_sync = models.BooleanField(default=False)
+    synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("directory profile")
+        verbose_name_plural = _("directory profiles")
+        indexes = [models.Index(fields=["department"])]
+
+    def __str__(self) -> str:
+        return self.dn
+
+
+class DirectorySyncRun(models.Model):
+    """One run of the directory sync, for the admin's "last sync result"."""
+
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    ok = models.BooleanField(_("succeeded"), default=False)
+    error = models.TextField(_("error"), blank=True)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    deactivated = models.PositiveIntegerField(_("deactivated"), default=0)
+    reactivated = models.PositiveIntegerField(_("reactivated"), default=0)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("directory sync run")
+        verbose_name_plural = _("directory sync runs")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'failed'}"
+
+
+class AuditLogImmutable(Exception):
+    """The audit log is append-only: rows are never changed or deleted through the ORM."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogImmutable("audit events cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("audit events cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event. Written only by `apps.accounts.audit.audit_record`.
+
+    The actor and target are copied as plain values (no foreign keys), so the record outlives
+    what it describes and reads the same afterwards.
+    """
+
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    actor_id = models.BigIntegerField(_("actor id"), null=True, blank=True, db_index=True)
+    actor_label = models.CharField(_("actor"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    target_type = models.CharField(_("target type"), max_length=64, blank=True)
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    target_label = models.CharField(_("target"), max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    metadata = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_label}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogImmutable("audit events cannot be changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("audit events cannot be deleted")
+
+
+class MinimumRole(models.TextChoices):
+    """The lowest organisation role allowed to do something (guests never create or invite)."""
+
+    MEMBER = "member", _("Members, administrators and the owner")
+    ADMIN = "admin", _("Administrators and the owner")
+    OWNER = "owner", _("Only the owner")
+
+
+class TwoFactorRequirement(models.TextChoices):
+    NOBODY = "nobody", _("Nobody (optional for everyone)")
+    ADMINS = "admins", _("Administrators and the owner")
+    EVERYONE = "everyone", _("Everyone")
+
+
+class OrganizationSettings(models.Model):
+    """Organisation-wide rules: one row (pk=1), read with `organization_settings()`."""
+
+    public_channel_creators = models.CharField(
+        _("who may create public channels"),
+        max_length=16,
+        choices=MinimumRole.choices,
+        default=MinimumRole.MEMBER,
+    )
+    private_channel_creators = models.CharField(
+        _("who may create private channels"),
+        max_length=16,
+        choices=MinimumRole.choices,
+        default=MinimumRole.MEMBER,
+    )
+    channel_inviters = models.CharField(
+        _("who may add people to channels"),
+        max_length=16,
+        choices=MinimumRole.choices,
+        default=MinimumRole.MEMBER,
+    )
+    mention_all_senders = models.CharField(
+        _("who may mention @all"),
+        max_length=16,
+        choices=MinimumRole.choices,
+        default=MinimumRole.MEMBER,
+    )
+    bot_creators = models.CharField(
+        _("who may create bots"),
+        max_length=16,
+        choices=MinimumRole.choices,
+        default=MinimumRole.ADMIN,
+    )
+    two_factor_required_for = models.CharField(
+        _("two-factor authentication required for"),
+        max_length=16,
+        choices=TwoFactorRequirement.choices,
+        default="nobody",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("organisation settings")
+        verbose_name_plural = _("organisation settings")
+
+    def __str__(self) -> str:
+        return str(_("Organisation settings"))

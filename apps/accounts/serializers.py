@@ -31,6 +31,12 @@ class TokenObtainIn(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False)
     name = serializers.CharField(max_length=100, required=False, default="API client")
+    otp = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="A TOTP or recovery code; required for accounts with two-factor authentication.",
+    )
 
 
 class TokenCreateIn(serializers.Serializer):
@@ -49,3 +55,15 @@ class TokenOut(serializers.Serializer):
 
 class TokenCreatedOut(TokenOut):
     token = serializers.CharField(help_text="The raw token. Shown once; store it now.")
+
+
+class SessionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    ip_address = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    current = serializers.BooleanField(help_text="The session this request came with.")
+
+
+class SessionsEndedOut(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many other sessions were signed out.")

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import APIToken, Role, User, UserSession
+from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.models import APIToken, OrganizationSettings, Role, User, UserSession
 from apps.accounts.tokens import token_digest, token_generate
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.events import control_on_commit
@@ -59,6 +60,9 @@ def user_create(
     else:
         user.set_password(password)
     user.save()
+    audit_record(
+        action=AuditAction.USER_CREATED, target=user, metadata={"role": role, "bot": is_bot}
+    )
     return user
 
 
@@ -118,8 +122,11 @@ def session_end(*, user: User, session_key: str) -> None:
 
 
 @transaction.atomic
-def user_deactivate(*, user: User) -> None:
-    """Deactivate a user: end every session, revoke every token, close every socket at once."""
+def user_deactivate(*, user: User, actor: User | None = None, reason: str = "") -> None:
+    """Deactivate a user: end every session, revoke every token, close every socket at once.
+
+    `actor` is the administrator (None: the system, e.g. the directory sync, with a `reason`).
+    """
     now = timezone.now()
     user.is_active = False
     user.save(update_fields=["is_active"])
@@ -128,12 +135,43 @@ def user_deactivate(*, user: User) -> None:
     UserSession.objects.filter(user=user).delete()
     APIToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
     control_on_commit(user.pk, "close", session=None, code=CLOSE_CODE_DEACTIVATED)
+    audit_record(
+        action=AuditAction.USER_DEACTIVATED,
+        actor=actor,
+        target=user,
+        metadata={"reason": reason} if reason else None,
+    )
 
 
-def user_reactivate(*, user: User) -> None:
+def user_reactivate(*, user: User, actor: User | None = None, reason: str = "") -> None:
     """Allow a deactivated user to sign in again."""
     user.is_active = True
     user.save(update_fields=["is_active"])
+    audit_record(
+        action=AuditAction.USER_REACTIVATED,
+        actor=actor,
+        target=user,
+        metadata={"reason": reason} if reason else None,
+    )
+
+
+def user_set_role(*, user: User, role: str, actor: User | None = None, reason: str = "") -> User:
+    """Change a user's organisation role; staff and superuser flags follow it (admin access)."""
+    if role not in Role.values:
+        raise InvalidInput(_("Unknown role."), code="invalid_role")
+    if role == user.role:
+        return user
+    audit_record(
+        action=AuditAction.ROLE_CHANGED,
+        actor=actor,
+        target=user,
+        metadata={"from": user.role, "to": role, **({"reason": reason} if reason else {})},
+    )
+    user.role = role
+    user.is_staff = role in (Role.OWNER, Role.ADMIN)
+    user.is_superuser = role == Role.OWNER
+    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    return user
 
 
 def api_token_create(
@@ -151,6 +189,12 @@ def api_token_create(
         digest=token_digest(raw),
         expires_at=expires_at,
     )
+    audit_record(
+        action=AuditAction.TOKEN_CREATED,
+        actor=user,
+        target=token,
+        metadata={"user_id": user.pk, "prefix": token.prefix},
+    )
     return token, raw
 
 
@@ -161,3 +205,85 @@ def api_token_revoke(*, user: User, token_id: int) -> None:
     )
     if not updated:
         raise NotFound(_("No such token."))
+    audit_record(
+        action=AuditAction.TOKEN_REVOKED,
+        actor=user,
+        target_type="apitoken",
+        target_id=token_id,
+        metadata={"user_id": user.pk},
+    )
+
+
+ORGANIZATION_RULES = (
+    "public_channel_creators",
+    "private_channel_creators",
+    "channel_inviters",
+    "mention_all_senders",
+    "bot_creators",
+    "two_factor_required_for",
+)
+
+
+@transaction.atomic
+def organization_settings_update(*, actor: User, changes: dict[str, str]) -> OrganizationSettings:
+    """Change organisation rules; audited with old and new values."""
+
+    def valid(name: str, value: str) -> bool:
+        choices = getattr(OrganizationSettings._meta.get_field(name), "choices", None) or ()
+        return value in {choice for choice, _label in choices}
+
+    unknown = set(changes) - set(ORGANIZATION_RULES)
+    if unknown or not all(valid(name, value) for name, value in changes.items()):
+        raise InvalidInput(_("Unknown organisation setting or value."), code="invalid_setting")
+    settings, _created = OrganizationSettings.objects.select_for_update().get_or_create(pk=1)
+    diff = {
+        name: {"from": getattr(settings, name), "to": value}
+        for name, value in changes.items()
+        if getattr(settings, name) != value
+    }
+    if diff:
+        for name, value in changes.items():
+            setattr(settings, name, value)
+        settings.save()
+        audit_record(
+            action=AuditAction.ORG_SETTINGS_CHANGED, actor=actor, target=settings, metadata=diff
+        )
+    return settings
+
+
+def user_unlock(*, user: User, actor: User | None) -> int:
+    """Lift a brute-force lock-out: forget the user's failed log-ins. Returns how many."""
+    from axes.utils import reset
+
+    cleared = reset(username=user.get_username())
+    audit_record(
+        action=AuditAction.USER_UNLOCKED, actor=actor, target=user, metadata={"cleared": cleared}
+    )
+    return cleared
+
+
+@transaction.atomic
+def user_sessions_end(
+    *, user: User, keep_session_key: str | None = None, actor: User | None = None
+) -> int:
+    """Sign the user out of their browser sessions (all, or all but `keep_session_key`).
+
+    Their sockets opened with those sessions close too. Returns how many sessions ended.
+    """
+    records = UserSession.objects.filter(user=user)
+    if keep_session_key:
+        records = records.exclude(session_key=keep_session_key)
+    keys = list(records.values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user, session_key__in=keys).delete()
+    for key in keys:
+        control_on_commit(
+            user.pk, "close", session=session_key_fingerprint(key), code=CLOSE_CODE_SESSION_ENDED
+        )
+    audit_record(
+        action=AuditAction.SESSIONS_ENDED,
+        actor=actor or user,
+        target=user,
+        metadata={"count": len(keys), "kept_current": bool(keep_session_key)},
+    )
+    return len(keys)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 
-from apps.accounts import services
+from apps.accounts import services, two_factor
+from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.forms import LoginForm
+from apps.accounts.models import User, UserSession
 from apps.core.errors import InvalidInput
 
 
@@ -27,3 +37,108 @@ def set_language(request: HttpRequest) -> HttpResponse:
     response = HttpResponseRedirect(target)
     response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language or "", samesite="Lax")
     return response
+
+
+# --- log-in with a second factor ---------------------------------------------------------------
+
+# Session key of a log-in whose password was right but whose second factor is still to come.
+PENDING_LOGIN_KEY = "enclave_2fa_pending"
+PENDING_LOGIN_SECONDS = 300
+PENDING_LOGIN_MAX_FAILURES = 5
+
+
+def _safe_next(request: HttpRequest, target: str) -> str:
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+class LoginView(auth_views.LoginView):
+    """Password (local or directory) first; users with a second factor then go to verify."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+    authentication_form = LoginForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        if not two_factor.two_factor_enabled(user):
+            return super().form_valid(form)
+        self.request.session[PENDING_LOGIN_KEY] = {
+            "user_id": user.pk,
+            "backend": user.backend,
+            "at": time.time(),
+            "next": self.get_success_url(),
+            "failures": 0,
+        }
+        return HttpResponseRedirect(reverse("accounts:login-verify"))
+
+
+def login_verify(request: HttpRequest) -> HttpResponse:
+    """Second step of a log-in: a code from the authenticator app, or a recovery code."""
+    pending = request.session.get(PENDING_LOGIN_KEY)
+    if not pending or time.time() - pending["at"] > PENDING_LOGIN_SECONDS:
+        request.session.pop(PENDING_LOGIN_KEY, None)
+        return HttpResponseRedirect(reverse("accounts:login"))
+    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    if user is None:
+        request.session.pop(PENDING_LOGIN_KEY, None)
+        return HttpResponseRedirect(reverse("accounts:login"))
+    error = False
+    if request.method == "POST":
+        device = two_factor.two_factor_verify(user=user, token=request.POST.get("code", ""))
+        if device is not None:
+            del request.session[PENDING_LOGIN_KEY]
+            auth_login(request, user, backend=pending["backend"])
+            otp_login(request, device)
+            return HttpResponseRedirect(_safe_next(request, pending["next"]))
+        audit_record(action=AuditAction.TWO_FACTOR_FAILED, target=user)
+        pending["failures"] += 1
+        if pending["failures"] >= PENDING_LOGIN_MAX_FAILURES:
+            # Guessing six digits is cheap; make the guesser type the password again.
+            del request.session[PENDING_LOGIN_KEY]
+            return HttpResponseRedirect(reverse("accounts:login"))
+        request.session[PENDING_LOGIN_KEY] = pending
+        error = True
+    return render(request, "accounts/login_verify.html", {"error": error})
+
+
+@login_required
+def two_factor_settings(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app; shows the recovery codes once, when set-up succeeds."""
+    user: User = request.user  # type: ignore[assignment]
+    context: dict[str, Any] = {"required": two_factor.two_factor_required(user)}
+    if request.method == "POST":
+        if request.POST.get("action") == "start":
+            two_factor.totp_enrolment_start(user=user)
+            return HttpResponseRedirect(reverse("accounts:two-factor"))
+        try:
+            codes = two_factor.totp_enrolment_confirm(user=user, token=request.POST.get("code", ""))
+        except InvalidInput as error:
+            context["error"] = error.message
+        else:
+            device = two_factor.two_factor_verify_device_for_session(user=user)
+            if device is not None:
+                otp_login(request, device)
+            return render(request, "accounts/two_factor.html", {**context, "codes": codes})
+    pending = two_factor.totp_pending_device(user)
+    if pending is not None:
+        context["qr_data_uri"] = two_factor.totp_provisioning_qr(pending)
+        context["secret"] = two_factor.totp_secret_base32(pending)
+    context["enabled"] = two_factor.two_factor_enabled(user)
+    return render(request, "accounts/two_factor.html", context)
+
+
+@login_required
+def sessions_page(request: HttpRequest) -> HttpResponse:
+    """Where one is signed in, with "sign out everywhere else"."""
+    user: User = request.user  # type: ignore[assignment]
+    ended = None
+    if request.method == "POST":
+        ended = services.user_sessions_end(user=user, keep_session_key=request.session.session_key)
+    current = request.session.session_key
+    sessions = [
+        {"record": record, "current": record.session_key == current}
+        for record in UserSession.objects.filter(user=user).order_by("-created_at")
+    ]
+    return render(request, "accounts/sessions.html", {"sessions": sessions, "ended": ended})

@@ -16,6 +16,8 @@ from typing import Literal, NotRequired, TypedDict
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership, Message, Reaction
+from apps.files.events import AttachmentPayload, attachment_payload
+from apps.files.models import Attachment
 
 
 class ReactionPayload(TypedDict):
@@ -43,6 +45,8 @@ class MessagePayload(TypedDict):
     edited_at: str | None
     deleted: bool
     reactions: list[ReactionPayload]
+    # Files attached when it was sent; only clean ones show more than id and status.
+    attachments: list[AttachmentPayload]
 
 
 class ChannelPayload(TypedDict):
@@ -52,6 +56,7 @@ class ChannelPayload(TypedDict):
     topic: str
     description: str
     is_archived: bool
+    is_announcement: bool
     created_at: str
     last_seq: int
     last_message_at: str | None
@@ -159,6 +164,7 @@ def message_payload(
     sender: User | None = None,
     reactions: Iterable[Reaction] = (),
     mentioned_user_ids: Iterable[int] = (),
+    attachments: Iterable[Attachment] = (),
 ) -> MessagePayload:
     """The public shape of a message. Deleted messages keep id and seq, nothing else."""
     deleted = message.deleted_at is not None
@@ -182,6 +188,7 @@ def message_payload(
         "edited_at": iso(message.edited_at),
         "deleted": deleted,
         "reactions": [] if deleted else reactions_payload(reactions),
+        "attachments": [] if deleted else [attachment_payload(a) for a in attachments],
     }
 
 
@@ -194,6 +201,7 @@ def channel_payload(channel: Channel, *, member_ids: list[int] | None = None) ->
         "topic": channel.topic,
         "description": channel.description,
         "is_archived": channel.is_archived,
+        "is_announcement": channel.is_announcement,
         "created_at": channel.created_at.isoformat(),
         "last_seq": channel.last_seq,
         "last_message_at": iso(channel.last_message_at),

@@ -26,6 +26,8 @@ class Channel(models.Model):
     topic = models.CharField(_("topic"), max_length=250, blank=True)
     description = models.TextField(_("description"), max_length=2000, blank=True)
     is_archived = models.BooleanField(_("archived"), default=False)
+    # Announcement channels: everyone reads, only channel administrators post.
+    is_announcement = models.BooleanField(_("announcement channel"), default=False)
     # Sorted member ids ("3,17") for direct and group channels: one channel per member set.
     dm_key = models.CharField(max_length=2000, null=True, blank=True, unique=True)
     created_by = models.ForeignKey(

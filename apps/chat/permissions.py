@@ -40,13 +40,24 @@ def access_channel_read(*, user: User, channel_id: int) -> tuple[Channel, Member
     return channel, None
 
 
-def access_channel_post(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
-    """Channel the user may post in: a member of a channel that is not archived."""
+def access_channel_participate(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
+    """Channel the user may react and type in: a member of a channel that is not archived."""
     channel, membership = access_channel_read(user=user, channel_id=channel_id)
     if membership is None:
         raise Forbidden(_("Join the channel to post in it."), code="not_member")
     if channel.is_archived:
         raise Forbidden(_("This channel is archived."), code="channel_archived")
+    return channel, membership
+
+
+def access_channel_post(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
+    """Channel the user may post in: participate, and in announcement channels be its admin."""
+    channel, membership = access_channel_participate(user=user, channel_id=channel_id)
+    if channel.is_announcement and membership.role != ChannelRole.ADMIN:
+        raise Forbidden(
+            _("Only channel administrators post in this announcement channel."),
+            code="announcement_channel",
+        )
     return channel, membership
 
 
@@ -71,9 +82,7 @@ def access_channel_manage(*, user: User, channel_id: int) -> tuple[Channel, Memb
 def access_message_read(*, user: User, message_id: int) -> tuple[Message, Membership | None]:
     """Message in a channel the user may read."""
     _require_active(user)
-    message = (
-        Message.objects.select_related("channel", "sender").filter(pk=message_id).first()
-    )
+    message = Message.objects.select_related("channel", "sender").filter(pk=message_id).first()
     if message is None:
         raise NotFound(_("No such message."), code="message_not_found")
     try:
@@ -110,9 +119,9 @@ def access_message_delete(*, user: User, message_id: int) -> Message:
 
 
 def access_message_react(*, user: User, message_id: int) -> Message:
-    """Message the user may react to: a live message in a channel they post in."""
+    """Message the user may react to: a live message in a channel they participate in."""
     message, _membership = access_message_read(user=user, message_id=message_id)
     if message.deleted_at is not None:
         raise NotFound(_("This message was deleted."), code="message_deleted")
-    access_channel_post(user=user, channel_id=message.channel_id)
+    access_channel_participate(user=user, channel_id=message.channel_id)
     return message

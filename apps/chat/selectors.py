@@ -10,9 +10,10 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.chat import events
-from apps.chat.models import DIRECT_KINDS, Channel, ChannelKind, Membership, Mention, Message
+from apps.chat.models import Channel, ChannelKind, Membership, Mention, Message
 from apps.chat.permissions import access_channel_read, access_message_read
 from apps.core.errors import InvalidInput
+from apps.files.models import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,9 @@ def channel_summary(*, user: User, channel_id: int) -> tuple[Channel, ChannelSum
 
 def _messages_with_details() -> QuerySet[Message]:
     return Message.objects.select_related("sender").prefetch_related(
-        "reactions", Prefetch("mentions", queryset=Mention.objects.only("message_id", "user_id"))
+        "reactions",
+        Prefetch("mentions", queryset=Mention.objects.only("message_id", "user_id")),
+        Prefetch("attachments", queryset=Attachment.objects.order_by("created_at", "id")),
     )
 
 
@@ -94,6 +97,7 @@ def payloads(messages: list[Message]) -> list[events.MessagePayload]:
             m,
             reactions=m.reactions.all(),
             mentioned_user_ids=[mention.user_id for mention in m.mentions.all()],
+            attachments=m.attachments.all(),
         )
         for m in messages
     ]

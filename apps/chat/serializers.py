@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.chat.models import ChannelKind, ChannelRole, NotificationLevel
+from apps.files.serializers import AttachmentOut
 
 
 class ReactionOut(serializers.Serializer):
@@ -36,6 +37,7 @@ class MessageOut(serializers.Serializer):
     edited_at = serializers.DateTimeField(allow_null=True)
     deleted = serializers.BooleanField()
     reactions = ReactionOut(many=True)
+    attachments = AttachmentOut(many=True)
 
 
 class ChannelOut(serializers.Serializer):
@@ -45,6 +47,7 @@ class ChannelOut(serializers.Serializer):
     topic = serializers.CharField()
     description = serializers.CharField()
     is_archived = serializers.BooleanField()
+    is_announcement = serializers.BooleanField(help_text="Only channel administrators post.")
     created_at = serializers.DateTimeField()
     last_seq = serializers.IntegerField()
     last_message_at = serializers.DateTimeField(allow_null=True)
@@ -117,12 +120,14 @@ class ChannelCreateIn(serializers.Serializer):
     member_ids = serializers.ListField(
         child=serializers.IntegerField(), required=False, default=list, max_length=1000
     )
+    is_announcement = serializers.BooleanField(required=False, default=False)
 
 
 class ChannelUpdateIn(serializers.Serializer):
     name = serializers.CharField(max_length=80, required=False)
     topic = serializers.CharField(max_length=250, required=False, allow_blank=True)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    is_announcement = serializers.BooleanField(required=False)
 
 
 class HistoryQueryIn(serializers.Serializer):
@@ -137,6 +142,13 @@ class MessageSendIn(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
     client_msg_id = serializers.UUIDField(required=False, allow_null=True)
     thread_root_id = serializers.IntegerField(required=False, allow_null=True)
+    attachment_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text="Your own uploaded, not yet attached files (POST /api/v1/files/).",
+    )
 
 
 class MessageEditIn(serializers.Serializer):

@@ -7,7 +7,7 @@ number of queries whatever the channel size: no per-member work happens on send.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,10 +18,13 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.audit import AuditAction, audit_record
 from apps.accounts.models import User
+from apps.accounts.permissions import OrgAction, access_org_action
 from apps.chat import events
 from apps.chat.markdown import MentionTarget, render_message
 from apps.chat.models import (
+    NAMED_KINDS,
     Channel,
     ChannelKind,
     ChannelRole,
@@ -42,6 +45,7 @@ from apps.chat.permissions import (
 from apps.chat.selectors import direct_member_ids, user_directory
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
+from apps.files import services as file_services
 
 MAX_CHANNEL_NAME = 80
 MAX_GROUP_DM_MEMBERS = 16
@@ -131,7 +135,10 @@ def _message_payload_fresh(message: Message) -> events.MessagePayload:
     """Payload of a message after a change: reloads its reactions and mentions (two queries)."""
     reactions = list(Reaction.objects.filter(message=message))
     mentioned = Mention.objects.filter(message=message).values_list("user_id", flat=True)
-    return events.message_payload(message, reactions=reactions, mentioned_user_ids=mentioned)
+    attachments = list(message.attachments.order_by("created_at", "id"))
+    return events.message_payload(
+        message, reactions=reactions, mentioned_user_ids=mentioned, attachments=attachments
+    )
 
 
 def _active_users(user_ids: Iterable[int]) -> list[User]:
@@ -190,6 +197,21 @@ def _publish_channel_updated(channel: Channel) -> None:
 
 
 @transaction.atomic
+def channel_members_add_from_directory(
+    *, channel: Channel, users: Iterable[User]
+) -> list[Membership]:
+    """Add users to a named channel because a directory group maps to it (no actor to check).
+
+    Returns the memberships created; users already in the channel are left as they are.
+    """
+    if channel.kind not in NAMED_KINDS or channel.is_archived:
+        raise InvalidInput(_("Only active named channels take directory members."), code="kind")
+    return _add_members(
+        channel, [user for user in users if user.is_active], role=ChannelRole.MEMBER
+    )
+
+
+@transaction.atomic
 def channel_create(
     *,
     creator: User,
@@ -198,12 +220,25 @@ def channel_create(
     topic: str = "",
     description: str = "",
     member_ids: Iterable[int] = (),
+    is_announcement: bool = False,
 ) -> Channel:
-    """Create a public or private channel; the creator becomes its channel admin."""
+    """Create a public or private channel; the creator becomes its channel admin.
+
+    The organisation settings decide who may create each kind, and who may add others.
+    """
     if kind not in (ChannelKind.PUBLIC, ChannelKind.PRIVATE):
         raise InvalidInput(_("Use public or private; DMs are opened, not created."), code="kind")
     if creator.is_guest:
         raise Forbidden(_("Guests cannot create channels."), code="guest_forbidden")
+    access_org_action(
+        user=creator,
+        action=OrgAction.CREATE_PUBLIC_CHANNEL
+        if kind == ChannelKind.PUBLIC
+        else OrgAction.CREATE_PRIVATE_CHANNEL,
+    )
+    member_ids = list(member_ids)
+    if any(uid != creator.pk for uid in member_ids):
+        access_org_action(user=creator, action=OrgAction.INVITE)
     name = _clean_name(name)
     if _name_taken(name):
         raise Conflict(_("A channel with this name exists."), code="name_taken")
@@ -215,6 +250,7 @@ def channel_create(
                 topic=topic.strip()[:250],
                 description=description.strip()[:2000],
                 created_by=creator,
+                is_announcement=is_announcement,
             )
     except IntegrityError:
         raise Conflict(_("A channel with this name exists."), code="name_taken") from None
@@ -233,8 +269,9 @@ def channel_update(
     name: str | None = None,
     topic: str | None = None,
     description: str | None = None,
+    is_announcement: bool | None = None,
 ) -> Channel:
-    """Rename a channel or change its topic/description (channel admins, org admins)."""
+    """Rename a channel, change its topic/description or announcement mode (channel admins)."""
     channel, _membership = access_channel_manage(user=actor, channel_id=channel_id)
     if channel.is_archived:
         raise Forbidden(_("This channel is archived."), code="channel_archived")
@@ -251,6 +288,15 @@ def channel_update(
     if description is not None:
         channel.description = description.strip()[:2000]
         fields.append("description")
+    if is_announcement is not None and is_announcement != channel.is_announcement:
+        channel.is_announcement = is_announcement
+        fields.append("is_announcement")
+        audit_record(
+            action=AuditAction.CHANNEL_PRIVACY_CHANGED,
+            actor=actor,
+            target=channel,
+            metadata={"is_announcement": is_announcement},
+        )
     if fields:
         try:
             with transaction.atomic():  # the unique index decides a concurrent rename race
@@ -269,6 +315,12 @@ def channel_set_archived(*, actor: User, channel_id: int, archived: bool) -> Cha
         channel.is_archived = archived
         channel.save(update_fields=["is_archived"])
         _publish_channel_updated(channel)
+        audit_record(
+            action=AuditAction.CHANNEL_ARCHIVED if archived else AuditAction.CHANNEL_UNARCHIVED,
+            actor=actor,
+            target=channel,
+            metadata={"kind": channel.kind},
+        )
     return channel
 
 
@@ -311,6 +363,7 @@ def channel_invite(*, actor: User, channel_id: int, user_ids: Iterable[int]) -> 
     )
     if not may_invite:
         raise Forbidden(_("You cannot invite people to this channel."), code="cannot_invite")
+    access_org_action(user=actor, action=OrgAction.INVITE)
     ids = set(user_ids)
     if not ids:
         raise InvalidInput(_("Choose someone to invite."), code="no_users")
@@ -441,18 +494,24 @@ def message_send(
     body: str,
     client_msg_id: object = None,
     thread_root_id: int | None = None,
+    attachment_ids: Sequence[object] = (),
 ) -> SendResult:
     """Store a message and publish it after commit. Idempotent on (sender, client_msg_id).
 
     A resend with a known client_msg_id returns the stored message (`created=False`) and
     publishes nothing, so the client can retry blindly until it gets an ack.
+    `attachment_ids` names the sender's own uploaded, unattached files; with files the text
+    may be empty.
     """
     msg_uuid = _parse_client_msg_id(client_msg_id)
     if msg_uuid is not None:
         existing = _existing_send(sender=sender, client_msg_id=msg_uuid, channel_id=channel_id)
         if existing is not None:
             return SendResult(existing, created=False)
-    body = _clean_body(body)
+    if attachment_ids and isinstance(body, str) and not body.strip():
+        body = ""
+    else:
+        body = _clean_body(body)
     channel, membership = access_channel_post(user=sender, channel_id=channel_id)
     root: Message | None = None
     if thread_root_id is not None:
@@ -466,9 +525,18 @@ def message_send(
         if root.thread_root_id is not None:  # replies to replies join the same thread
             root = Message.objects.only("id", "thread_root_id").get(pk=root.thread_root_id)
     rendered = render_message(body, resolve_usernames=_resolve_usernames)
+    if rendered.mentions_everyone:
+        access_org_action(user=sender, action=OrgAction.MENTION_ALL)
     now = timezone.now()
     try:
         with transaction.atomic():
+            attachments = (
+                file_services.attachments_claim_for_message(
+                    sender=sender, attachment_ids=attachment_ids
+                )
+                if attachment_ids
+                else []
+            )
             seq = _next_channel_seq(channel_id=channel.pk, now=now, new_message=True)
             message = Message.objects.create(
                 channel_id=channel.pk,
@@ -485,6 +553,10 @@ def message_send(
             if rendered.mentioned_user_ids:
                 Mention.objects.bulk_create(
                     [Mention(message=message, user_id=uid) for uid in rendered.mentioned_user_ids]
+                )
+            if attachments:
+                file_services.attachments_link_to_message(
+                    attachments=attachments, message_id=message.pk
                 )
             root_payload: events.ThreadRootPayload | None = None
             if root is not None:
@@ -508,7 +580,10 @@ def message_send(
                 "channel_id": channel.pk,
                 "channel_seq": seq,
                 "message": events.message_payload(
-                    message, sender=sender, mentioned_user_ids=rendered.mentioned_user_ids
+                    message,
+                    sender=sender,
+                    mentioned_user_ids=rendered.mentioned_user_ids,
+                    attachments=attachments,
                 ),
             }
             if root_payload is not None:
@@ -545,6 +620,8 @@ def message_edit(*, user: User, message_id: int, body: str) -> Message:
     if body == message.body:
         return message
     rendered = render_message(body, resolve_usernames=_resolve_usernames)
+    if rendered.mentions_everyone and not message.mentions_everyone:
+        access_org_action(user=user, action=OrgAction.MENTION_ALL)
     seq = _next_channel_seq(channel_id=message.channel_id, now=timezone.now(), new_message=False)
     message.body = body
     message.html = rendered.html
@@ -580,6 +657,7 @@ def message_delete(*, user: User, message_id: int) -> Message:
     message.save(update_fields=["deleted_at", "version", "body", "html"])
     Reaction.objects.filter(message=message).delete()
     Mention.objects.filter(message=message).delete()
+    file_services.attachments_delete_for_message(message_id=message.pk)
     event: dict[str, object] = {
         "type": "message.deleted",
         "channel_id": message.channel_id,
@@ -601,6 +679,30 @@ def message_delete(*, user: User, message_id: int) -> Message:
         }
     publish_on_commit(event, to=Audience.channel(message.channel_id))
     return message
+
+
+@transaction.atomic
+def message_attachments_changed(*, message_id: int) -> None:
+    """A file of the message changed state (scanned, released, deleted): new version, pushed.
+
+    Called by apps.files.services; like an edit it takes the channel's next sequence value, so
+    a client catching up with ?after_seq=N sees the attachment's new state.
+    """
+    message = Message.objects.select_related("sender").filter(pk=message_id).first()
+    if message is None or message.deleted_at is not None:
+        return
+    seq = _next_channel_seq(channel_id=message.channel_id, now=timezone.now(), new_message=False)
+    Message.objects.filter(pk=message.pk).update(version=seq)
+    message.version = seq
+    publish_on_commit(
+        {
+            "type": "message.updated",
+            "channel_id": message.channel_id,
+            "channel_seq": seq,
+            "message": _message_payload_fresh(message),
+        },
+        to=Audience.channel(message.channel_id),
+    )
 
 
 def _clean_emoji(emoji: object) -> str:

@@ -4,6 +4,7 @@ With no environment at all Enclave runs in the embedded default: SQLite (WAL), a
 channel layer, Celery tasks executed eagerly and files on local disk.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.chat",
@@ -50,10 +55,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "apps.accounts.audit.AuditContextMiddleware",
+    "apps.accounts.middleware.TwoFactorRequiredMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out log-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -173,6 +182,8 @@ ENCLAVE_LDAP = {
     "SYNC_INTERVAL_MINUTES": env.int("ENCLAVE_LDAP_SYNC_INTERVAL_MINUTES", default=60),
 }
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every backend's log-in while the account is locked out (django-axes).
+    "apps.accounts.backends.LockoutBackend",
     *(["apps.accounts.ldap_backend.DirectoryBackend"] if ENCLAVE_LDAP["SERVER_URI"] else []),
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -309,6 +320,23 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+
+# --- Brute-force protection (django-axes) and two-factor authentication (django-otp) -------------
+AXES_FAILURE_LIMIT = env.int("ENCLAVE_LOGIN_FAILURE_LIMIT", default=5)
+# 0 = locked until an administrator unlocks the account (admin: Users -> "Unlock").
+_LOCKOUT_MINUTES = env.int("ENCLAVE_LOGIN_LOCKOUT_MINUTES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=_LOCKOUT_MINUTES) if _LOCKOUT_MINUTES > 0 else None
+# "username": an account locks whoever tries (stops password spraying from many addresses);
+# "username_ip": only that account from that address (no lock-out of others as a nuisance).
+AXES_LOCKOUT_PARAMETERS = (
+    ["username"]
+    if env.str("ENCLAVE_LOGIN_LOCKOUT_BY", default="username_ip") == "username"
+    else [["username", "ip_address"]]
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = env.str("ENCLAVE_OTP_ISSUER", default="Enclave")
 
 # The directory sync joins the beat schedule (defined above) only when LDAP is configured.
 if ENCLAVE_LDAP["SERVER_URI"] and ENCLAVE_LDAP["SYNC_INTERVAL_MINUTES"] > 0:

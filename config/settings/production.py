@@ -27,4 +27,3 @@ EMAIL_HOST_USER = env.str("ENCLAVE_EMAIL_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("ENCLAVE_EMAIL_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("ENCLAVE_EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("ENCLAVE_DEFAULT_FROM_EMAIL", default="enclave@localhost")
-

@@ -9,6 +9,9 @@ from .base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
+# No test scans with a clamd it did not start (tests/files/clamd_server.py): a system clamd
+# would make results depend on the machine. Scans without one fail closed.
+ENCLAVE_CLAMD_ADDRESS = "unix:///nonexistent/enclave-test-clamd.sock"
 # Throttling stays on (its tests need it); tests that log in repeatedly clear the cache.
 # SQLite tests use Django's shared in-memory database (fast, private to each xdist worker).
 

@@ -2,6 +2,7 @@
 // and my channels, then opens the channel asked for by the URL (or the last one).
 // After every reconnect, the channel list and cached channels are brought up to date (sync.js).
 
+import "./channel-details.js";
 import "./connection.js";
 import "./typing.js";
 import "./unread.js";
@@ -14,11 +15,14 @@ import { byId, h } from "./dom.js";
 import { setTimeZone } from "./format.js";
 import { gettext } from "./i18n.js";
 import { hydrateIcons } from "./icons.js";
+import { notifyError } from "./notices.js";
+import { jumpToMessage, linkedMessageId } from "./permalink.js";
 import { loadPresence } from "./presence.js";
 import { initSidebar } from "./sidebar.js";
 import * as socket from "./socket.js";
 import { replaceChannels, setUsers, store } from "./store.js";
 import { resync } from "./sync.js";
+import "./quick-switcher.js";
 import "./thread.js";
 
 const FIRST_CONNECT_WAIT_MS = 4_000;
@@ -79,7 +83,9 @@ async function start() {
   if (resyncAfterStart) resync().catch(() => {});
   loadPresence([...store.users.keys()]).catch(() => {});
   config.root.classList.remove("is-loading");
-  if (config.initialChannelId) await openChannel(config.initialChannelId, { history: "replace" });
+  const linked = linkedMessageId();
+  if (linked) await jumpToMessage(linked, { history: "replace" }).catch(notifyError);
+  else if (config.initialChannelId) await openChannel(config.initialChannelId, { history: "replace" });
   else await openDefaultChannel({ history: "replace" });
 }
 

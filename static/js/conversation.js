@@ -73,8 +73,10 @@ function renderHeader() {
     title.replaceChildren(gettext("No conversation"));
     topic.textContent = "";
     mute.hidden = true;
+    byId("details-toggle").hidden = true;
     return;
   }
+  byId("details-toggle").hidden = false;
   title.replaceChildren(channelIcon(channel), h("span", { text: channelLabel(channel) }));
   if (channel.topic) topic.textContent = channel.topic;
   else if (isDirect(channel) && dmPartners(channel).length > 1) {
@@ -246,6 +248,30 @@ export function openDefaultChannel(options = {}) {
   setActiveChannel(null);
   renderAll();
   return Promise.resolve();
+}
+
+const MAX_REVEAL_PAGES = 100;
+
+/**
+ * Scroll the open channel to one of its root messages, loading older pages until it is there,
+ * and mark it for a moment. Resolves to false when the message is not in the history.
+ */
+export async function revealMessage(channelId, messageId) {
+  const conv = conversation(channelId);
+  for (let tries = 0; !conv.byId.has(messageId) && tries < MAX_REVEAL_PAGES; tries += 1) {
+    if (conv.loadingOlder || conv.loading) await new Promise((resolve) => setTimeout(resolve, 50));
+    else if (conv.loaded && conv.hasMoreBefore) await list.silently(loadOlder(channelId));
+    else if (conv.loaded) break;
+  }
+  if (store.activeChannelId !== channelId) return false;
+  list.render();
+  const article = byId("message-list").querySelector(`article[data-message-id="${messageId}"]`);
+  if (!article) return false;
+  article.scrollIntoView({ block: "center" });
+  article.classList.add("msg--linked");
+  article.focus({ preventScroll: true });
+  setTimeout(() => article.classList.remove("msg--linked"), 4000);
+  return true;
 }
 
 function renderAll() {

@@ -8,6 +8,7 @@ import { byId, h, isComposing } from "./dom.js";
 import { gettext } from "./i18n.js";
 import { QUICK_EMOJI } from "./message-view.js";
 import { notifyError } from "./notices.js";
+import { copyLink } from "./permalink.js";
 import * as outbox from "./outbox.js";
 import { conversation, store } from "./store.js";
 
@@ -166,6 +167,8 @@ export function attachMessageActions(list) {
       stopEditing();
     } else if (act === "delete") {
       confirmDelete(message);
+    } else if (act === "copy-link") {
+      copyLink(message).catch(notifyError);
     }
   });
 

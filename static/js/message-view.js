@@ -48,6 +48,7 @@ function toolbar(message, { mode, channel, tabbable }) {
   if (!channel?.is_archived && canDelete(message, channel)) {
     buttons.push(actionButton("delete", "trash", gettext("Delete message"), tabbable));
   }
+  if (mode === "channel" || message.thread_root_id) buttons.push(actionButton("copy-link", "link", gettext("Copy link"), tabbable));
   if (!buttons.length) return null;
   return h("div", { class: "msg-actions", role: "toolbar", "aria-label": gettext("Message actions") }, buttons);
 }

@@ -19,7 +19,7 @@ MakeUser = Callable[..., User]
 # channel_list_for_user: memberships, unread counts, mention counts, DM member lists.
 CHANNEL_LIST_QUERIES = 3  # memberships+channels, unread counts, mention counts
 # channel_history for a member: membership+channel, messages, reactions, mentions.
-HISTORY_QUERIES = 4
+HISTORY_QUERIES = 5  # ... and attachments
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pickle
 import resource
 import signal
 import sys
-import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -194,7 +193,7 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
     topology = servers.start(options)
     clients: Clients | None = None
     sampler: servers.ResourceSampler | None = None
-    spy: Any = None
+    spy: profile.DelayedRecording | None = None
     try:
         clients = Clients(_plans(options, dataset, topology.urls))
         sampler = servers.ResourceSampler(_resource_groups(topology, clients))
@@ -217,20 +216,15 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         seq_before = data.channel_seq_snapshot(list(dataset.rooms))
         t_start = time.time() + START_DELAY_SECONDS
         clients.broadcast("start", t_start)
-        profile_path = options.run_dir / "profile-server-0.txt"
         if options.profile_seconds > 0 and topology.servers:
             # Start once the send phase is under way, so the profile shows steady state.
-            delay = START_DELAY_SECONDS + min(5.0, options.duration / 4)
-            pid = topology.servers[0].process.pid
-            spy_holder: list[Any] = []
-            timer = threading.Timer(
-                delay,
-                lambda: spy_holder.append(
-                    profile.record(pid, options.profile_seconds, profile_path)
-                ),
+            spy = profile.DelayedRecording(
+                topology.servers[0].process.pid,
+                options.profile_seconds,
+                options.run_dir / "profile-server-0.txt",
+                delay=START_DELAY_SECONDS + min(5.0, options.duration / 4),
             )
-            timer.start()
-            spy = (timer, spy_holder)
+            spy.start()
         time.sleep(max(0.0, t_start - time.time()))
         sampler.mark("send_start")
         time.sleep(max(0.0, t_start + options.duration - time.time()))
@@ -241,21 +235,14 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         replies = clients.gather("done", 120)
         sampler.stop()
         if spy is not None:
-            timer, spy_holder = spy
-            timer.join()
-            for process in spy_holder:
-                if process is not None:
-                    process.wait(timeout=options.profile_seconds + 60)
-            summary["profile"] = {
-                "server_pid": topology.servers[0].process.pid,
-                "raw_stacks": str(profile_path),
-                **profile.summarise(profile_path),
-            }
+            summary["profile"] = spy.wait()
         results: list[ClientResult] = []
         for reply in replies:
             with open(reply[1], "rb") as file:
                 results.append(pickle.load(file))  # noqa: S301 - our own child's output
     finally:
+        if spy is not None:
+            spy.cancel()
         if sampler is not None:
             sampler.stop()
         if clients is not None:

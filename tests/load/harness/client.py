@@ -178,6 +178,8 @@ class Generator:
     async def _connect_once(self, user_id: int, token: str, url: str) -> str | None:
         """Open one socket and wait for `hello`; the failure's name, or None."""
         begun = time.time()
+        ws: ClientConnection | None = None
+        failure: str | None = None
         try:
             async with asyncio.timeout(self.plan.connect_timeout):
                 ws = await connect(
@@ -190,17 +192,20 @@ class Generator:
                     max_queue=None,
                 )
                 hello = orjson.loads(await ws.recv())
+                if hello.get("type") != "hello":
+                    failure = "no_hello"
         except InvalidStatus as error:
-            return f"http_{error.response.status_code}"
+            failure = f"http_{error.response.status_code}"
         except TimeoutError:
-            return "timeout"
+            failure = "timeout"
         except ConnectionClosed as error:
-            return f"closed_{error.rcvd.code if error.rcvd else 1006}"
+            failure = f"closed_{error.rcvd.code if error.rcvd else 1006}"
         except Exception as error:  # refused, reset, bad handshake: count them by kind
-            return type(error).__name__
-        if hello.get("type") != "hello":
-            await ws.close()
-            return "no_hello"
+            failure = type(error).__name__
+        if failure is not None or ws is None:
+            if ws is not None:
+                ws.transport.abort()  # a half-open socket must not linger into the run
+            return failure or "no_socket"
         now = time.time()
         self.result.connected_at[user_id] = now
         self.result.connect_latencies.append(now - begun)

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +59,36 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | 
     )
 
 
+class DelayedRecording:
+    """py-spy on `pid` for `seconds`, starting `delay` seconds from `start()`."""
+
+    def __init__(self, pid: int, seconds: float, output: Path, delay: float) -> None:
+        self.pid = pid
+        self.seconds = seconds
+        self.output = output
+        self.process: subprocess.Popen[bytes] | None = None
+        self.timer = threading.Timer(delay, self._record)
+
+    def _record(self) -> None:
+        self.process = record(self.pid, self.seconds, self.output)
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self) -> dict[str, object]:
+        """Wait for the recording to end and summarise it."""
+        self.timer.join()
+        if self.process is None:
+            return {"error": "py-spy not available or not started"}
+        self.process.wait(timeout=self.seconds + 60)
+        return {"server_pid": self.pid, "raw_stacks": str(self.output), **summarise(self.output)}
+
+
 def _short(frame: str) -> str:
     match = FRAME.match(frame.strip())
     if match is None:
@@ -78,8 +109,16 @@ def _category(frames: list[str]) -> str:
     return "other"
 
 
+def _thread_name(frame: str) -> str | None:
+    """ "thread (14183): ThreadPoolExecutor-0_0" -> "ThreadPoolExecutor-0_0"; None if no thread."""
+    if not frame.startswith(("thread (", "process (")):
+        return None
+    _head, _sep, name = frame.partition("): ")
+    return name or frame
+
+
 def summarise(path: Path, top: int = 15) -> dict[str, object]:
-    """Totals per thread, per category (innermost match), top self and inclusive frames."""
+    """Shares of samples per thread, per category (innermost match), top self and inclusive."""
     if not path.exists():
         return {"error": f"no profile at {path}"}
     threads: Counter[str] = Counter()
@@ -93,26 +132,25 @@ def summarise(path: Path, top: int = 15) -> dict[str, object]:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        thread = frames[0] if frames[0].startswith(("thread", "process")) else "?"
-        frames = [f for f in frames if not f.startswith(("thread", "process"))]
+        thread = "?"
+        while frames and (name := _thread_name(frames[0])) is not None:
+            thread = name
+            frames = frames[1:]
         if not frames:
             continue
         total += count
-        # The event-loop thread is the one whose stack holds the loop; the rest are workers.
-        loop_thread = any("run_forever" in f or "reactor" in f.lower() for f in frames[:6])
-        threads["event loop thread" if loop_thread else "worker threads (sync_to_async)"] += count
+        threads[thread] += count
         short = [_short(f) for f in frames]
         categories[_category(short)] += count
         self_time[short[-1]] += count
         for frame in set(short):
             inclusive[frame] += count
-        del thread
+    if total == 0:
+        return {"samples": 0}
 
     def share(counter: Counter[str], limit: int | None = None) -> list[tuple[str, float]]:
         return [(name, round(100.0 * n / total, 1)) for name, n in counter.most_common(limit)]
 
-    if total == 0:
-        return {"samples": 0}
     return {
         "samples": total,
         "threads_pct": dict(share(threads)),
@@ -120,3 +158,9 @@ def summarise(path: Path, top: int = 15) -> dict[str, object]:
         "top_self_pct": share(self_time, top),
         "top_inclusive_pct": share(inclusive, top + 10),
     }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(summarise(Path(sys.argv[1])), indent=2))

@@ -226,6 +226,17 @@ def service_pids() -> dict[str, list[int]]:
 
 
 PidSource = list[int] | Callable[[], list[int]]
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the machine spent busy (guest time is already inside user and nice)."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system
+    for extra in ("irq", "softirq", "steal"):
+        busy += getattr(times, extra, 0.0)
+    return busy
+
+
 # Pseudo-group: the whole machine's busy CPU, to see interference from other work on the box.
 MACHINE = "machine"
 # group -> pid -> (cumulative CPU seconds, RSS bytes)
@@ -265,8 +276,7 @@ class ResourceSampler:
         snapshot: Snapshot = {}
         for name, source in self.groups.items():
             if name == MACHINE:
-                times = psutil.cpu_times()
-                snapshot[name] = {0: (sum(times) - times.idle - getattr(times, "iowait", 0.0), 0)}
+                snapshot[name] = {0: (_machine_busy_seconds(), 0)}
                 continue
             pids = source() if callable(source) else source
             snapshot[name] = {}

@@ -1,0 +1,517 @@
+"""The company directory (LDAP / Active Directory): configuration, reads and the sync service.
+
+Directory users are ordinary users with a `DirectoryProfile`. `directory_sync()` creates and
+updates every directory user (also those who never logged in, so they can be @mentioned and
+messaged), maps directory groups to organisation roles and channel memberships, and deactivates
+users removed or disabled in the directory through `user_deactivate`, which ends their sessions,
+tokens and sockets at once. Local accounts (no profile) are never touched.
+
+Safety: everything is read from the directory before the first write. If the directory cannot
+be reached, or answers with nobody at all, `DirectoryUnavailable` is raised and nobody is
+deactivated. User input reaches LDAP filters only through `escape_filter_chars`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ldap.cidict import cidict
+from ldap.controls import SimplePagedResultsControl
+from ldap.filter import escape_filter_chars
+
+from apps.accounts import services
+from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.models import DirectoryProfile, DirectorySyncRun, Role, User
+from apps.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Active Directory's userAccountControl flag ACCOUNTDISABLE.
+AD_ACCOUNT_DISABLED = 0x2
+PAGE_SIZE = 500
+ROLE_RANK: dict[str, int] = {Role.GUEST: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+USER_FIELDS = ("first_name", "last_name", "display_name", "email")
+PROFILE_FIELDS = ("phone", "department", "title")
+# Enclave field -> directory attribute. OpenLDAP (inetOrgPerson) names; for Active Directory
+# set ENCLAVE_LDAP_ATTR_MAP, e.g. {"department": "department", "phone": "telephoneNumber"}.
+DEFAULT_ATTR_MAP = {
+    "first_name": "givenName",
+    "last_name": "sn",
+    "display_name": "displayName",
+    "email": "mail",
+    "phone": "telephoneNumber",
+    "department": "departmentNumber",
+    "title": "title",
+}
+
+
+class DirectoryUnavailable(DomainError):
+    code = "directory_unavailable"
+    http_status = 503
+
+
+class DirectoryNotConfigured(DomainError):
+    code = "directory_not_configured"
+    http_status = 400
+
+
+def normalize_dn(dn: str) -> str:
+    """Canonical, case-folded form of a DN, so "CN=A, OU=B" and "cn=a,ou=b" compare equal."""
+    try:
+        return str(ldap.dn.dn2str(ldap.dn.str2dn(dn))).lower()
+    except ldap.DECODING_ERROR:
+        return dn.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryConfig:
+    server_uri: str
+    bind_dn: str = ""
+    bind_password: str = ""
+    start_tls: bool = False
+    ca_cert_file: str = ""
+    timeout_seconds: int = 5
+    user_search_base: str = ""
+    user_filter: str = "(uid=%(user)s)"
+    username_attr: str = "uid"
+    sync_filter: str = "(objectClass=inetOrgPerson)"
+    disabled_filter: str = ""
+    group_search_base: str = ""
+    group_filter: str = "(objectClass=groupOfNames)"
+    group_member_attr: str = "member"
+    attr_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTR_MAP))
+    group_role_map: dict[str, str] = field(default_factory=dict)
+    group_channel_map: dict[str, list[str]] = field(default_factory=dict)
+    default_role: str = Role.MEMBER
+    adopt_local_users: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.server_uri)
+
+    @property
+    def mapped_groups(self) -> set[str]:
+        return set(self.group_role_map) | set(self.group_channel_map)
+
+
+def directory_config() -> DirectoryConfig:
+    """The directory settings (settings.ENCLAVE_LDAP, read from ENCLAVE_LDAP_* variables)."""
+    raw: dict[str, Any] = settings.ENCLAVE_LDAP
+    return DirectoryConfig(
+        server_uri=raw.get("SERVER_URI", ""),
+        bind_dn=raw.get("BIND_DN", ""),
+        bind_password=raw.get("BIND_PASSWORD", ""),
+        start_tls=bool(raw.get("START_TLS", False)),
+        ca_cert_file=raw.get("CA_CERT_FILE", ""),
+        timeout_seconds=int(raw.get("TIMEOUT_SECONDS", 5)),
+        user_search_base=raw.get("USER_SEARCH_BASE", ""),
+        user_filter=raw.get("USER_FILTER") or "(uid=%(user)s)",
+        username_attr=raw.get("USERNAME_ATTR") or "uid",
+        sync_filter=raw.get("SYNC_FILTER") or "(objectClass=inetOrgPerson)",
+        disabled_filter=raw.get("DISABLED_FILTER", ""),
+        group_search_base=raw.get("GROUP_SEARCH_BASE", ""),
+        group_filter=raw.get("GROUP_FILTER") or "(objectClass=groupOfNames)",
+        group_member_attr=raw.get("GROUP_MEMBER_ATTR") or "member",
+        attr_map={**DEFAULT_ATTR_MAP, **(raw.get("ATTR_MAP") or {})},
+        group_role_map={
+            normalize_dn(dn): role for dn, role in (raw.get("GROUP_ROLE_MAP") or {}).items()
+        },
+        group_channel_map={
+            normalize_dn(dn): [names] if isinstance(names, str) else list(names)
+            for dn, names in (raw.get("GROUP_CHANNEL_MAP") or {}).items()
+        },
+        default_role=raw.get("DEFAULT_ROLE") or Role.MEMBER,
+        adopt_local_users=bool(raw.get("ADOPT_LOCAL_USERS", False)),
+    )
+
+
+def connection_options(config: DirectoryConfig) -> dict[int, Any]:
+    """python-ldap options: time-outs so a dead directory fails fast, TLS trust if given."""
+    options: dict[int, Any] = {
+        ldap.OPT_REFERRALS: 0,
+        ldap.OPT_NETWORK_TIMEOUT: config.timeout_seconds,
+        ldap.OPT_TIMEOUT: config.timeout_seconds,
+    }
+    if config.ca_cert_file:
+        options[ldap.OPT_X_TLS_CACERTFILE] = config.ca_cert_file
+        options[ldap.OPT_X_TLS_REQUIRE_CERT] = ldap.OPT_X_TLS_DEMAND
+        options[ldap.OPT_X_TLS_NEWCTX] = 0  # must come last: applies the TLS options above
+    return options
+
+
+def _reason(exc: ldap.LDAPError) -> str:
+    detail = exc.args[0] if exc.args else {}
+    if isinstance(detail, dict):
+        return str(detail.get("desc") or detail.get("info") or exc)
+    return str(exc)
+
+
+def _unavailable(config: DirectoryConfig, exc: ldap.LDAPError) -> DirectoryUnavailable:
+    return DirectoryUnavailable(
+        _("The directory server %(uri)s cannot be used: %(reason)s. Nothing was changed.")
+        % {"uri": config.server_uri, "reason": _reason(exc)}
+    )
+
+
+def directory_connect(config: DirectoryConfig) -> Any:
+    """A connection bound with the service account. Raises ldap.LDAPError."""
+    conn = ldap.initialize(config.server_uri, bytes_mode=False)
+    for option, value in connection_options(config).items():
+        conn.set_option(option, value)
+    if config.start_tls:
+        conn.start_tls_s()
+    conn.simple_bind_s(config.bind_dn, config.bind_password)
+    return conn
+
+
+def _search_all(conn: Any, base: str, filterstr: str, attrs: list[str]) -> list[tuple[str, Any]]:
+    """Every entry under `base` matching `filterstr`, paged (AD returns 1000 at most per page)."""
+    control = SimplePagedResultsControl(True, size=PAGE_SIZE, cookie="")
+    found: list[tuple[str, Any]] = []
+    while True:
+        msgid = conn.search_ext(base, ldap.SCOPE_SUBTREE, filterstr, attrs, serverctrls=[control])
+        _type, rows, _msgid, controls = conn.result3(msgid)
+        # Referrals come back without a DN; we do not chase them.
+        found.extend((dn, cidict(entry)) for dn, entry in rows if dn)
+        cookie = next(
+            (c.cookie for c in controls if c.controlType == SimplePagedResultsControl.controlType),
+            b"",
+        )
+        if not cookie:
+            return found
+        control.cookie = cookie
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One person as the directory describes them."""
+
+    dn: str
+    username: str
+    fields: dict[str, str]
+    disabled: bool
+    group_dns: frozenset[str]
+
+
+def _first(entry: Any, attr: str) -> str:
+    values = entry.get(attr) or []
+    return values[0].decode("utf-8", "replace").strip() if values else ""
+
+
+def _mapped_groups_by_member(conn: Any, config: DirectoryConfig) -> dict[str, set[str]]:
+    """Member DN -> the mapped groups it belongs to, directly or through nested groups."""
+    if not config.group_search_base or not config.mapped_groups:
+        return {}
+    rows = _search_all(
+        conn, config.group_search_base, config.group_filter, [config.group_member_attr]
+    )
+    members_of: dict[str, set[str]] = {
+        normalize_dn(dn): {
+            normalize_dn(value.decode("utf-8", "replace"))
+            for value in entry.get(config.group_member_attr) or []
+        }
+        for dn, entry in rows
+    }
+    by_member: dict[str, set[str]] = {}
+    for group in config.mapped_groups:
+        seen: set[str] = set()
+        pending = [group]
+        while pending:  # nested groups: a member that is itself a group brings its members
+            for member in members_of.get(pending.pop(), set()):
+                if member not in seen:
+                    seen.add(member)
+                    if member in members_of:
+                        pending.append(member)
+        for member in seen:
+            by_member.setdefault(member, set()).add(group)
+    return by_member
+
+
+def _read_entries(conn: Any, config: DirectoryConfig, filterstr: str) -> list[DirectoryEntry]:
+    attrs = [config.username_attr, "userAccountControl", *config.attr_map.values()]
+    rows = _search_all(conn, config.user_search_base, filterstr, attrs)
+    disabled_dns: set[str] = set()
+    if config.disabled_filter:
+        disabled_rows = _search_all(
+            conn, config.user_search_base, f"(&{filterstr}{config.disabled_filter})", ["1.1"]
+        )
+        disabled_dns = {normalize_dn(dn) for dn, _entry in disabled_rows}
+    groups_by_member = _mapped_groups_by_member(conn, config)
+    entries = []
+    for dn, raw in rows:
+        username = _first(raw, config.username_attr)
+        if not username:
+            continue
+        key = normalize_dn(dn)
+        control = _first(raw, "userAccountControl")
+        ad_disabled = control.isdigit() and bool(int(control) & AD_ACCOUNT_DISABLED)
+        entries.append(
+            DirectoryEntry(
+                dn=dn,
+                username=username[:150],
+                fields={name: _first(raw, attr) for name, attr in config.attr_map.items()},
+                disabled=ad_disabled or key in disabled_dns,
+                group_dns=frozenset(groups_by_member.get(key, set())),
+            )
+        )
+    return entries
+
+
+def directory_read_all(*, config: DirectoryConfig) -> list[DirectoryEntry]:
+    """Every person the sync filter matches. Raises DirectoryUnavailable."""
+    try:
+        conn = directory_connect(config)
+        try:
+            return _read_entries(conn, config, config.sync_filter)
+        finally:
+            conn.unbind_s()
+    except ldap.LDAPError as exc:
+        raise _unavailable(config, exc) from exc
+
+
+def directory_read_one(*, config: DirectoryConfig, username: str) -> DirectoryEntry | None:
+    """The person with this username if the directory has exactly one; DirectoryUnavailable."""
+    user_filter = config.user_filter % {"user": escape_filter_chars(username)}
+    try:
+        conn = directory_connect(config)
+        try:
+            entries = _read_entries(conn, config, f"(&{config.sync_filter}{user_filter})")
+        finally:
+            conn.unbind_s()
+    except ldap.LDAPError as exc:
+        raise _unavailable(config, exc) from exc
+    return entries[0] if len(entries) == 1 else None
+
+
+# --- applying what the directory says ----------------------------------------------------------
+
+
+@dataclass
+class DirectorySyncResult:
+    """What a sync changed, one human-readable line per change."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    role_changes: list[str] = field(default_factory=list)
+    deactivated: list[str] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+    channels_joined: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything in Enclave changed (warnings change nothing)."""
+        return any(
+            (
+                self.created,
+                self.updated,
+                self.role_changes,
+                self.deactivated,
+                self.reactivated,
+                self.channels_joined,
+            )
+        )
+
+    def lines(self) -> list[str]:
+        labelled = [
+            (_("created"), self.created),
+            (_("updated"), self.updated),
+            (_("role changed"), self.role_changes),
+            (_("deactivated"), self.deactivated),
+            (_("reactivated"), self.reactivated),
+            (_("joined channel"), self.channels_joined),
+            (_("warning"), self.warnings),
+        ]
+        return [f"{label}: {item}" for label, items in labelled for item in items]
+
+
+def _role_for(entry: DirectoryEntry, config: DirectoryConfig) -> str | None:
+    """The role the directory grants, or None when roles are not managed by the directory."""
+    if not config.group_role_map:
+        return None
+    roles = [config.group_role_map[g] for g in entry.group_dns if g in config.group_role_map]
+    return max(roles, key=lambda role: ROLE_RANK.get(role, 0)) if roles else config.default_role
+
+
+def _apply_entry(
+    entry: DirectoryEntry, config: DirectoryConfig, result: DirectorySyncResult
+) -> User | None:
+    """Create or update one directory user. Caller holds a transaction."""
+    user = User.objects.filter(username__iexact=entry.username).first()
+    profile = DirectoryProfile.objects.filter(user=user).first() if user else None
+    role = _role_for(entry, config)
+    if user is None:
+        if entry.disabled:
+            return None
+        user = services.user_create(
+            username=entry.username, password=None, role=role or config.default_role
+        )
+        profile = DirectoryProfile(user=user, dn=entry.dn)
+        result.created.append(entry.username)
+    elif profile is None:
+        if not config.adopt_local_users:
+            result.warnings.append(
+                _("%(username)s: a local account has this username; it was not linked.")
+                % {"username": entry.username}
+            )
+            return None
+        profile = DirectoryProfile(user=user, dn=entry.dn)
+
+    changed_user = [
+        name
+        for name in USER_FIELDS
+        if name in entry.fields and getattr(user, name) != entry.fields[name][:150]
+    ]
+    for name in changed_user:
+        setattr(user, name, entry.fields[name][:150])
+    if changed_user:
+        user.save(update_fields=changed_user)
+    changed_profile = [
+        name
+        for name in PROFILE_FIELDS
+        if name in entry.fields and getattr(profile, name) != entry.fields[name][:150]
+    ]
+    for name in changed_profile:
+        setattr(profile, name, entry.fields[name][:150])
+    profile.dn = entry.dn
+    profile.synced_at = timezone.now()
+    if (changed_user or changed_profile) and entry.username not in result.created:
+        result.updated.append(f"{user.username}: {', '.join(changed_user + changed_profile)}")
+
+    # The owner is never demoted by the directory: that could lock everybody out of the admin.
+    if role is not None and role != user.role and user.role != Role.OWNER:
+        result.role_changes.append(f"{user.username}: {user.role} → {role}")
+        services.user_set_role(user=user, role=role, reason="directory group")
+
+    if entry.disabled and user.is_active:
+        services.user_deactivate(user=user, reason="disabled in the directory")
+        profile.deactivated_by_sync = True
+        result.deactivated.append(
+            _("%(username)s (disabled in the directory)") % {"username": user.username}
+        )
+    elif not entry.disabled and not user.is_active and profile.deactivated_by_sync:
+        services.user_reactivate(user=user, reason="enabled in the directory")
+        profile.deactivated_by_sync = False
+        result.reactivated.append(user.username)
+    profile.save()
+    return user
+
+
+def _apply_channel_memberships(
+    pairs: Iterable[tuple[User, DirectoryEntry]],
+    config: DirectoryConfig,
+    result: DirectorySyncResult,
+) -> None:
+    """Add users to the channels their groups map to (never removes: channel admins may)."""
+    from apps.chat.models import NAMED_KINDS, Channel
+    from apps.chat.services import channel_members_add_from_directory
+
+    wanted: dict[str, list[User]] = {}
+    for user, entry in pairs:
+        if not user.is_active:
+            continue
+        for group in entry.group_dns:
+            for name in config.group_channel_map.get(group, []):
+                wanted.setdefault(name.lower(), []).append(user)
+    for name, users in sorted(wanted.items()):
+        channel = Channel.objects.filter(
+            name__iexact=name, kind__in=NAMED_KINDS, is_archived=False
+        ).first()
+        if channel is None:
+            result.warnings.append(
+                _("no active channel named %(name)s for a directory group") % {"name": name}
+            )
+            continue
+        for membership in channel_members_add_from_directory(channel=channel, users=users):
+            result.channels_joined.append(f"{membership.user.username} → #{channel.name}")
+
+
+def directory_user_refresh(*, username: str, config: DirectoryConfig | None = None) -> User | None:
+    """Bring one user up to date from the directory, at log-in (the password was checked).
+
+    Returns the user (possibly just deactivated, when the directory disables them), or None
+    when the directory does not know them or they clash with a local account.
+    Raises DirectoryUnavailable.
+    """
+    config = config or directory_config()
+    entry = directory_read_one(config=config, username=username)
+    if entry is None:
+        return None
+    result = DirectorySyncResult()
+    with transaction.atomic():
+        user = _apply_entry(entry, config, result)
+        if user is not None:
+            _apply_channel_memberships([(user, entry)], config, result)
+    for line in result.lines():
+        logger.info("directory log-in: %s", line)
+    return user
+
+
+def directory_sync(*, config: DirectoryConfig | None = None) -> DirectorySyncResult:
+    """Create, update and deactivate directory users so Enclave matches the directory.
+
+    Raises DirectoryNotConfigured without ENCLAVE_LDAP_SERVER_URI, DirectoryUnavailable when
+    the directory cannot be read (then nothing at all is changed). Records a DirectorySyncRun.
+    """
+    config = config or directory_config()
+    if not config.enabled:
+        raise DirectoryNotConfigured(_("No directory is configured (ENCLAVE_LDAP_SERVER_URI)."))
+    run = DirectorySyncRun.objects.create()
+    try:
+        entries = directory_read_all(config=config)
+        if not entries and DirectoryProfile.objects.exists():
+            # A wrong base DN or filter looks exactly like "everybody left": refuse.
+            raise DirectoryUnavailable(
+                _("The directory returned no users; nobody was deactivated.")
+            )
+    except DirectoryUnavailable as exc:
+        run.error = exc.message
+        run.finished_at = timezone.now()
+        run.save(update_fields=["error", "finished_at"])
+        audit_record(
+            action=AuditAction.DIRECTORY_SYNC_FAILED,
+            target=run,
+            metadata={"error": exc.message},
+        )
+        raise
+
+    result = DirectorySyncResult()
+    with transaction.atomic():
+        pairs: list[tuple[User, DirectoryEntry]] = []
+        for entry in entries:
+            user = _apply_entry(entry, config, result)
+            if user is not None:
+                pairs.append((user, entry))
+        _apply_channel_memberships(pairs, config, result)
+        present = {entry.username.lower() for entry in entries}
+        for profile in DirectoryProfile.objects.select_related("user").filter(user__is_active=True):
+            if profile.user.username.lower() in present:
+                continue
+            services.user_deactivate(user=profile.user, reason="removed from the directory")
+            profile.deactivated_by_sync = True
+            profile.save(update_fields=["deactivated_by_sync"])
+            result.deactivated.append(
+                _("%(username)s (removed from the directory)") % {"username": profile.user.username}
+            )
+
+    run.ok = True
+    run.finished_at = timezone.now()
+    run.created = len(result.created)
+    run.updated = len(result.updated) + len(result.role_changes)
+    run.deactivated = len(result.deactivated)
+    run.reactivated = len(result.reactivated)
+    run.changes = result.lines()
+    run.save()
+    if result.changed:
+        audit_record(
+            action=AuditAction.DIRECTORY_SYNC, target=run, metadata={"changes": run.changes}
+        )
+    return result

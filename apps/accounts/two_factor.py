@@ -1,0 +1,123 @@
+"""Two-factor authentication: TOTP devices (django-otp) and single-use recovery codes.
+
+Enrolment is two steps: `totp_enrolment_start` makes an unconfirmed device (its secret goes
+into the authenticator app), `totp_enrolment_confirm` checks a first code from the app, then
+confirms the device and issues recovery codes, shown once. `two_factor_verify` accepts either
+a TOTP code (each used once: django-otp refuses replays) or a recovery code (consumed).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import segno
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django_otp import devices_for_user, match_token, user_has_device
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.models import TwoFactorRequirement, User
+from apps.core.errors import InvalidInput
+
+RECOVERY_CODE_COUNT = 10
+DEVICE_NAME = "authenticator"
+RECOVERY_NAME = "recovery codes"
+
+
+def two_factor_enabled(user: User) -> bool:
+    """Whether the user has a confirmed second factor."""
+    return bool(user_has_device(user, confirmed=True))
+
+
+def two_factor_required(user: User) -> bool:
+    """Whether the organisation settings make a second factor mandatory for this user."""
+    from apps.accounts.permissions import organization_settings
+
+    requirement = organization_settings().two_factor_required_for
+    if requirement == TwoFactorRequirement.EVERYONE:
+        return not user.is_bot
+    return requirement == TwoFactorRequirement.ADMINS and user.is_org_admin
+
+
+@transaction.atomic
+def totp_enrolment_start(*, user: User) -> TOTPDevice:
+    """A fresh unconfirmed TOTP device (replacing an unfinished enrolment)."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+
+
+def totp_pending_device(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+
+
+def totp_provisioning_qr(device: TOTPDevice) -> str:
+    """The otpauth:// URI as a QR code in a data: URI (allowed by our img-src policy)."""
+    return str(segno.make(device.config_url, micro=False).png_data_uri(scale=5))
+
+
+def totp_secret_base32(device: TOTPDevice) -> str:
+    """The secret to type into an app that cannot scan codes."""
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+@transaction.atomic
+def totp_enrolment_confirm(*, user: User, token: str) -> list[str]:
+    """Confirm the pending device with a code from the app; returns new recovery codes."""
+    device = totp_pending_device(user)
+    if device is None:
+        raise InvalidInput(_("Start the set-up again."), code="no_pending_device")
+    if not device.verify_token(token.strip().replace(" ", "")):
+        raise InvalidInput(
+            _("That code is not right. Check the time on your phone."), code="bad_otp"
+        )
+    for other in devices_for_user(user, confirmed=None):
+        if other.pk != device.pk or not isinstance(other, TOTPDevice):
+            other.delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = recovery_codes_issue(user=user)
+    audit_record(action=AuditAction.TWO_FACTOR_ENABLED, actor=user, target=user)
+    return codes
+
+
+@transaction.atomic
+def recovery_codes_issue(*, user: User) -> list[str]:
+    """Replace the user's recovery codes with new ones; each works once."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+def two_factor_verify(*, user: User, token: str) -> Device | None:
+    """The device that accepts `token` (a TOTP or recovery code, consumed), else None."""
+    token = (token or "").strip().replace(" ", "").lower()
+    if not token:
+        return None
+    device: Device | None = match_token(user, token)
+    if device is not None:
+        audit_record(
+            action=AuditAction.TWO_FACTOR_USED,
+            actor=user,
+            target=user,
+            metadata={"method": "recovery_code" if isinstance(device, StaticDevice) else "totp"},
+        )
+    return device
+
+
+@transaction.atomic
+def two_factor_reset(*, user: User, actor: User | None) -> None:
+    """Remove every second factor of a user (lost phone); they enrol again."""
+    for device in devices_for_user(user, confirmed=None):
+        device.delete()
+    audit_record(action=AuditAction.TWO_FACTOR_RESET, actor=actor, target=user)
+
+
+def two_factor_verify_device_for_session(*, user: User) -> Device | None:
+    """The confirmed TOTP device, to mark the session that just enrolled as verified."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()

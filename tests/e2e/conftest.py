@@ -1,0 +1,351 @@
+"""The live server and the browser for the end-to-end tests.
+
+pytest-django's live_server speaks WSGI and has no WebSocket, so these tests run the real thing:
+daphne in a subprocess on a loopback port, on its own SQLite database in a temporary directory
+(never the pytest-django test database). The demo company is loaded once per run, into a
+template database that every xdist worker copies; each worker then runs its own daphne.
+
+Tests create what they need (channels with unique names) through the REST API, so they do not
+depend on each other or on their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import browser_problem
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+DAPHNE = str(Path(PYTHON).with_name("daphne"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO_PASSWORD = "enclave-demo"
+ARTIFACTS = ROOT / "test-artifacts"
+START_TIMEOUT_S = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENCLAVE_", "REDIS_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{var_dir / 'e2e.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        ENCLAVE_DEBUG="false",
+        ENCLAVE_VAR_DIR=str(var_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _template_database(shared_dir: Path) -> Path:
+    """Migrate and seed once per run; concurrent xdist workers wait on the lock."""
+    template_dir = shared_dir / "e2e-template"
+    template_dir.mkdir(exist_ok=True)
+    database = template_dir / "e2e.sqlite3"
+    with open(shared_dir / "e2e-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template_dir / "ready").exists():
+            env = _server_env(template_dir)
+            _manage(env, "migrate", "--noinput", "-v0")
+            _manage(env, "seed_demo")
+            # One file to copy: fold the write-ahead log back into the database.
+            _manage(
+                env,
+                "shell",
+                "-c",
+                "from django.db import connection; "
+                "connection.cursor().execute('PRAGMA wal_checkpoint(TRUNCATE)')",
+            )
+            (template_dir / "ready").touch()
+    return database
+
+
+class LiveServer:
+    """daphne in a subprocess; `restart()` stops it and starts it again on the same port."""
+
+    def __init__(self, var_dir: Path) -> None:
+        self.var_dir = var_dir
+        self.env = _server_env(var_dir)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = var_dir / "daphne.log"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()[-3000:]}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response,  # noqa: S310
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"daphne did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def shell(self, code: str) -> str:
+        """Run Python in `manage.py shell` against this server's database."""
+        return _manage(self.env, "shell", "-c", code)
+
+
+@pytest.fixture(scope="session")
+def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    problem = browser_problem()
+    if problem:
+        pytest.skip(f"[browser] {problem}")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    template = _template_database(shared)
+    var_dir = tmp_path_factory.mktemp("e2e-server")
+    shutil.copyfile(template, var_dir / "e2e.sqlite3")
+    server = LiveServer(var_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(e2e_server: LiveServer) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def session_states(browser: Any, e2e_server: LiveServer) -> Callable[[str], dict[str, Any]]:
+    """Log each user in once through the real form; contexts start from the saved cookies."""
+    states: dict[str, dict[str, Any]] = {}
+
+    def state_for(username: str) -> dict[str, Any]:
+        if username not in states:
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{e2e_server.url}/accounts/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", DEMO_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/accounts/login" not in url)
+            states[username] = context.storage_state()
+            context.close()
+        return states[username]
+
+    return state_for
+
+
+class AppPage:
+    """One user's tab on the chat page, with the JavaScript errors it raised."""
+
+    def __init__(self, page: Any, username: str, base_url: str) -> None:
+        self.page = page
+        self.username = username
+        self.base_url = base_url
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def open(self, channel_id: int | None = None) -> AppPage:
+        path = f"/c/{channel_id}/" if channel_id else "/"
+        self.page.goto(self.base_url + path)
+        self.page.wait_for_selector("#app:not(.is-loading)")
+        if channel_id:
+            self.wait_channel_open(channel_id)
+        return self
+
+    def wait_channel_open(self, channel_id: int) -> None:
+        self.page.wait_for_selector(f'a[data-channel-id="{channel_id}"][aria-current="page"]')
+        # Test channels are fresh: their whole history is loaded when the intro shows.
+        self.page.wait_for_selector("#history-status .channel-intro")
+
+    def sidebar_link(self, channel_id: int) -> Any:
+        return self.page.locator(f'.conversation-link[data-channel-id="{channel_id}"]')
+
+    def message(self, text: str, pane: str = "#message-list") -> Any:
+        return self.page.locator(f"{pane} article[data-message-id]", has_text=text)
+
+    def send(self, text: str, input_selector: str = "#composer-input") -> None:
+        self.page.fill(input_selector, text)
+        self.page.press(input_selector, "Enter")
+
+    def message_ids(self) -> list[int]:
+        return [
+            int(value)
+            for value in self.page.eval_on_selector_all(
+                "#message-list article[data-message-id]", "els => els.map(e => e.dataset.messageId)"
+            )
+        ]
+
+
+@pytest.fixture
+def open_app(
+    browser: Any, e2e_server: LiveServer, session_states: Callable[[str], dict[str, Any]]
+) -> Iterator[Callable[..., AppPage]]:
+    """`open_app("alice", channel_id=..., locale=...)`: a fresh browser context per call."""
+    contexts: list[Any] = []
+    pages: list[AppPage] = []
+
+    def open_(
+        username: str,
+        channel_id: int | None = None,
+        locale: str = "en-US",
+        viewport: dict[str, int] | None = None,
+    ) -> AppPage:
+        context = browser.new_context(
+            storage_state=session_states(username),
+            locale=locale,
+            viewport=viewport or {"width": 1280, "height": 800},
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        app = AppPage(context.new_page(), username, e2e_server.url)
+        pages.append(app)
+        return app.open(channel_id)
+
+    yield open_
+    for context in contexts:
+        context.close()
+    errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+class Api:
+    """REST calls as one user (an API token), for setting up and checking test data."""
+
+    def __init__(self, request: Any, base_url: str, username: str) -> None:
+        response = request.post(
+            f"{base_url}/api/v1/auth/token/",
+            data={"username": username, "password": DEMO_PASSWORD, "name": f"e2e-{uuid.uuid4()}"},
+        )
+        assert response.ok, response.text()
+        self.headers = {"Authorization": f"Bearer {response.json()['token']}"}
+        self.request = request
+        self.base = f"{base_url}/api/v1/"
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.request.get(self.base + path, headers=self.headers, params=params)
+        assert response.ok, f"GET {path}: {response.status} {response.text()}"
+        return response.json()
+
+    def post(self, path: str, data: dict[str, Any]) -> Any:
+        response = self.request.post(self.base + path, headers=self.headers, data=data)
+        assert response.ok, f"POST {path}: {response.status} {response.text()}"
+        return response.json() if response.status != 204 else None
+
+    def user_id(self, username: str) -> int:
+        users = self.get("users/", limit=500)
+        rows = users["results"] if isinstance(users, dict) else users
+        return next(int(u["id"]) for u in rows if u["username"] == username)
+
+    def create_channel(self, *, members: tuple[str, ...] = (), private: bool = False) -> dict:
+        name = f"e2e-{uuid.uuid4().hex[:10]}"
+        return self.post(
+            "channels/",
+            {
+                "name": name,
+                "kind": "private" if private else "public",
+                "member_ids": [self.user_id(username) for username in members],
+            },
+        )
+
+    def send(self, channel_id: int, body: str, **extra: Any) -> dict:
+        payload = {"body": body, "client_msg_id": str(uuid.uuid4()), **extra}
+        return self.post(f"channels/{channel_id}/messages/", payload)["message"]
+
+    def history(self, channel_id: int) -> list[dict[str, Any]]:
+        return self.get(f"channels/{channel_id}/messages/", limit=100)["messages"]
+
+
+@pytest.fixture(scope="session")
+def api_for(browser: Any, e2e_server: LiveServer) -> Iterator[Callable[[str], Api]]:
+    clients: dict[str, Api] = {}
+    request = browser.new_context()
+
+    def api(username: str) -> Api:
+        if username not in clients:
+            clients[username] = Api(request.request, e2e_server.url, username)
+        return clients[username]
+
+    yield api
+    request.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
