@@ -112,6 +112,19 @@ def _str(frame: dict[str, Any], key: str) -> str:
 # --- operations: each runs in a worker thread and returns the ack's extra fields -----------------
 
 
+def _attachment_ids(frame: dict[str, Any]) -> list[str]:
+    value = frame.get("attachment_ids")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidInput(
+            _("attachment_ids must be a list of ids."),
+            code="invalid_field",
+            details={"field": "attachment_ids"},
+        )
+    return value
+
+
 def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
     client_msg_id = frame.get("client_msg_id")
     if client_msg_id is None or client_msg_id == "":
@@ -122,6 +135,7 @@ def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
         body=_str(frame, "body"),
         client_msg_id=_str(frame, "client_msg_id"),
         thread_root_id=_optional_int(frame, "thread_root_id"),
+        attachment_ids=_attachment_ids(frame),
     )
     message = result.message
     return {
