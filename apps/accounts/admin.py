@@ -20,6 +20,7 @@ from apps.accounts.models import (
     AuditEvent,
     DirectoryProfile,
     DirectorySyncRun,
+    Invitation,
     OrganizationSettings,
     User,
     UserSession,
@@ -52,7 +53,40 @@ class DirectoryProfileInline(admin.StackedInline):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "display_name", "email", "role", "is_active", "is_bot")
+    list_display = (
+        "username",
+        "display_name",
+        "email",
+        "role",
+        "is_active",
+        "source",
+        "two_factor",
+        "is_bot",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        from django.db.models import Exists, OuterRef
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_directory=Exists(DirectoryProfile.objects.filter(user=OuterRef("pk"))),
+                has_two_factor=Exists(
+                    TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                ),
+            )
+        )
+
+    @admin.display(description=_("source"), ordering="has_directory")
+    def source(self, user: User) -> str:
+        return str(_("directory") if getattr(user, "has_directory", False) else _("local"))
+
+    @admin.display(description=_("2FA"), boolean=True, ordering="has_two_factor")
+    def two_factor(self, user: User) -> bool:
+        return bool(getattr(user, "has_two_factor", False))
+
     list_filter = ("role", "is_active", SourceFilter, "is_bot", "is_staff")
     search_fields = (
         "username",
@@ -279,3 +313,21 @@ class OrganizationSettingsAdmin(admin.ModelAdmin):
             actor=request.user,  # type: ignore[arg-type]
             changes={name: form.cleaned_data[name] for name in form.changed_data},
         )
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    """Sent invitations; new ones are sent from the invitations page (one or a CSV file)."""
+
+    list_display = ("email", "role", "invited_by", "created_at", "expires_at", "accepted_at")
+    list_filter = ("role", ("accepted_at", admin.EmptyFieldListFilter), "revoked_at")
+    search_fields = ("email",)
+    list_select_related = ("invited_by",)
+    actions = ["revoke"]
+
+    @admin.action(description=_("Revoke (the link stops working)"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        from apps.accounts.invitations import invitation_revoke
+
+        for invitation in queryset:
+            invitation_revoke(actor=request.user, invitation=invitation)  # type: ignore[arg-type]

@@ -41,6 +41,9 @@ class AuditAction(models.TextChoices):
     TWO_FACTOR_FAILED = "2fa.failed", _("second factor refused")
     TWO_FACTOR_RESET = "2fa.reset", _("two-factor authentication reset")
     SESSIONS_ENDED = "user.sessions_ended", _("sessions signed out")
+    INVITATION_CREATED = "invitation.created", _("invitation sent")
+    INVITATION_ACCEPTED = "invitation.accepted", _("invitation accepted")
+    INVITATION_REVOKED = "invitation.revoked", _("invitation revoked")
     AUDIT_EXPORTED = "audit.exported", _("audit log exported")
 
 

@@ -10,18 +10,20 @@ from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from apps.accounts import services, two_factor
+from apps.accounts import invitations, services, two_factor
 from apps.accounts.audit import AuditAction, audit_record
 from apps.accounts.forms import LoginForm
-from apps.accounts.models import User, UserSession
-from apps.core.errors import InvalidInput
+from apps.accounts.models import Role, User, UserSession
+from apps.core.errors import Forbidden, InvalidInput, NotFound
 
 
 @require_POST
@@ -142,3 +144,71 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
         for record in UserSession.objects.filter(user=user).order_by("-created_at")
     ]
     return render(request, "accounts/sessions.html", {"sessions": sessions, "ended": ended})
+
+
+# --- invitations ----------------------------------------------------------------------------
+
+
+def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an invitation link opens: choose a username and password, get an account."""
+    try:
+        invitation = invitations.invitation_for_token(token)
+    except NotFound as error:
+        return render(
+            request, "accounts/invitation_accept.html", {"invalid": error.message}, status=404
+        )
+    context: dict[str, Any] = {"invitation": invitation, "token": token}
+    if request.method == "POST":
+        password = request.POST.get("password1", "")
+        if password != request.POST.get("password2", ""):
+            context["error"] = _("The two passwords differ.")
+        else:
+            try:
+                user = invitations.invitation_accept(
+                    token=token,
+                    username=request.POST.get("username", ""),
+                    password=password,
+                    display_name=request.POST.get("display_name", ""),
+                )
+            except (InvalidInput, NotFound) as error:
+                context["error"] = error.message
+            else:
+                auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+        context["username"] = request.POST.get("username", "")
+        context["display_name"] = request.POST.get("display_name", "")
+    return render(request, "accounts/invitation_accept.html", context)
+
+
+@login_required
+def invitations_page(request: HttpRequest) -> HttpResponse:
+    """Administrators invite one address, or many from a CSV file (email[,role])."""
+    user: User = request.user  # type: ignore[assignment]
+    if not user.is_org_admin:
+        raise PermissionDenied
+    roles = [Role.MEMBER, Role.GUEST, *([Role.ADMIN] if user.role == Role.OWNER else [])]
+    context: dict[str, Any] = {"roles": [(role.value, role.label) for role in roles]}
+    if request.method == "POST":
+        base_url = f"{request.scheme}://{request.get_host()}"
+        upload = request.FILES.get("csv_file")
+        if upload is not None:
+            text = upload.read(1_000_000).decode("utf-8-sig", "replace")
+            try:
+                context["bulk"] = invitations.invitations_create_from_csv(
+                    actor=user, csv_text=text, base_url=base_url
+                )
+            except InvalidInput as error:
+                context["error"] = error.message
+        else:
+            try:
+                invitation = invitations.invitation_create(
+                    actor=user,
+                    email=request.POST.get("email", ""),
+                    role=request.POST.get("role", Role.MEMBER),
+                    base_url=base_url,
+                )
+            except (InvalidInput, Forbidden) as error:
+                context["error"] = error.message
+            else:
+                context["sent_to"] = invitation.email
+    return render(request, "accounts/invitations.html", context)

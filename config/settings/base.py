@@ -337,6 +337,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("ENCLAVE_OTP_ISSUER", default="Enclave")
+ENCLAVE_INVITATION_DAYS = env.int("ENCLAVE_INVITATION_DAYS", default=7)
 
 # The directory sync joins the beat schedule (defined above) only when LDAP is configured.
 if ENCLAVE_LDAP["SERVER_URI"] and ENCLAVE_LDAP["SYNC_INTERVAL_MINUTES"] > 0:

@@ -22,8 +22,11 @@ import { initSidebar } from "./sidebar.js";
 import * as socket from "./socket.js";
 import { replaceChannels, setUsers, store } from "./store.js";
 import { resync } from "./sync.js";
+import "./notifications.js";
 import "./quick-switcher.js";
+import "./settings.js";
 import "./thread.js";
+import "./user-card.js";
 
 const FIRST_CONNECT_WAIT_MS = 4_000;
 let started = false;

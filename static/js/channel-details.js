@@ -115,6 +115,8 @@ function renderForm() {
 
 function renderActions() {
   const channel = currentChannel();
+  byId("details-notify-field").hidden = !channel.membership;
+  byId("details-notify").value = channel.membership?.notification_level ?? "default";
   const archive = byId("details-archive");
   archive.hidden = !canManage(channel);
   archive.textContent = channel.is_archived ? gettext("Unarchive channel") : gettext("Archive channel");
@@ -243,6 +245,15 @@ byId("details-leave").addEventListener("click", (event) => {
     await api.post(`channels/${channel.id}/leave/`);
     dialog.close();
     removeChannel(channel.id);
+  });
+});
+
+byId("details-notify").addEventListener("change", (event) => {
+  const select = event.currentTarget;
+  run(select, async () => {
+    const membership = await api.patch(`channels/${channelId}/membership/`, { notification_level: select.value });
+    updateChannel(channelId, { membership: { ...currentChannel().membership, ...membership } });
+    notify(gettext("Notification setting saved."), { kind: "info", timeout: 3000 });
   });
 });
 

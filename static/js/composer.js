@@ -3,6 +3,7 @@
 // and thread in localStorage, announces typing, and hands messages to the outbox.
 // ArrowUp in an empty box edits my last message.
 
+import { Autocomplete } from "./autocomplete.js";
 import { emit } from "./bus.js";
 import { debounce, isComposing } from "./dom.js";
 import * as outbox from "./outbox.js";
@@ -44,6 +45,7 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
+    this.autocomplete = new Autocomplete(this.input, { channelOf: () => this.target?.channelId });
     this.input.addEventListener("keydown", (event) => this.onKeyDown(event));
     this.input.addEventListener("input", () => this.onInput());
     window.addEventListener("pagehide", () => this.saveDraft());
@@ -53,6 +55,7 @@ export class Composer {
   setTarget(target, { placeholder = "", enabled = true } = {}) {
     if (this.target) this.saveDraft();
     this.saveDraftSoon.cancel();
+    this.autocomplete.close();
     this.target = target;
     this.input.value = target ? readDraft(target) : "";
     this.input.placeholder = placeholder;

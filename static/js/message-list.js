@@ -15,6 +15,13 @@ const GROUP_WINDOW_MS = 5 * 60_000;
 const END_SLACK_PX = 48;
 const LOAD_OLDER_WITHIN_PX = 400;
 
+// Bumped when every message must be drawn again (time zone or names changed).
+let renderEpoch = 0;
+
+export function redrawAllMessages() {
+  renderEpoch += 1;
+}
+
 export class MessageList {
   /**
    * @param list      the element holding the messages (role="log")
@@ -164,7 +171,7 @@ export class MessageList {
       let element = existing.get(item.key);
       existing.delete(item.key);
       const tabbable = item.key === this.currentKey;
-      const sig = `${item.sig}|${tabbable}`;
+      const sig = `${item.sig}|${tabbable}|${renderEpoch}`;
       if (element && element.dataset.sig !== sig) {
         const fresh = this.build(item, sig, tabbable);
         const focus = focusWithin(element);

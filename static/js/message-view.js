@@ -149,7 +149,14 @@ export function messageElement(message, options) {
     : h(
         "div",
         { class: "msg-meta" },
-        h("span", { class: "msg-author", text: name }),
+        h("button", {
+          type: "button",
+          class: "msg-author",
+          dataset: { userCard: message.sender_id },
+          "aria-haspopup": "dialog",
+          tabindex: tabbable ? "0" : "-1",
+          text: name,
+        }),
         timeElement(date, "msg-time", formatTime(date)),
       );
 

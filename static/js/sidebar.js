@@ -71,10 +71,27 @@ function byLabel(a, b) {
   return channelLabel(a).localeCompare(channelLabel(b));
 }
 
+const timeOf = (iso) => (iso ? Date.parse(iso) : 0);
+
+/** Direct messages: the most recent conversation first. */
+function byRecency(a, b) {
+  return timeOf(b.last_message_at) - timeOf(a.last_message_at) || byLabel(a, b);
+}
+
+/** A new message moves its direct conversation to the top without a fetch. */
+function noteNewMessages({ channelId, messages = [], inserted = [], live }) {
+  const channel = store.channels.get(channelId);
+  if (!live || !channel || !inserted.length) return;
+  const fresh = messages.filter((m) => inserted.includes(m.id) && timeOf(m.created_at) > timeOf(channel.last_message_at));
+  if (!fresh.length) return;
+  channel.last_message_at = fresh.at(-1).created_at;
+  if (isDirect(channel)) render();
+}
+
 function render() {
   const mine = [...store.channels.values()].filter((c) => c.membership);
   const named = mine.filter((c) => !isDirect(c)).sort(byLabel);
-  const direct = mine.filter(isDirect).sort(byLabel);
+  const direct = mine.filter(isDirect).sort(byRecency);
   const focusedId = document.activeElement?.closest?.(".conversation-link")?.dataset.channelId;
   byId("channel-list").replaceChildren(
     ...(named.length ? named.map(item) : [h("li", { class: "conversation-empty", text: gettext("No channels yet.") })]),
@@ -131,6 +148,7 @@ export function initSidebar({ onOpenChannel }) {
     if (document.body.classList.contains("sidebar-open")) setOpen(false);
   });
   on("users", render);
+  on("messages", noteNewMessages);
   on("presence", () => paintPresence(byId("sidebar")));
   render();
 }

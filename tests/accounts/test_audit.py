@@ -200,3 +200,23 @@ def test_csv_export_lists_events_neutralises_formulas_and_is_itself_audited() ->
     assert rows[0]["action"] == AuditAction.LOGIN_FAILED
     [exported] = events(AuditAction.AUDIT_EXPORTED)
     assert exported.metadata == {"rows": 2}
+
+
+def test_admin_user_list_shows_source_and_2fa_and_filters_by_source() -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from apps.accounts.models import DirectoryProfile
+
+    client = admin_client(owner())
+    directory_user = UserFactory(username="fromldap")
+    DirectoryProfile.objects.create(user=directory_user, dn="uid=fromldap,dc=example,dc=com")
+    TOTPDevice.objects.create(user=UserFactory(username="careful"), name="a", confirmed=True)
+    url = reverse("admin:accounts_user_changelist")
+
+    everyone = client.get(url).content.decode()
+    directory_only = client.get(url, {"source": "directory"}).content.decode()
+
+    assert "fromldap" in everyone
+    assert "careful" in everyone
+    assert "fromldap" in directory_only
+    assert "careful" not in directory_only

@@ -368,3 +368,23 @@ def test_sync_deactivation_is_audited_with_the_reason(
     sync = AuditEvent.objects.filter(action=AuditAction.DIRECTORY_SYNC).first()
     assert sync is not None
     assert "deactivated: jack (removed from the directory)" in sync.metadata["changes"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_removed_from_directory_while_signed_in_loses_session_and_sockets(
+    directory: LdapServer, directory_person: AddPerson, captured_controls: list[dict[str, Any]]
+) -> None:
+    from apps.accounts.services import CLOSE_CODE_DEACTIVATED
+
+    dn = directory_person("kate", password="kate-pass")
+    client, response = login("kate", "kate-pass")
+    assert response.status_code == 302
+    kate = User.objects.get(username="kate")
+    directory.delete_person(dn)
+
+    directory_sync()
+
+    assert client.get("/api/v1/users/me/").status_code in (401, 403)
+    assert {"groups": [f"user.{kate.pk}"], "code": CLOSE_CODE_DEACTIVATED}.items() <= next(
+        c for c in captured_controls if c["action"] == "close"
+    ).items()

@@ -49,6 +49,7 @@ CHROMIUM_ARGS = [
 DEMO_PASSWORD = "enclave-demo"
 ARTIFACTS = ROOT / "test-artifacts"
 START_TIMEOUT_S = 30.0
+EXPECT_TIMEOUT_MS = 10_000
 
 
 def _free_port() -> int:
@@ -179,8 +180,10 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
 
 @pytest.fixture(scope="session")
 def browser(e2e_server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Explicit waits everywhere; generous enough for a loaded 2-core CI machine.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -271,7 +274,7 @@ def open_app(
             locale=locale,
             viewport=viewport or {"width": 1280, "height": 800},
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
         contexts.append(context)
         app = AppPage(context.new_page(), username, e2e_server.url)
         pages.append(app)

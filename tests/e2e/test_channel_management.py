@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+
+from tests.e2e.playwright_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -99,3 +100,16 @@ def test_quick_switcher_opens_a_channel_and_starts_a_direct_message_by_keyboard(
     page.keyboard.press("Escape")
     expect(page.locator("#switcher-dialog")).to_be_hidden()
     expect(page.locator("#conversation-title")).to_have_text("刘洋")
+
+
+def test_direct_messages_are_ordered_by_the_latest_message(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    channel = api_for("alice").create_channel(members=("wangfang",))
+    wangfang = open_app("wangfang", channel_id=channel["id"])
+    dms = wangfang.page.locator("#dm-list .conversation-link")
+    for sender in ("carol", "liuyang", "carol"):
+        api = api_for(sender)
+        dm = api.post("direct/", {"user_ids": [api.user_id("wangfang")]})
+        api.send(dm["id"], f"hi from {sender}")
+        expect(dms.first).to_have_attribute("data-channel-id", str(dm["id"]))

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+
+from tests.e2e.playwright_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +36,9 @@ def test_permalink_opens_an_old_message_and_a_thread_reply_and_copy_link_gives_i
     alice.page.goto(f"{alice.base_url}/c/{channel['id']}/?m={old['id']}")
     linked = alice.message(f"the decision {tag}")
     expect(linked).to_be_in_viewport()
-    expect(alice.page.locator(f'a[data-channel-id="{channel["id"]}"][aria-current=page]')).to_have_count(1)
+    expect(
+        alice.page.locator(f'a[data-channel-id="{channel["id"]}"][aria-current=page]')
+    ).to_have_count(1)
 
     # Copy link puts the same address on the clipboard.
     alice.page.context.grant_permissions(["clipboard-read", "clipboard-write"])

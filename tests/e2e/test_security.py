@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+
+from tests.e2e.playwright_api import expect
 
 pytestmark = pytest.mark.browser
 

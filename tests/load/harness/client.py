@@ -312,6 +312,19 @@ class Generator:
         missing = max(0, self.plan.body_size - len(head))
         return head + (filler * (missing // len(filler) + 1))[:missing].rstrip()
 
+    def _pick_sender(
+        self, pools: list[list[tuple[int, int]]], weights: list[float]
+    ) -> tuple[int, int, ClientConnection] | None:
+        """A random (user, room) whose socket is still open; a few tries, then give up."""
+        for _ in range(20):
+            pool = self.random.choices(pools, weights)[0] if len(pools) > 1 else pools[0]
+            user_id, room_id = self.random.choice(pool)
+            ws = self.sockets.get(user_id)
+            if ws is not None and user_id not in self.result.disconnected_at:
+                return user_id, room_id, ws
+        self.result.event_counts["send_skipped_no_open_socket"] += 1
+        return None
+
     async def _send_phase(self, t_start: float) -> None:
         plan = self.plan
         candidates = [(w, pairs) for w, pairs in self._candidates() if w > 0 and pairs]
@@ -334,11 +347,10 @@ class Generator:
                 await asyncio.sleep(delay)
             else:
                 result.send_lag_max = max(result.send_lag_max, -delay)
-            pool = self.random.choices(pools, weights)[0] if len(pools) > 1 else pools[0]
-            user_id, room_id = self.random.choice(pool)
-            ws = self.sockets.get(user_id)
-            if ws is None or user_id in result.disconnected_at:
+            picked = self._pick_sender(pools, weights)
+            if picked is None:
                 continue
+            user_id, room_id, ws = picked
             ref = next(self.refs)
             sent_at = time.time()
             sent = Sent(str(uuid.uuid4()), user_id, room_id, sent_at, self._body(sent_at, ref))

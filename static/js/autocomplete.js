@@ -1,0 +1,205 @@
+// Composer autocomplete: "@" over the channel's members (and @all / @channel), ":" over emoji
+// names (inserts the character), "#" over channels (inserts a link the server keeps, which
+// opens in place). Arrows move, Enter or Tab accepts, Esc closes; nothing happens while an IME
+// is composing. The keys are caught on the form in the capture phase, before the composer's
+// own Enter-sends handler.
+
+import { getAll } from "./api.js";
+import { config } from "./config.js";
+import { h, isComposing } from "./dom.js";
+import { gettext } from "./i18n.js";
+import { isDirect, store } from "./store.js";
+
+const MAX_ITEMS = 8;
+const MEMBERS_TTL_MS = 60_000;
+const TRIGGER = /(^|[\s(（，。、])([@#:])([^\s@#:]{0,40})$/u;
+
+// Shortcode names as the server's emoji library spells them (":thumbs_up:" also works typed).
+const EMOJI = [
+  ["thumbs_up", "👍"], ["thumbs_down", "👎"], ["ok_hand", "👌"], ["clap", "👏"], ["pray", "🙏"],
+  ["muscle", "💪"], ["wave", "👋"], ["raised_hands", "🙌"], ["point_up", "☝️"], ["handshake", "🤝"],
+  ["smile", "😄"], ["grin", "😁"], ["joy", "😂"], ["rofl", "🤣"], ["slightly_smiling_face", "🙂"],
+  ["wink", "😉"], ["blush", "😊"], ["heart_eyes", "😍"], ["thinking", "🤔"], ["neutral_face", "😐"],
+  ["sweat_smile", "😅"], ["cry", "😢"], ["sob", "😭"], ["angry", "😠"], ["scream", "😱"],
+  ["sunglasses", "😎"], ["upside_down", "🙃"], ["shrug", "🤷"], ["facepalm", "🤦"], ["eyes", "👀"],
+  ["heart", "❤️"], ["broken_heart", "💔"], ["fire", "🔥"], ["star", "⭐"], ["sparkles", "✨"],
+  ["tada", "🎉"], ["confetti_ball", "🎊"], ["rocket", "🚀"], ["100", "💯"], ["check", "✅"],
+  ["white_check_mark", "✅"], ["x", "❌"], ["warning", "⚠️"], ["question", "❓"], ["exclamation", "❗"],
+  ["bulb", "💡"], ["memo", "📝"], ["calendar", "📅"], ["clock", "🕒"], ["hourglass", "⏳"],
+  ["coffee", "☕"], ["tea", "🍵"], ["beer", "🍺"], ["cake", "🍰"], ["pizza", "🍕"],
+  ["bug", "🐛"], ["wrench", "🔧"], ["hammer", "🔨"], ["gear", "⚙️"], ["lock", "🔒"],
+  ["key", "🔑"], ["link", "🔗"], ["chart", "📈"], ["package", "📦"], ["ship", "🚢"],
+  ["sun", "☀️"], ["rain", "🌧️"], ["snowflake", "❄️"], ["rainbow", "🌈"], ["moon", "🌙"],
+  ["red_envelope", "🧧"], ["lantern", "🏮"], ["dumpling", "🥟"], ["party", "🥳"], ["zzz", "💤"],
+];
+
+const memberCache = new Map(); // channelId -> {at, rows}
+
+async function membersOf(channelId) {
+  const channel = store.channels.get(channelId);
+  if (channel && isDirect(channel) && channel.member_ids) {
+    return channel.member_ids.map((id) => store.users.get(id)).filter(Boolean);
+  }
+  const cached = memberCache.get(channelId);
+  if (cached && Date.now() - cached.at < MEMBERS_TTL_MS) return cached.rows;
+  const rows = (await getAll(`channels/${channelId}/members/`, { limit: 200 }, 5)).map((m) => ({
+    id: m.user_id,
+    username: m.username,
+    name: m.name,
+  }));
+  memberCache.set(channelId, { at: Date.now(), rows });
+  return rows;
+}
+
+function startsOrContains(text, query) {
+  const at = text.toLocaleLowerCase().indexOf(query);
+  return at < 0 ? -1 : at === 0 ? 0 : 1;
+}
+
+function rankBy(items, query, keys) {
+  const q = query.toLocaleLowerCase();
+  return items
+    .map((item) => ({ item, score: Math.min(...keys(item).map((k) => startsOrContains(k, q)).map((s) => (s < 0 ? 9 : s))) }))
+    .filter((entry) => entry.score < 9)
+    .sort((a, b) => a.score - b.score)
+    .slice(0, MAX_ITEMS)
+    .map((entry) => entry.item);
+}
+
+async function suggestions(trigger, query, channelId) {
+  if (trigger === "@") {
+    const people = (await membersOf(channelId)).filter((u) => u.id !== store.me.id);
+    const found = rankBy(people, query, (u) => [u.username, u.name]).map((u) => ({
+      label: u.name,
+      detail: `@${u.username}`,
+      insert: `@${u.username} `,
+    }));
+    const channel = store.channels.get(channelId);
+    if (channel && !isDirect(channel)) {
+      for (const [word, detail] of [["all", gettext("Notify everyone in this channel")], ["channel", gettext("Notify everyone in this channel")]]) {
+        if (word.startsWith(query.toLocaleLowerCase())) found.push({ label: `@${word}`, detail, insert: `@${word} ` });
+      }
+    }
+    return found.slice(0, MAX_ITEMS);
+  }
+  if (trigger === ":") {
+    if (query.length < 2) return [];
+    const seen = new Set();
+    return rankBy(EMOJI, query, ([name]) => [name])
+      .filter(([, char]) => !seen.has(char) && seen.add(char))
+      .map(([name, char]) => ({ label: char, detail: `:${name}:`, insert: char }));
+  }
+  const channels = [...store.channels.values()].filter((c) => !isDirect(c) && c.name);
+  return rankBy(channels, query, (c) => [c.name]).map((c) => ({
+    label: `#${c.name}`,
+    detail: c.topic || "",
+    insert: `[#${c.name}](${location.origin}${config.channelUrl(c.id)}) `,
+  }));
+}
+
+export class Autocomplete {
+  /** @param channelOf () => the channel id the composer writes to */
+  constructor(textarea, { channelOf }) {
+    this.input = textarea;
+    this.channelOf = channelOf;
+    this.items = [];
+    this.active = 0;
+    this.token = null; // {start, end}
+    this.request = 0;
+    this.list = h("ul", { class: "autocomplete", role: "listbox", id: `${textarea.id}-suggestions`, hidden: true });
+    textarea.closest(".composer").before(this.list);
+    textarea.setAttribute("aria-autocomplete", "list");
+    textarea.setAttribute("aria-controls", this.list.id);
+    textarea.addEventListener("input", () => this.update());
+    textarea.addEventListener("click", () => this.update());
+    textarea.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    textarea.form.addEventListener("keydown", (event) => this.onKeyDown(event), true);
+    this.list.addEventListener("mousedown", (event) => event.preventDefault()); // keep focus
+    this.list.addEventListener("click", (event) => {
+      const option = event.target.closest("[data-index]");
+      if (option) this.accept(Number(option.dataset.index));
+    });
+  }
+
+  get isOpen() {
+    return !this.list.hidden;
+  }
+
+  async update() {
+    const caret = this.input.selectionStart;
+    const match = caret === this.input.selectionEnd ? this.input.value.slice(0, caret).match(TRIGGER) : null;
+    const channelId = this.channelOf();
+    if (!match || !channelId) {
+      this.close();
+      return;
+    }
+    const [, , trigger, query] = match;
+    const ticket = ++this.request;
+    let items;
+    try {
+      items = await suggestions(trigger, query, channelId);
+    } catch {
+      items = [];
+    }
+    if (ticket !== this.request) return; // a newer keystroke won
+    this.token = { start: caret - query.length - 1, end: caret };
+    this.items = items;
+    this.active = 0;
+    this.render();
+  }
+
+  render() {
+    if (!this.items.length) {
+      this.close();
+      return;
+    }
+    this.list.replaceChildren(
+      ...this.items.map((item, index) =>
+        h(
+          "li",
+          { role: "option", id: `${this.list.id}-${index}`, class: "autocomplete-option", "aria-selected": String(index === this.active), dataset: { index } },
+          h("span", { class: "autocomplete-label", text: item.label }),
+          item.detail ? h("span", { class: "autocomplete-detail", text: item.detail }) : null,
+        ),
+      ),
+    );
+    this.list.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+    this.input.setAttribute("aria-activedescendant", `${this.list.id}-${this.active}`);
+  }
+
+  close() {
+    this.request += 1;
+    this.items = [];
+    this.list.hidden = true;
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  accept(index) {
+    const item = this.items[index];
+    if (!item || !this.token) return;
+    const { value } = this.input;
+    this.input.value = value.slice(0, this.token.start) + item.insert + value.slice(this.token.end);
+    const caret = this.token.start + item.insert.length;
+    this.input.setSelectionRange(caret, caret);
+    this.close();
+    this.input.focus();
+    this.input.dispatchEvent(new Event("input", { bubbles: true })); // draft, height, typing
+  }
+
+  onKeyDown(event) {
+    if (!this.isOpen || event.target !== this.input || isComposing(event)) return;
+    const moves = { ArrowDown: 1, ArrowUp: -1 };
+    if (event.key in moves) {
+      this.active = (this.active + moves[event.key] + this.items.length) % this.items.length;
+      this.render();
+    } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+      this.accept(this.active);
+    } else if (event.key === "Escape") {
+      this.close();
+    } else return;
+    event.preventDefault();
+    event.stopPropagation();
+  }
+}
