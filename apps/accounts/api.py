@@ -18,7 +18,7 @@ from apps.accounts import serializers as s
 from apps.accounts import services, two_factor
 from apps.accounts.models import APIToken, User, UserSession
 from apps.chat.selectors import user_directory
-from apps.core.api import AuthedRequest, CreatedCursorPagination
+from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
 from apps.core.errors import DomainError, NotFound
 
 
@@ -48,12 +48,6 @@ def token_payload(token: APIToken) -> dict[str, Any]:
     }
 
 
-def _valid(serializer_class: type[s.serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class MeApi(APIView):
     @extend_schema(operation_id="me_retrieve", responses=s.UserOut)
     def get(self, request: AuthedRequest) -> Response:
@@ -61,7 +55,7 @@ class MeApi(APIView):
 
     @extend_schema(operation_id="me_update", request=s.ProfileIn, responses=s.UserOut)
     def patch(self, request: AuthedRequest) -> Response:
-        data = _valid(s.ProfileIn, request.data)
+        data = validated(s.ProfileIn, request.data)
         user = services.user_update_profile(user=request.user, **data)
         return Response(user_payload(user))
 
@@ -103,7 +97,7 @@ class TokenObtainApi(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        data = _valid(s.TokenObtainIn, request.data)
+        data = validated(s.TokenObtainIn, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             raise DomainError(
@@ -130,7 +124,7 @@ class TokenListApi(APIView):
         operation_id="tokens_create", request=s.TokenCreateIn, responses={201: s.TokenCreatedOut}
     )
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.TokenCreateIn, request.data)
+        data = validated(s.TokenCreateIn, request.data)
         token, raw = services.api_token_create(user=request.user, **data)
         return Response({**token_payload(token), "token": raw}, status=status.HTTP_201_CREATED)
 

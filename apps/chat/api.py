@@ -13,14 +13,8 @@ from rest_framework.views import APIView
 from apps.chat import events, selectors, services
 from apps.chat import serializers as s
 from apps.chat.models import Membership
-from apps.core.api import AuthedRequest, CreatedCursorPagination
+from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
 from apps.core.errors import InvalidInput
-
-
-def _valid(serializer_class: type[s.serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def membership_payload(membership: Membership | None) -> dict[str, Any] | None:
@@ -60,7 +54,7 @@ class ChannelListApi(APIView):
         summary="Create a public or private channel",
     )
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.ChannelCreateIn, request.data)
+        data = validated(s.ChannelCreateIn, request.data)
         channel = services.channel_create(creator=request.user, **data)
         return Response(events.channel_payload(channel), status=status.HTTP_201_CREATED)
 
@@ -112,7 +106,7 @@ class ChannelDetailApi(APIView):
         summary="Rename, set topic or description",
     )
     def patch(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.ChannelUpdateIn, request.data)
+        data = validated(s.ChannelUpdateIn, request.data)
         channel = services.channel_update(actor=request.user, channel_id=channel_id, **data)
         return Response(events.channel_payload(channel))
 
@@ -168,7 +162,7 @@ class ChannelMembersApi(APIView):
 
     @extend_schema(operation_id="channel_members_invite", request=s.InviteIn, responses={204: None})
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.InviteIn, request.data)
+        data = validated(s.InviteIn, request.data)
         services.channel_invite(actor=request.user, channel_id=channel_id, **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -176,7 +170,7 @@ class ChannelMembersApi(APIView):
 class ChannelMemberApi(APIView):
     @extend_schema(request=s.MemberRoleIn, responses=s.MembershipOut)
     def patch(self, request: AuthedRequest, channel_id: int, user_id: int) -> Response:
-        data = _valid(s.MemberRoleIn, request.data)
+        data = validated(s.MemberRoleIn, request.data)
         membership = services.membership_set_role(
             actor=request.user, channel_id=channel_id, user_id=user_id, **data
         )
@@ -191,7 +185,7 @@ class ChannelMemberApi(APIView):
 class MembershipSettingsApi(APIView):
     @extend_schema(request=s.MembershipSettingsIn, responses=s.MembershipOut)
     def patch(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.MembershipSettingsIn, request.data)
+        data = validated(s.MembershipSettingsIn, request.data)
         membership = services.membership_update_settings(
             user=request.user, channel_id=channel_id, **data
         )
@@ -211,7 +205,7 @@ class ChannelMessagesApi(APIView):
         ),
     )
     def get(self, request: AuthedRequest, channel_id: int) -> Response:
-        query = _valid(s.HistoryQueryIn, request.query_params)
+        query = validated(s.HistoryQueryIn, request.query_params)
         page = selectors.channel_history(
             user=request.user,
             channel_id=channel_id,
@@ -239,7 +233,7 @@ class ChannelMessagesApi(APIView):
         description="201 when stored now, 200 when client_msg_id was already stored (a resend).",
     )
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.MessageSendIn, request.data)
+        data = validated(s.MessageSendIn, request.data)
         result = services.message_send(sender=request.user, channel_id=channel_id, **data)
         message = selectors.message_get(user=request.user, message_id=result.message.pk)
         return Response(
@@ -251,7 +245,7 @@ class ChannelMessagesApi(APIView):
 class ChannelReadApi(APIView):
     @extend_schema(request=s.ReadIn, responses=s.ReadOut)
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.ReadIn, request.data)
+        data = validated(s.ReadIn, request.data)
         seq = services.read_mark(user=request.user, channel_id=channel_id, seq=data["seq"])
         return Response({"last_read_seq": seq})
 
@@ -259,7 +253,7 @@ class ChannelReadApi(APIView):
 class ChannelTypingApi(APIView):
     @extend_schema(request=s.TypingIn, responses={204: None})
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
-        data = _valid(s.TypingIn, request.data)
+        data = validated(s.TypingIn, request.data)
         services.typing_notify(user=request.user, channel_id=channel_id, **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -271,7 +265,7 @@ class DirectOpenApi(APIView):
         summary="Open (or find) the DM or group DM with these users",
     )
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.DirectOpenIn, request.data)
+        data = validated(s.DirectOpenIn, request.data)
         channel = services.dm_open(user=request.user, user_ids=data["user_ids"])
         member_ids = selectors.direct_member_ids(channel)
         return Response(events.channel_payload(channel, member_ids=member_ids))
@@ -285,7 +279,7 @@ class MessageDetailApi(APIView):
 
     @extend_schema(operation_id="messages_edit", request=s.MessageEditIn, responses=s.MessageOut)
     def patch(self, request: AuthedRequest, message_id: int) -> Response:
-        data = _valid(s.MessageEditIn, request.data)
+        data = validated(s.MessageEditIn, request.data)
         services.message_edit(user=request.user, message_id=message_id, body=data["body"])
         message = selectors.message_get(user=request.user, message_id=message_id)
         return Response(selectors.payloads([message])[0])
@@ -308,7 +302,7 @@ class ThreadApi(APIView):
 class ReactionsApi(APIView):
     @extend_schema(request=s.ReactionIn, responses=s.MessageOut)
     def post(self, request: AuthedRequest, message_id: int) -> Response:
-        data = _valid(s.ReactionIn, request.data)
+        data = validated(s.ReactionIn, request.data)
         services.reaction_add(user=request.user, message_id=message_id, emoji=data["emoji"])
         message = selectors.message_get(user=request.user, message_id=message_id)
         return Response(selectors.payloads([message])[0])
@@ -331,7 +325,7 @@ class PresenceApi(APIView):
         summary="Status (online/away/offline) of the given users",
     )
     def get(self, request: AuthedRequest) -> Response:
-        raw = _valid(s.PresenceQueryIn, request.query_params)["user_ids"]
+        raw = validated(s.PresenceQueryIn, request.query_params)["user_ids"]
         try:
             user_ids = [int(part) for part in raw.split(",") if part.strip()][:500]
         except ValueError:
@@ -341,7 +335,7 @@ class PresenceApi(APIView):
 
     @extend_schema(request=s.PresenceIn, responses={200: {"type": "object"}})
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.PresenceIn, request.data)
+        data = validated(s.PresenceIn, request.data)
         state = services.presence_update(
             user=request.user, connection_id=f"rest:{data['connection_id']}", state=data["status"]
         )

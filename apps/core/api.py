@@ -74,3 +74,10 @@ class AuthedRequest(Request):
     """A request that passed IsAuthenticated: `user` is a real user (for type checking)."""
 
     user: User
+
+
+def validated(serializer_class: type[Any], data: Any) -> dict[str, Any]:
+    """Validate request input with a DRF serializer; errors become `invalid` (HTTP 400)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

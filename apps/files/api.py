@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import AuthedRequest
+from apps.core.api import AuthedRequest, validated
 from apps.core.errors import NotFound
 from apps.files import selectors, services
 from apps.files import serializers as s
@@ -37,12 +37,6 @@ SANDBOX_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inlin
 # Browsers refuse to run their PDF viewer in a sandboxed document; PDFs get no scripts of ours
 # and no network, but no sandbox.
 PDF_CSP = "default-src 'none'; object-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'"
-
-
-def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def detail(attachment: Attachment, user_id: int) -> dict[str, Any]:
@@ -101,7 +95,7 @@ class FileUploadApi(APIView):
         summary="Upload a file (multipart); it is `pending` until the virus scan passes",
     )
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.UploadIn, request.data)
+        data = validated(s.UploadIn, request.data)
         upload = data["file"]
         attachment = services.attachment_upload(
             uploader=request.user,
@@ -282,7 +276,7 @@ class UploadSessionApi(APIView):
         summary="Start a resumable upload: PUT each chunk, then POST complete",
     )
     def post(self, request: AuthedRequest) -> Response:
-        data = _valid(s.UploadSessionIn, request.data)
+        data = validated(s.UploadSessionIn, request.data)
         session = services.upload_session_create(
             uploader=request.user, name=data["name"], size=data["size"]
         )

@@ -26,23 +26,6 @@ MakeUser = Callable[..., User]
 Payload = dict[str, Any]
 
 
-@pytest.fixture
-def alice(make_user: MakeUser) -> User:
-    return make_user(username="alice")
-
-
-@pytest.fixture
-def bob(make_user: MakeUser) -> User:
-    return make_user(username="bob")
-
-
-@pytest.fixture
-def general(alice: User, bob: User) -> Channel:
-    return services.channel_create(
-        creator=alice, kind=ChannelKind.PUBLIC, name="general", member_ids=[bob.pk]
-    )
-
-
 def client_of(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)

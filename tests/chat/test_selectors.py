@@ -22,23 +22,6 @@ CHANNEL_LIST_QUERIES = 3  # memberships+channels, unread counts, mention counts
 HISTORY_QUERIES = 5  # ... and attachments
 
 
-@pytest.fixture
-def alice(make_user: MakeUser) -> User:
-    return make_user(username="alice")
-
-
-@pytest.fixture
-def bob(make_user: MakeUser) -> User:
-    return make_user(username="bob")
-
-
-@pytest.fixture
-def general(alice: User, bob: User) -> Channel:
-    return services.channel_create(
-        creator=alice, kind=ChannelKind.PUBLIC, name="general", member_ids=[bob.pk]
-    )
-
-
 def summary_of(user: User, channel: Channel) -> selectors.ChannelSummary:
     summaries = {s.channel.pk: s for s in selectors.channel_list_for_user(user=user)}
     return summaries[channel.pk]

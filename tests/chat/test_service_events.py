@@ -42,13 +42,6 @@ def carol(make_user: Callable[..., User]) -> User:
 
 
 @pytest.fixture
-def general(alice: User, bob: User) -> Channel:
-    return services.channel_create(
-        creator=alice, kind=ChannelKind.PUBLIC, name="general", member_ids=[bob.pk]
-    )
-
-
-@pytest.fixture
 def events(captured_events: Events, general: Channel) -> Events:
     """Captured events, starting empty after the fixtures' own setup events."""
     captured_events.clear()

@@ -28,29 +28,6 @@ MakeUser = Callable[..., User]
 
 
 @pytest.fixture
-def alice(make_user: MakeUser) -> User:
-    return make_user(username="alice")
-
-
-@pytest.fixture
-def bob(make_user: MakeUser) -> User:
-    return make_user(username="bob")
-
-
-@pytest.fixture
-def carol(make_user: MakeUser) -> User:
-    return make_user(username="carol")
-
-
-@pytest.fixture
-def general(alice: User, bob: User) -> Channel:
-    """A public channel: alice is its channel admin, bob a plain member."""
-    return services.channel_create(
-        creator=alice, kind=ChannelKind.PUBLIC, name="general", member_ids=[bob.pk]
-    )
-
-
-@pytest.fixture
 def secret(alice: User, bob: User) -> Channel:
     """A private channel: alice is its channel admin, bob a plain member."""
     return services.channel_create(
