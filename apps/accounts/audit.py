@@ -98,9 +98,24 @@ def audit_record(
         actor_id=actor.pk if authenticated else None,
         actor_label=actor.get_username() if authenticated else "",
         target_type=target_type,
-        target_id=str(target_id)[:64],
-        target_label=str(target_label)[:200],
+        target_id=_storable(str(target_id))[:64],
+        target_label=_storable(str(target_label))[:200],
         ip_address=ip_address if ip_address is not None else context_ip,
-        user_agent=(user_agent if user_agent is not None else context_agent)[:300],
-        metadata=metadata or {},
+        user_agent=_storable(user_agent if user_agent is not None else context_agent)[:300],
+        metadata=_storable_json(metadata or {}),
     )
+
+
+def _storable(text: str) -> str:
+    """Attacker-chosen text (a failed log-in's username) without NUL, which PostgreSQL refuses."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(v) for v in value]
+    return value

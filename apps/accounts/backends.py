@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 
@@ -25,3 +26,22 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)
+
+
+class LocalBackend(ModelBackend):
+    """Django's username/password backend, refusing names no account can have.
+
+    A NUL character cannot be stored in PostgreSQL text; looking it up raises instead of
+    simply finding nobody. Forms already reject it; this covers direct callers.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if username is not None and "\x00" in username:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -84,12 +84,22 @@ def totp_enrolment_confirm(*, user: User, token: str) -> list[str]:
     return codes
 
 
+# No look-alike characters; 14 of them carry ~69 bits. The stored form ("abcdefg-hjkmnpq",
+# 15 characters) must fit django-otp's StaticToken.token (max_length=16; PostgreSQL enforces it).
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def _recovery_code() -> str:
+    half = [("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(7))) for _ in range(2)]
+    return "-".join(half)
+
+
 @transaction.atomic
 def recovery_codes_issue(*, user: User) -> list[str]:
     """Replace the user's recovery codes with new ones; each works once."""
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
+    codes = [_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
     return codes
 

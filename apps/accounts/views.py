@@ -173,7 +173,7 @@ def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
             except (InvalidInput, NotFound) as error:
                 context["error"] = error.message
             else:
-                auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                auth_login(request, user, backend="apps.accounts.backends.LocalBackend")
                 return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
         context["username"] = request.POST.get("username", "")
         context["display_name"] = request.POST.get("display_name", "")

@@ -185,7 +185,7 @@ AUTHENTICATION_BACKENDS = [
     # First: refuses every backend's log-in while the account is locked out (django-axes).
     "apps.accounts.backends.LockoutBackend",
     *(["apps.accounts.ldap_backend.DirectoryBackend"] if ENCLAVE_LDAP["SERVER_URI"] else []),
-    "django.contrib.auth.backends.ModelBackend",
+    "apps.accounts.backends.LocalBackend",
 ]
 
 # --- I18N -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 import { getAll } from "./api.js";
 import { config } from "./config.js";
+import { EMOJI } from "./emoji.js";
 import { h, isComposing } from "./dom.js";
 import { gettext } from "./i18n.js";
 import { isDirect, store } from "./store.js";
@@ -14,24 +15,6 @@ const MAX_ITEMS = 8;
 const MEMBERS_TTL_MS = 60_000;
 const TRIGGER = /(^|[\s(（，。、])([@#:])([^\s@#:]{0,40})$/u;
 
-// Shortcode names as the server's emoji library spells them (":thumbs_up:" also works typed).
-const EMOJI = [
-  ["thumbs_up", "👍"], ["thumbs_down", "👎"], ["ok_hand", "👌"], ["clap", "👏"], ["pray", "🙏"],
-  ["muscle", "💪"], ["wave", "👋"], ["raised_hands", "🙌"], ["point_up", "☝️"], ["handshake", "🤝"],
-  ["smile", "😄"], ["grin", "😁"], ["joy", "😂"], ["rofl", "🤣"], ["slightly_smiling_face", "🙂"],
-  ["wink", "😉"], ["blush", "😊"], ["heart_eyes", "😍"], ["thinking", "🤔"], ["neutral_face", "😐"],
-  ["sweat_smile", "😅"], ["cry", "😢"], ["sob", "😭"], ["angry", "😠"], ["scream", "😱"],
-  ["sunglasses", "😎"], ["upside_down", "🙃"], ["shrug", "🤷"], ["facepalm", "🤦"], ["eyes", "👀"],
-  ["heart", "❤️"], ["broken_heart", "💔"], ["fire", "🔥"], ["star", "⭐"], ["sparkles", "✨"],
-  ["tada", "🎉"], ["confetti_ball", "🎊"], ["rocket", "🚀"], ["100", "💯"], ["check", "✅"],
-  ["white_check_mark", "✅"], ["x", "❌"], ["warning", "⚠️"], ["question", "❓"], ["exclamation", "❗"],
-  ["bulb", "💡"], ["memo", "📝"], ["calendar", "📅"], ["clock", "🕒"], ["hourglass", "⏳"],
-  ["coffee", "☕"], ["tea", "🍵"], ["beer", "🍺"], ["cake", "🍰"], ["pizza", "🍕"],
-  ["bug", "🐛"], ["wrench", "🔧"], ["hammer", "🔨"], ["gear", "⚙️"], ["lock", "🔒"],
-  ["key", "🔑"], ["link", "🔗"], ["chart", "📈"], ["package", "📦"], ["ship", "🚢"],
-  ["sun", "☀️"], ["rain", "🌧️"], ["snowflake", "❄️"], ["rainbow", "🌈"], ["moon", "🌙"],
-  ["red_envelope", "🧧"], ["lantern", "🏮"], ["dumpling", "🥟"], ["party", "🥳"], ["zzz", "💤"],
-];
 
 const memberCache = new Map(); // channelId -> {at, rows}
 

@@ -5,6 +5,7 @@
 import * as actions from "./actions.js";
 import { emit, on } from "./bus.js";
 import { byId, h, isComposing } from "./dom.js";
+import { EMOJI } from "./emoji.js";
 import { gettext } from "./i18n.js";
 import { QUICK_EMOJI } from "./message-view.js";
 import { notifyError } from "./notices.js";
@@ -92,6 +93,34 @@ function closePicker({ refocus = true } = {}) {
   if (refocus && opener.isConnected) opener.focus();
 }
 
+/** The full picker: a search box and every emoji we know, below the quick row. */
+function expandPicker(element, more) {
+  if (element.querySelector(".emoji-picker-all")) return;
+  more.setAttribute("aria-expanded", "true");
+  const search = h("input", { type: "search", class: "emoji-picker-search", "aria-label": gettext("Search emoji"), placeholder: gettext("Search emoji") });
+  const grid = h("div", { class: "emoji-picker-grid", role: "group", "aria-label": gettext("All reactions") });
+  const render = () => {
+    const query = search.value.trim().toLocaleLowerCase().replaceAll(":", "");
+    const seen = new Set();
+    grid.replaceChildren(
+      ...EMOJI.filter(([name, char]) => (!query || name.includes(query)) && !seen.has(char) && seen.add(char)).map(([name, char]) =>
+        h("button", { type: "button", class: "emoji-picker-button", dataset: { emoji: char }, "aria-label": `${char} :${name}:`, title: `:${name}:`, text: char }),
+      ),
+    );
+  };
+  search.addEventListener("input", render);
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !isComposing(event)) {
+      event.preventDefault();
+      grid.querySelector("button")?.click();
+    }
+  });
+  render();
+  element.classList.add("emoji-picker--full");
+  element.append(h("div", { class: "emoji-picker-all" }, search, grid));
+  search.focus();
+}
+
 function openPicker(button, message) {
   closePicker({ refocus: false });
   const element = h(
@@ -100,14 +129,33 @@ function openPicker(button, message) {
     QUICK_EMOJI.map((emoji) =>
       h("button", { type: "button", class: "emoji-picker-button", dataset: { emoji }, "aria-label": emoji, text: emoji }),
     ),
+    h("button", {
+      type: "button",
+      class: "emoji-picker-button emoji-picker-more",
+      dataset: { more: "1" },
+      "aria-label": gettext("More reactions"),
+      title: gettext("More reactions"),
+      "aria-expanded": "false",
+      text: "+",
+    }),
   );
+  const place = () => {
+    const rect = button.getBoundingClientRect();
+    const width = element.offsetWidth;
+    const above = rect.top - element.offsetHeight - 6;
+    element.style.top = `${above >= 8 ? above : Math.min(rect.bottom + 6, window.innerHeight - element.offsetHeight - 8)}px`;
+    element.style.left = `${Math.min(window.innerWidth - width - 8, Math.max(8, rect.right - width))}px`;
+  };
   document.body.append(element);
-  const rect = button.getBoundingClientRect();
-  const width = element.offsetWidth;
-  element.style.top = `${Math.max(8, rect.top - element.offsetHeight - 6)}px`;
-  element.style.left = `${Math.min(window.innerWidth - width - 8, Math.max(8, rect.right - width))}px`;
+  place();
   picker = { element, opener: button };
   element.addEventListener("click", (event) => {
+    const more = event.target.closest("[data-more]");
+    if (more) {
+      expandPicker(element, more);
+      place();
+      return;
+    }
     const choice = event.target.closest("[data-emoji]");
     if (!choice) return;
     closePicker();
@@ -116,6 +164,7 @@ function openPicker(button, message) {
   element.addEventListener("keydown", (event) => {
     const buttons = [...element.querySelectorAll("button")];
     const index = buttons.indexOf(document.activeElement);
+    if (event.target.matches("input") && event.key !== "Escape" && event.key !== "Tab") return;
     if (event.key === "Escape") {
       event.preventDefault();
       closePicker();

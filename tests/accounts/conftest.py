@@ -13,7 +13,7 @@ from tests.accounts.ldap_server import LdapServer, ldap_settings, slapd_installe
 REQUIRE_SERVICES = os.environ.get("ENCLAVE_REQUIRE_SERVICES") == "1"
 DIRECTORY_BACKENDS = [
     "apps.accounts.ldap_backend.DirectoryBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "apps.accounts.backends.LocalBackend",
 ]
 
 

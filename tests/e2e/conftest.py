@@ -232,7 +232,10 @@ class AppPage:
         return self
 
     def wait_channel_open(self, channel_id: int) -> None:
-        self.page.wait_for_selector(f'a[data-channel-id="{channel_id}"][aria-current="page"]')
+        # Attached, not visible: on a phone the sidebar is off screen.
+        self.page.wait_for_selector(
+            f'a[data-channel-id="{channel_id}"][aria-current="page"]', state="attached"
+        )
         # Test channels are fresh: their whole history is loaded when the intro shows.
         self.page.wait_for_selector("#history-status .channel-intro")
 

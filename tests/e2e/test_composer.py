@@ -58,3 +58,22 @@ def test_mention_emoji_and_channel_autocomplete_by_keyboard(
     # The channel link opens in place.
     link.click()
     alice.wait_channel_open(elsewhere["id"])
+
+
+def test_reaction_from_the_full_emoji_picker_reaches_the_other_person(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    channel = api_for("alice").create_channel(members=("bob",))
+    api_for("bob").send(channel["id"], "we shipped it")
+    alice = open_app("alice", channel_id=channel["id"])
+    bob = open_app("bob", channel_id=channel["id"])
+
+    message = alice.message("we shipped it")
+    message.hover()
+    message.locator("[data-act=react]").click()
+    alice.page.click(".emoji-picker [data-more]")
+    alice.page.fill(".emoji-picker-search", "rock")
+    expect(alice.page.locator(".emoji-picker-grid button")).to_have_count(1)
+    alice.page.press(".emoji-picker-search", "Enter")
+    expect(bob.message("we shipped it").locator(".reaction", has_text="🚀")).to_contain_text("1")
+    expect(alice.page.locator(".emoji-picker")).to_have_count(0)
