@@ -4,6 +4,7 @@ from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts.views import avatar_file
 from apps.core.views import api_not_found, healthz
 
 api_v1 = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", include("apps.chat.page_urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("admin/", admin.site.urls),
+    # Avatars only: attachments are served by apps.files with their own permission checks.
+    path("media/avatars/<str:name>", avatar_file, name="avatar-file"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

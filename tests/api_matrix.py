@@ -36,6 +36,7 @@ PUBLIC = "public"
 PRIVATE = "private"
 NONE = "-"
 BAD_PASSWORD = "bad-password"  # a scope: the case posts a wrong password
+NOT_IMAGE = "not-image"  # a scope: the case uploads text as a picture
 
 # The actors every route must have a case for (DESIGN.md §6), and all of them.
 CORE_ACTORS = ("owner", "admin", "member", "guest", "non_member", "anonymous")
@@ -288,6 +289,12 @@ def bystander_kw(world: World, case: Case) -> dict[str, int]:
     return {"channel_id": world.channel_id(case.scope), "user_id": world.users["bystander"].pk}
 
 
+def avatar_body(world: World, case: Case) -> dict[str, Any]:
+    if case.scope == NOT_IMAGE:
+        return {"avatar": SimpleUploadedFile("me.png", b"not a picture", "image/png")}
+    return {"avatar": SimpleUploadedFile("me.png", png_bytes(), "image/png")}
+
+
 def token_obtain_body(world: World, case: Case) -> dict[str, str]:
     user = world.users["invitee" if case.actor == "anonymous" else case.actor]
     password = "wrong" if case.scope == BAD_PASSWORD else PASSWORD
@@ -404,6 +411,15 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("accounts_api:me", "patch"): Route(
         everyone(200), body=lambda world, case: {"display_name": "Renamed"}
     ),
+    ("accounts_api:me-avatar", "put"): Route(
+        [
+            *everyone(200),
+            *refused(400, "avatar_not_image", "member", "guest", scope=NOT_IMAGE),
+        ],
+        body=avatar_body,
+        format="multipart",
+    ),
+    ("accounts_api:me-avatar", "delete"): Route(everyone(200)),
     ("accounts_api:users", "get"): Route(everyone(200)),
     ("accounts_api:user", "get"): Route(
         [

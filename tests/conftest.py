@@ -98,7 +98,9 @@ def _files_storage_in_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iter
         "OPTIONS": {"location": str(root)},
     }
     with override_settings(
-        STORAGES={**settings.STORAGES, "enclave_files": backend}, ENCLAVE_FILES_ROOT=root
+        STORAGES={**settings.STORAGES, "enclave_files": backend},
+        ENCLAVE_FILES_ROOT=root,
+        MEDIA_ROOT=root / "media",  # avatars (default storage)
     ):
         yield
 

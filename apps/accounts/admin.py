@@ -273,6 +273,54 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class DirectorySyncRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "ok", "created", "updated", "deactivated", "reactivated", "error")
     list_filter = ("ok",)
+    change_list_template = "admin/accounts/directorysyncrun/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path(
+                "sync-now/",
+                self.admin_site.admin_view(self.sync_now_view),
+                name="accounts_directorysyncrun_sync_now",
+            ),
+            *super().get_urls(),
+        ]
+
+    def sync_now_view(self, request: HttpRequest) -> HttpResponse:
+        """ "Sync directory now": the same service as the scheduled task; shows what changed."""
+        from django.core.exceptions import PermissionDenied
+        from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+        from django.urls import reverse
+
+        from apps.accounts.ldap_sync import directory_sync
+        from apps.core.errors import DomainError
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = request.user
+        if not getattr(user, "is_org_admin", False):
+            raise PermissionDenied
+        audit_record(action=AuditAction.DIRECTORY_SYNC_REQUESTED, actor=user)
+        try:
+            result = directory_sync()
+        except DomainError as error:
+            self.message_user(
+                request,
+                _("Directory sync failed: %(error)s") % {"error": error.message},
+                messages.ERROR,
+            )
+        else:
+            lines = result.lines()
+            self.message_user(
+                request,
+                _("Directory sync finished: %(count)d change(s).") % {"count": len(lines)},
+                messages.SUCCESS,
+            )
+            for line in lines[:50]:
+                self.message_user(request, line, messages.INFO)
+        return HttpResponseRedirect(reverse("admin:accounts_directorysyncrun_changelist"))
+
     readonly_fields = (
         "started_at",
         "finished_at",

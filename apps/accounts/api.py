@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,7 +20,7 @@ from apps.accounts import services, two_factor
 from apps.accounts.models import APIToken, User, UserSession
 from apps.chat.selectors import user_directory
 from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import DomainError, InvalidInput, NotFound
 
 
 def user_payload(user: User) -> dict[str, Any]:
@@ -57,6 +58,25 @@ class MeApi(APIView):
     def patch(self, request: AuthedRequest) -> Response:
         data = validated(s.ProfileIn, request.data)
         user = services.user_update_profile(user=request.user, **data)
+        return Response(user_payload(user))
+
+
+class MeAvatarApi(APIView):
+    """One's own picture: PUT a multipart `avatar` image, DELETE to go back to initials."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(operation_id="me_avatar_set", request=s.AvatarIn, responses=s.UserOut)
+    def put(self, request: AuthedRequest) -> Response:
+        upload = request.FILES.get("avatar")
+        if upload is None:
+            raise InvalidInput(_("Send the picture as the avatar field."), code="avatar_required")
+        user = services.user_set_avatar(user=request.user, source=upload)
+        return Response(user_payload(user))
+
+    @extend_schema(operation_id="me_avatar_remove", responses={200: s.UserOut})
+    def delete(self, request: AuthedRequest) -> Response:
+        user = services.user_set_avatar(user=request.user, source=None)
         return Response(user_payload(user))
 
 

@@ -6,6 +6,7 @@ app_name = "accounts_api"
 
 urlpatterns = [
     path("users/me/", api.MeApi.as_view(), name="me"),
+    path("users/me/avatar/", api.MeAvatarApi.as_view(), name="me-avatar"),
     path("users/", api.UserListApi.as_view(), name="users"),
     path("users/<int:user_id>/", api.UserDetailApi.as_view(), name="user"),
     path("auth/token/", api.TokenObtainApi.as_view(), name="token-obtain"),

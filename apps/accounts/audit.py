@@ -45,6 +45,10 @@ class AuditAction(models.TextChoices):
     INVITATION_ACCEPTED = "invitation.accepted", _("invitation accepted")
     INVITATION_REVOKED = "invitation.revoked", _("invitation revoked")
     AUDIT_EXPORTED = "audit.exported", _("audit log exported")
+    SIGNED_UP = "user.signed_up", _("signed up")
+    SIGNUP_REFUSED = "user.signup_refused", _("sign-up refused")
+    CHANNEL_OWNER_CHANGED = "channel.owner_changed", _("channel owner changed")
+    DIRECTORY_SYNC_REQUESTED = "directory.sync_requested", _("directory sync started by hand")
 
 
 _request_context: contextvars.ContextVar[tuple[str | None, str]] = contextvars.ContextVar(

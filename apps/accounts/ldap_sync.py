@@ -13,6 +13,8 @@ deactivated. User input reaches LDAP filters only through `escape_filter_chars`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,12 +22,14 @@ from typing import Any
 
 import ldap
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ldap.cidict import cidict
 from ldap.controls import SimplePagedResultsControl
 from ldap.filter import escape_filter_chars
+from PIL import Image, ImageOps
 
 from apps.accounts import services
 from apps.accounts.audit import AuditAction, audit_record
@@ -199,6 +203,7 @@ class DirectoryEntry:
     fields: dict[str, str]
     disabled: bool
     group_dns: frozenset[str]
+    photo: bytes = b""
 
 
 def _first(entry: Any, attr: str) -> str:
@@ -235,8 +240,64 @@ def _mapped_groups_by_member(conn: Any, config: DirectoryConfig) -> dict[str, se
     return by_member
 
 
+# Photo attributes, in order of preference: inetOrgPerson's, then Active Directory's.
+PHOTO_ATTRS = ("jpegPhoto", "thumbnailPhoto")
+AVATAR_PIXELS = 256
+# A directory photo above this is not decoded (AD's thumbnailPhoto is at most 100 kB).
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+
+
+def _photo(entry: Any) -> bytes:
+    for attr in PHOTO_ATTRS:
+        values = entry.get(attr) or []
+        if values and values[0]:
+            return bytes(values[0])
+    return b""
+
+
+def directory_avatar(photo: bytes) -> bytes | None:
+    """The directory photo as a JPEG of at most 256x256 pixels, or None if it is no image."""
+    if not photo or len(photo) > MAX_PHOTO_BYTES:
+        return None
+    try:
+        with Image.open(io.BytesIO(photo)) as source:
+            if source.width * source.height > 40_000_000:  # a decompression bomb
+                return None
+            image = ImageOps.exif_transpose(source).convert("RGB")
+            image.thumbnail((AVATAR_PIXELS, AVATAR_PIXELS))
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=85)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return None
+    return out.getvalue()
+
+
+def _apply_photo(user: User, profile: DirectoryProfile, photo: bytes) -> bool:
+    """Store a new directory photo as the user's avatar; True when the avatar changed.
+
+    No photo, or one Pillow cannot read, leaves the avatar alone. Caller saves `profile`.
+    """
+    if not photo:
+        return False
+    digest = hashlib.sha256(photo).hexdigest()
+    if profile.photo_digest == digest:
+        return False
+    profile.photo_digest = digest  # an unreadable photo is not retried until it changes
+    avatar = directory_avatar(photo)
+    if avatar is None:
+        return False
+    previous = user.avatar.name or ""
+    user.avatar.save(f"directory-{user.pk}.jpg", ContentFile(avatar), save=False)
+    user.save(update_fields=["avatar"])
+    if previous.startswith(f"avatars/directory-{user.pk}"):
+        # Only a photo the directory gave replaces its file; one the user uploaded is kept.
+        storage = user.avatar.storage
+        transaction.on_commit(lambda: storage.delete(previous))
+    return True
+
+
 def _read_entries(conn: Any, config: DirectoryConfig, filterstr: str) -> list[DirectoryEntry]:
-    attrs = [config.username_attr, "userAccountControl", *config.attr_map.values()]
+    attrs = [config.username_attr, "userAccountControl", *PHOTO_ATTRS, *config.attr_map.values()]
     rows = _search_all(conn, config.user_search_base, filterstr, attrs)
     disabled_dns: set[str] = set()
     if config.disabled_filter:
@@ -260,6 +321,7 @@ def _read_entries(conn: Any, config: DirectoryConfig, filterstr: str) -> list[Di
                 fields={name: _first(raw, attr) for name, attr in config.attr_map.items()},
                 disabled=ad_disabled or key in disabled_dns,
                 group_dns=frozenset(groups_by_member.get(key, set())),
+                photo=_photo(raw),
             )
         )
     return entries
@@ -381,6 +443,8 @@ def _apply_entry(
     ]
     for name in changed_profile:
         setattr(profile, name, entry.fields[name][:150])
+    if _apply_photo(user, profile, entry.photo):
+        changed_user.append("avatar")
     profile.dn = entry.dn
     profile.synced_at = timezone.now()
     if (changed_user or changed_profile) and entry.username not in result.created:

@@ -112,6 +112,9 @@ class DirectoryProfile(models.Model):
     # deactivations are undone when the user reappears enabled in the directory.
     deactivated_by_sync = models.BooleanField(default=False)
     synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    # SHA-256 of the directory's photo last applied as the avatar: an unchanged photo is not
+    # decoded and stored again on every sync.
+    photo_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("directory profile")
@@ -246,6 +249,16 @@ class OrganizationSettings(models.Model):
         max_length=16,
         choices=TwoFactorRequirement.choices,
         default="nobody",
+    )
+    open_signup_enabled = models.BooleanField(
+        _("open sign-up"),
+        default=False,
+        help_text=_("Anyone with an address in an allowed domain may create a member account."),
+    )
+    signup_allowed_domains = models.TextField(
+        _("e-mail domains allowed to sign up"),
+        blank=True,
+        help_text=_("One per line (example.com). Exact match: subdomains must be listed too."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

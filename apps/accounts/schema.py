@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -17,3 +18,9 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "API token from POST /api/v1/auth/token/ (`enc_...`).",
         }
+
+
+class TwoFactorSessionScheme(SessionScheme):
+    """The session cookie, as drf-spectacular describes it (the 2FA check changes nothing)."""
+
+    target_class = "apps.accounts.authentication.TwoFactorSessionAuthentication"

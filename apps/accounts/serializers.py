@@ -27,6 +27,10 @@ class ProfileIn(serializers.Serializer):
     )
 
 
+class AvatarIn(serializers.Serializer):
+    avatar = serializers.ImageField(help_text="PNG, JPEG, GIF or WebP; at most 5 MB and 4096×4096.")
+
+
 class TokenObtainIn(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import secrets
+import warnings
 from datetime import datetime
+from typing import IO
 
 from django.contrib.sessions.models import Session
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image, ImageOps
 
 from apps.accounts.audit import AuditAction, audit_record
 from apps.accounts.models import APIToken, OrganizationSettings, Role, User, UserSession
@@ -94,6 +100,71 @@ def user_update_profile(
         fields.append("language")
     if fields:
         user.save(update_fields=fields)
+    return user
+
+
+AVATAR_MAX_BYTES = 5 * 1024 * 1024
+AVATAR_MAX_SIDE = 4096
+AVATAR_SIZE = 256
+AVATAR_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
+
+
+def _avatar_png(source: IO[bytes]) -> bytes:
+    """The upload checked and redrawn as a square PNG, so none of the uploaded bytes is served."""
+    data = source.read(AVATAR_MAX_BYTES + 1)
+    if len(data) > AVATAR_MAX_BYTES:
+        raise InvalidInput(
+            _("The picture is larger than 5 MB."),
+            code="avatar_too_large",
+            details={"max_bytes": AVATAR_MAX_BYTES},
+        )
+    not_an_image = InvalidInput(
+        _("The file is not a PNG, JPEG, GIF or WebP picture."), code="avatar_not_image"
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.format not in AVATAR_FORMATS:
+                    raise not_an_image
+                width, height = probe.size
+                probe.verify()
+            if width > AVATAR_MAX_SIDE or height > AVATAR_MAX_SIDE:
+                raise InvalidInput(
+                    _("The picture is larger than 4096×4096 pixels."),
+                    code="avatar_too_many_pixels",
+                    details={"max_side": AVATAR_MAX_SIDE},
+                )
+            # verify() leaves the image unusable: decode a fresh copy.
+            with Image.open(io.BytesIO(data)) as image:
+                image.seek(0)
+                upright = ImageOps.exif_transpose(image).convert("RGBA")
+                square = ImageOps.fit(upright, (AVATAR_SIZE, AVATAR_SIZE), Image.Resampling.LANCZOS)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning):
+        raise not_an_image from None
+    out = io.BytesIO()
+    square.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def user_set_avatar(*, user: User, source: IO[bytes] | None) -> User:
+    """Replace the user's picture with a 256×256 PNG drawn from `source`; None removes it.
+
+    The old file is deleted once the new name is saved. Raises InvalidInput (`avatar_*` codes)
+    for anything that is not a picture within the limits.
+    """
+    previous = user.avatar.name if user.avatar else ""
+    if source is None:
+        user.avatar = None
+    else:
+        png = _avatar_png(source)
+        # A fresh name per upload: browsers may cache avatar URLs for a long time.
+        name = f"{user.pk}-{secrets.token_urlsafe(8)}.png"
+        user.avatar.save(name, ContentFile(png), save=False)
+    user.save(update_fields=["avatar"])
+    if previous and previous != (user.avatar.name if user.avatar else ""):
+        storage = User._meta.get_field("avatar").storage
+        transaction.on_commit(lambda: storage.delete(previous))
     return user
 
 

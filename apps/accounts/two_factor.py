@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import Any
 
 import segno
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django_otp import devices_for_user, match_token, user_has_device
+from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user, match_token, user_has_device
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -41,6 +42,26 @@ def two_factor_required(user: User) -> bool:
     if requirement == TwoFactorRequirement.EVERYONE:
         return not user.is_bot
     return requirement == TwoFactorRequirement.ADMINS and user.is_org_admin
+
+
+def two_factor_missing(*, user: User, verified: bool) -> bool:
+    """Whether the organisation requires a second factor of `user` and the session lacks one.
+
+    `verified`: the session was verified with a device (django-otp's `user.is_verified()`).
+    """
+    return not verified and two_factor_required(user)
+
+
+def session_two_factor_verified(*, user: User, session: Any) -> bool:
+    """Whether `session` was verified with one of the user's confirmed devices.
+
+    The same test as django-otp's OTPMiddleware, for WebSocket handshakes (no HTTP middleware).
+    """
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    if not persistent_id:
+        return False
+    device = Device.from_persistent_id(persistent_id, for_verify=False)
+    return device is not None and device.user_id == user.pk and bool(device.confirmed)
 
 
 @transaction.atomic

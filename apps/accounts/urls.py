@@ -12,10 +12,11 @@ urlpatterns = [
     path("security/sessions/", views.sessions_page, name="sessions"),
     path("invitations/", views.invitations_page, name="invitations"),
     path("invite/<str:token>/", views.invitation_accept_page, name="invitation-accept"),
+    path("signup/", views.signup_page, name="signup"),
     # Password reset by e-mail (local accounts only: directory users have no local password).
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        views.RateLimitedPasswordResetView.as_view(
             template_name="accounts/password_reset.html",
             email_template_name="accounts/password_reset_email.txt",
             subject_template_name="accounts/password_reset_subject.txt",
@@ -42,6 +43,14 @@ urlpatterns = [
             template_name="accounts/password_reset_complete.html"
         ),
         name="password-reset-complete",
+    ),
+    path("security/password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path(
+        "security/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html"
+        ),
+        name="password-change-done",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/language/", views.set_language, name="set-language"),

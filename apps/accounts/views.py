@@ -11,9 +11,17 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import render, resolve_url
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -146,6 +154,32 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sessions.html", {"sessions": sessions, "ended": ended})
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change one's local password; directory users get a note, as the directory owns theirs."""
+
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:password-change-done")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = request.user
+        if user.is_authenticated and hasattr(user, "directory_profile"):
+            return render(request, self.template_name, {"directory_user": True})
+        return super().dispatch(request, *args, **kwargs)
+
+
+@login_required
+def avatar_file(request: HttpRequest, name: str) -> HttpResponseBase:
+    """A profile picture. Always a PNG the server drew itself (`user_set_avatar`); names are
+    unique per upload, so browsers may keep it for good."""
+    path = f"avatars/{name}"
+    if "/" in name or not name.endswith(".png") or not default_storage.exists(path):
+        raise Http404
+    response = FileResponse(default_storage.open(path), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 # --- invitations ----------------------------------------------------------------------------
 
 
@@ -212,3 +246,52 @@ def invitations_page(request: HttpRequest) -> HttpResponse:
             else:
                 context["sent_to"] = invitation.email
     return render(request, "accounts/invitations.html", context)
+
+
+# --- open sign-up ----------------------------------------------------------------------------
+
+
+def signup_page(request: HttpRequest) -> HttpResponse:
+    """Create a member account with an address in an allowed domain (when sign-up is open)."""
+    from apps.accounts import signup
+
+    if not signup.signup_enabled():
+        raise Http404
+    context: dict[str, Any] = {}
+    if request.method == "POST":
+        password = request.POST.get("password1", "")
+        if password != request.POST.get("password2", ""):
+            context["error"] = _("The two passwords differ.")
+        else:
+            try:
+                user = signup.user_sign_up(
+                    email=request.POST.get("email", ""),
+                    username=request.POST.get("username", ""),
+                    password=password,
+                    display_name=request.POST.get("display_name", ""),
+                )
+            except (InvalidInput, Forbidden) as error:
+                context["error"] = error.message
+            else:
+                auth_login(request, user, backend="apps.accounts.backends.LocalBackend")
+                return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+        for name in ("email", "username", "display_name"):
+            context[name] = request.POST.get(name, "")
+    return render(request, "accounts/signup.html", context)
+
+
+# --- password reset, rate-limited ----------------------------------------------------------------
+
+
+class RateLimitedPasswordResetView(auth_views.PasswordResetView):
+    """Password reset by e-mail, limited per client IP and per e-mail address (mail bombing)."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        from apps.accounts.audit import client_address
+        from apps.accounts.rate_limits import password_reset_allowed
+
+        ip_address, _agent = client_address(self.request)
+        if not password_reset_allowed(ip_address=ip_address, email=form.cleaned_data["email"]):
+            form.add_error(None, _("Too many reset requests. Try again in an hour."))
+            return self.form_invalid(form)
+        return super().form_valid(form)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.models import User
 from apps.chat import services
 from apps.chat.models import Channel, Membership, Message
+from apps.core.errors import DomainError
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,6 +23,10 @@ class MembershipInline(admin.TabularInline):
     raw_id_fields = ("user",)
 
 
+class ChannelActionForm(ActionForm):
+    new_owner = forms.CharField(label=_("New owner (username)"), required=False, max_length=150)
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     list_display = ("__str__", "kind", "topic", "is_archived", "last_seq", "last_message_at")
@@ -26,7 +34,8 @@ class ChannelAdmin(admin.ModelAdmin):
     search_fields = ("name", "topic")
     readonly_fields = ("dm_key", "last_seq", "last_message_at", "created_at", "created_by")
     inlines = [MembershipInline]
-    actions = ["archive", "unarchive"]
+    actions = ["archive", "unarchive", "change_owner"]
+    action_form = ChannelActionForm
 
     @admin.action(description=_("Archive (read-only)"))
     def archive(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
@@ -45,6 +54,29 @@ class ChannelAdmin(admin.ModelAdmin):
                 channel_id=channel.pk,
                 archived=False,
             )
+
+    @admin.action(description=_("Change owner (make the user below channel admin)"))
+    def change_owner(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        username = request.POST.get("new_owner", "").strip()
+        owner = User.objects.filter(username__iexact=username).first() if username else None
+        if owner is None:
+            self.message_user(request, _("Give the username of the new owner."), messages.ERROR)
+            return
+        for channel in queryset:
+            try:
+                services.channel_change_owner(
+                    actor=request.user,  # type: ignore[arg-type]
+                    channel_id=channel.pk,
+                    user_id=owner.pk,
+                )
+            except DomainError as error:
+                self.message_user(request, f"{channel}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(user)s now owns %(channel)s.") % {"user": owner, "channel": channel},
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(Message)

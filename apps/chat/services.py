@@ -402,6 +402,44 @@ def membership_set_role(*, actor: User, channel_id: int, user_id: int, role: str
 
 
 @transaction.atomic
+def channel_change_owner(*, actor: User, channel_id: int, user_id: int) -> Membership:
+    """Make `user_id` a channel admin (adding them first if needed). Audited.
+
+    The admin console's "change owner", for a channel whose admins left: organisation admins
+    may do it for private channels they are not in too; otherwise channel admins only.
+    """
+    if actor.is_active and actor.is_org_admin:
+        channel = Channel.objects.filter(pk=channel_id).first()
+        if channel is None:
+            raise NotFound(_("No such channel."), code="channel_not_found")
+    else:
+        channel, _membership = access_channel_manage(user=actor, channel_id=channel_id)
+    if channel.kind not in (ChannelKind.PUBLIC, ChannelKind.PRIVATE):
+        raise Forbidden(_("Direct messages have no owner."), code="direct_channel")
+    owner = User.objects.filter(pk=user_id, is_active=True).first()
+    if owner is None:
+        raise NotFound(_("No such user."), code="user_not_found")
+    if owner.is_guest:
+        raise Forbidden(_("A guest cannot own a channel."), code="guest_cannot_own")
+    target = Membership.objects.filter(channel=channel, user=owner).first()
+    if target is None:
+        target = _add_members(channel, [owner], role=ChannelRole.ADMIN)[0]
+    elif target.role != ChannelRole.ADMIN:
+        target.role = ChannelRole.ADMIN
+        target.save(update_fields=["role"])
+        publish_on_commit(
+            events.member_event("member.updated", target), to=Audience.channel(channel.pk)
+        )
+    audit_record(
+        action=AuditAction.CHANNEL_OWNER_CHANGED,
+        actor=actor,
+        target=channel,
+        metadata={"owner_id": owner.pk, "owner": owner.username},
+    )
+    return target
+
+
+@transaction.atomic
 def membership_update_settings(
     *,
     user: User,

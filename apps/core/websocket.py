@@ -63,6 +63,16 @@ def _token_from(scope: dict[str, Any]) -> str | None:
 
 # Same code as apps.chat.consumers.CLOSE_UNAUTHENTICATED (which re-checks after the handshake).
 CLOSE_UNAUTHENTICATED = 4401
+# The organisation requires a second factor that this browser session has not shown.
+CLOSE_TWO_FACTOR_REQUIRED = 4403
+
+
+def _session_lacks_second_factor(user: Any, session: Any) -> bool:
+    from apps.accounts.two_factor import session_two_factor_verified, two_factor_missing
+
+    return two_factor_missing(
+        user=user, verified=session_two_factor_verified(user=user, session=session)
+    )
 
 
 class TokenAuthMiddleware:
@@ -88,5 +98,12 @@ class TokenAuthMiddleware:
         user = scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED})
+            return None
+        # One thread hop per handshake, for session sockets only (tokens were issued after
+        # the token endpoint checked the second factor).
+        if scope["auth_method"] == "session" and await database_sync_to_async(
+            _session_lacks_second_factor
+        )(user, scope.get("session")):
+            await send({"type": "websocket.close", "code": CLOSE_TWO_FACTOR_REQUIRED})
             return None
         return await self.app(scope, receive, send)

@@ -209,7 +209,7 @@ ENCLAVE_SERVE_STATIC = env.bool("ENCLAVE_SERVE_STATIC", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.accounts.authentication.TwoFactorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -338,6 +338,8 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("ENCLAVE_OTP_ISSUER", default="Enclave")
 ENCLAVE_INVITATION_DAYS = env.int("ENCLAVE_INVITATION_DAYS", default=7)
+ENCLAVE_PASSWORD_RESET_PER_IP = env.int("ENCLAVE_PASSWORD_RESET_PER_IP", default=10)
+ENCLAVE_PASSWORD_RESET_PER_EMAIL = env.int("ENCLAVE_PASSWORD_RESET_PER_EMAIL", default=3)
 
 # The directory sync joins the beat schedule (defined above) only when LDAP is configured.
 if ENCLAVE_LDAP["SERVER_URI"] and ENCLAVE_LDAP["SYNC_INTERVAL_MINUTES"] > 0:

@@ -27,6 +27,11 @@ function cookie(name) {
   return "";
 }
 
+/** The CSRF token for writes that do not go through `request` (multipart uploads). */
+export function csrfToken() {
+  return cookie("csrftoken");
+}
+
 function signedOut() {
   const next = encodeURIComponent(location.pathname + location.search);
   location.assign(`${config.loginUrl}?next=${next}`);
@@ -42,7 +47,8 @@ function urlFor(path, query) {
 
 export async function request(method, path, { body, query } = {}) {
   const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const multipart = body instanceof FormData; // the browser sets the boundary itself
+  if (body !== undefined && !multipart) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
   let response;
   try {
@@ -50,7 +56,7 @@ export async function request(method, path, { body, query } = {}) {
       method,
       headers,
       credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || multipart ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, "network_error", gettext("The server cannot be reached. Check your connection."));
@@ -78,6 +84,7 @@ export const api = {
   get: (path, query) => request("GET", path, { query }),
   post: (path, body = {}) => request("POST", path, { body }),
   patch: (path, body = {}) => request("PATCH", path, { body }),
+  put: (path, body = {}) => request("PUT", path, { body }),
   delete: (path, query) => request("DELETE", path, { query }),
 };
 

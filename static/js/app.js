@@ -24,6 +24,7 @@ import { replaceChannels, setUsers, store } from "./store.js";
 import { resync } from "./sync.js";
 import "./notifications.js";
 import "./quick-switcher.js";
+import "./relative-time.js";
 import "./settings.js";
 import "./thread.js";
 import "./user-card.js";

@@ -4,9 +4,9 @@
 // what would be refused. Other tabs follow through channel.updated / member.* pushes.
 
 import { api, getAll } from "./api.js";
+import { avatarElement } from "./avatar.js";
 import { on } from "./bus.js";
 import { byId, h } from "./dom.js";
-import { colourClass, initials } from "./format.js";
 import { gettext, interpolate } from "./i18n.js";
 import { notify, notifyError } from "./notices.js";
 import { paintPresence } from "./presence.js";
@@ -33,7 +33,7 @@ function personRow(user, action) {
     h(
       "span",
       { class: "pick-person" },
-      h("span", { class: `avatar avatar--small ${colourClass(user.user_id ?? user.id)}`, "aria-hidden": "true", text: initials(user.name) }),
+      avatarElement(user.user_id ?? user.id, user.name, { size: "small", url: user.avatar_url }),
       h(
         "span",
         { class: "pick-text" },

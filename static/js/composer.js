@@ -3,6 +3,7 @@
 // and thread in localStorage, announces typing, and hands messages to the outbox.
 // ArrowUp in an empty box edits my last message.
 
+import { ComposerAttachments } from "./attachments.js";
 import { Autocomplete } from "./autocomplete.js";
 import { emit } from "./bus.js";
 import { debounce, isComposing } from "./dom.js";
@@ -45,6 +46,10 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
+    this.attachments = new ComposerAttachments(form, {
+      canAttach: () => Boolean(this.target) && !this.input.disabled && !this.form.hidden,
+      dropZone: form.closest("main, aside"),
+    });
     this.autocomplete = new Autocomplete(this.input, { channelOf: () => this.target?.channelId });
     this.input.addEventListener("keydown", (event) => this.onKeyDown(event));
     this.input.addEventListener("input", () => this.onInput());
@@ -56,11 +61,15 @@ export class Composer {
     if (this.target) this.saveDraft();
     this.saveDraftSoon.cancel();
     this.autocomplete.close();
+    if (this.target?.channelId !== target?.channelId || this.target?.threadRootId !== target?.threadRootId) {
+      this.attachments.clear();
+    }
     this.target = target;
     this.input.value = target ? readDraft(target) : "";
     this.input.placeholder = placeholder;
     this.input.disabled = !enabled;
     this.form.querySelector("button[type=submit]").disabled = !enabled;
+    this.attachments.button.disabled = !enabled;
     this.form.hidden = !target;
     this.autosize();
   }
@@ -96,8 +105,12 @@ export class Composer {
 
   submit() {
     const body = this.input.value;
-    if (!this.target || this.input.disabled || !body.trim()) return;
-    outbox.send({ channelId: this.target.channelId, threadRootId: this.target.threadRootId, body });
+    // Files still uploading hold the message back; Enter again once they are done.
+    if (!this.target || this.input.disabled || this.attachments.busy) return;
+    const attachmentIds = this.attachments.readyIds();
+    if (!body.trim() && !attachmentIds.length) return;
+    outbox.send({ channelId: this.target.channelId, threadRootId: this.target.threadRootId, body, attachmentIds });
+    this.attachments.sent();
     this.input.value = "";
     this.saveDraftSoon.cancel();
     writeDraft(this.target, "");

@@ -4,9 +4,9 @@
 
 import * as actions from "./actions.js";
 import { getAll } from "./api.js";
+import { avatarElement } from "./avatar.js";
 import { byId, h } from "./dom.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
-import { colourClass, initials } from "./format.js";
 import { notifyError } from "./notices.js";
 import { paintPresence, statusLabel, statusOf } from "./presence.js";
 import { store } from "./store.js";
@@ -167,7 +167,7 @@ function renderPeople() {
         h(
           "label",
           { for: id, class: "pick-person" },
-          h("span", { class: `avatar avatar--small ${colourClass(user.id)}`, "aria-hidden": "true", text: initials(user.name) }),
+          avatarElement(user.id, user.name, { size: "small", url: user.avatar_url }),
           h(
             "span",
             { class: "pick-text" },

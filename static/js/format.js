@@ -56,6 +56,43 @@ export function formatDateTime(date) {
   return formatter("full", { dateStyle: "full", timeStyle: "short" }).format(date);
 }
 
+const RELATIVE_FOR_MS = 60 * 60_000; // "5 minutes ago" for the last hour, then the clock time
+const relativeFormatters = new Map();
+function relativeFormatter() {
+  let result = relativeFormatters.get(language);
+  if (!result) {
+    try {
+      result = new Intl.RelativeTimeFormat(language, { numeric: "auto" });
+    } catch {
+      result = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+    }
+    relativeFormatters.set(language, result);
+  }
+  return result;
+}
+
+/** "now" / "5 minutes ago" ("5分钟前" in Chinese) for the last hour; null for older times. */
+export function formatRelative(date, now = Date.now()) {
+  const ago = now - date.getTime();
+  if (ago < -60_000 || ago >= RELATIVE_FOR_MS) return null; // a skewed clock: show the time
+  const minutes = Math.max(0, Math.floor(ago / 60_000));
+  return minutes === 0 ? relativeFormatter().format(0, "second") : relativeFormatter().format(-minutes, "minute");
+}
+
+/** A message time as shown in its row: relative while recent, else the clock time. */
+export function formatMessageTime(date, now = Date.now()) {
+  return formatRelative(date, now) ?? formatTime(date);
+}
+
+/** A count in the page language's digits and grouping ("1,234", "1 234"). */
+export function formatNumber(value) {
+  try {
+    return new Intl.NumberFormat(language).format(value);
+  } catch {
+    return String(value);
+  }
+}
+
 /** "Today 14:05" / "Mar 3, 14:05" for "last reply" lines. */
 export function formatWhen(date) {
   if (dayKey(date) === dayKey(new Date())) return formatTime(date);

@@ -3,9 +3,11 @@
 // `message.html` comes sanitised from the server and is the ONLY value ever assigned with
 // innerHTML; everything else goes through textContent.
 
+import { attachmentsElement } from "./attachments.js";
+import { avatarElement } from "./avatar.js";
 import { config } from "./config.js";
 import { h } from "./dom.js";
-import { colourClass, formatDateTime, formatTime, formatWhen, initials } from "./format.js";
+import { formatDateTime, formatMessageTime, formatNumber, formatRelative, formatTime, formatWhen } from "./format.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { icon } from "./icons.js";
 import { store, userName } from "./store.js";
@@ -13,15 +15,18 @@ import { store, userName } from "./store.js";
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "👀", "✅"];
 
 function avatar(userId, name) {
-  const user = store.users.get(userId);
-  if (user?.avatar_url) {
-    return h("img", { class: "avatar", src: user.avatar_url, alt: "", width: 36, height: 36 });
-  }
-  return h("span", { class: `avatar ${colourClass(userId)}`, "aria-hidden": "true", text: initials(name) });
+  return avatarElement(userId, name);
 }
 
-function timeElement(date, className, text) {
-  return h("time", { class: className, datetime: date.toISOString(), title: formatDateTime(date), text });
+/** The title is the full date and time in the user's zone; `relative` times are kept fresh by relative-time.js. */
+function timeElement(date, className, text, { relative = false } = {}) {
+  return h("time", {
+    class: className,
+    datetime: date.toISOString(),
+    title: formatDateTime(date),
+    dataset: relative && formatRelative(date) !== null ? { relative: "" } : undefined,
+    text,
+  });
 }
 
 /** Whether I may delete this message: mine, or I administer the channel. */
@@ -80,7 +85,7 @@ function reactionsRow(message, { channel, tabbable }) {
           tabindex: tabbable ? "0" : "-1",
         },
         h("span", { class: "reaction-emoji", text: reaction.emoji }),
-        h("span", { class: "reaction-count", text: String(reaction.count) }),
+        h("span", { class: "reaction-count", text: formatNumber(reaction.count) }),
       );
     }),
   );
@@ -88,7 +93,7 @@ function reactionsRow(message, { channel, tabbable }) {
 
 function threadSummary(message, tabbable) {
   if (!message.reply_count) return null;
-  const count = interpolate(ngettext("%s reply", "%s replies", message.reply_count), [message.reply_count]);
+  const count = interpolate(ngettext("%s reply", "%s replies", message.reply_count), [formatNumber(message.reply_count)]);
   const last = message.last_reply_at
     ? interpolate(gettext("Last reply %(when)s"), { when: formatWhen(new Date(message.last_reply_at)) }, true)
     : "";
@@ -157,7 +162,7 @@ export function messageElement(message, options) {
           tabindex: tabbable ? "0" : "-1",
           text: name,
         }),
-        timeElement(date, "msg-time", formatTime(date)),
+        timeElement(date, "msg-time", formatMessageTime(date), { relative: true }),
       );
 
   let body;
@@ -195,6 +200,7 @@ export function messageElement(message, options) {
       { class: "msg-main" },
       meta,
       body,
+      message.deleted ? null : attachmentsElement(message),
       message.deleted ? null : reactionsRow(message, { channel, tabbable }),
       mode === "channel" ? threadSummary(message, tabbable) : null,
     ),

@@ -14,7 +14,7 @@ import { catchUp } from "./sync.js";
 const MAX_AUTOMATIC_ATTEMPTS = 4;
 const ACK_WITHOUT_PUSH_GRACE_MS = 2_000;
 
-// client_msg_id -> {id, channelId, threadRootId, body, state, error, attempts, createdAt, messageId}
+// client_msg_id -> {id, channelId, threadRootId, body, attachmentIds, state, error, attempts, createdAt, messageId}
 // state: "sending" (in flight), "queued" (waiting for a connection), "sent" (acked, push not
 // seen yet), "failed" (refused by the server, or gave up; the user may retry).
 const entries = new Map();
@@ -30,12 +30,13 @@ export function pendingFor(channelId, threadRootId = null) {
     .sort((a, b) => a.createdAt - b.createdAt);
 }
 
-export function send({ channelId, threadRootId = null, body }) {
+export function send({ channelId, threadRootId = null, body, attachmentIds = [] }) {
   const entry = {
     id: uuid(),
     channelId,
     threadRootId,
     body,
+    attachmentIds,
     state: "queued",
     error: null,
     attempts: 0,
@@ -79,6 +80,7 @@ async function viaSocket(entry) {
     body: entry.body,
     client_msg_id: entry.id,
     thread_root_id: entry.threadRootId,
+    attachment_ids: entry.attachmentIds,
   });
   return ack.message_id;
 }
@@ -88,6 +90,7 @@ async function viaRest(entry) {
     body: entry.body,
     client_msg_id: entry.id,
     thread_root_id: entry.threadRootId,
+    attachment_ids: entry.attachmentIds,
   });
   applyMessages(entry.channelId, [result.message]);
   return result.message.id;

@@ -1,9 +1,11 @@
-// Profile and settings, from the account menu: display name, time zone and language (saved with
-// PATCH /users/me/), and desktop notifications. A language change reloads the page, since the
+// Profile and settings, from the account menu: the picture (PUT/DELETE /users/me/avatar/, saved
+// at once), display name, time zone and language (saved with PATCH /users/me/), and desktop
+// notifications. A language change reloads the page, since the
 // templates and the JavaScript catalog are rendered in it.
 
 import { api } from "./api.js";
 import { emit } from "./bus.js";
+import { avatarElement } from "./avatar.js";
 import { byId, h } from "./dom.js";
 import { setTimeZone } from "./format.js";
 import { gettext } from "./i18n.js";
@@ -38,6 +40,54 @@ function renderNotificationState() {
   }
 }
 
+const avatarInput = byId("settings-avatar");
+const avatarRemove = byId("settings-avatar-remove");
+const avatarError = byId("settings-avatar-error");
+
+function renderAvatar(previewUrl) {
+  const me = store.me;
+  const url = previewUrl ?? me.avatar_url ?? null;
+  byId("settings-avatar-preview").replaceChildren(avatarElement(me.id, me.name, { size: "large", url }));
+  avatarRemove.hidden = !me.avatar_url;
+}
+
+/** A new profile everywhere it shows: the store, every message row, the preview. */
+function applyProfile(me) {
+  store.me = me;
+  setUsers([me]);
+  redrawAllMessages();
+  emit("ui:messages", {});
+  renderAvatar();
+}
+
+async function saveAvatar(change) {
+  avatarError.hidden = true;
+  avatarInput.disabled = true;
+  avatarRemove.disabled = true;
+  try {
+    applyProfile(await change());
+  } catch (failure) {
+    renderAvatar();
+    avatarError.textContent = failure.message;
+    avatarError.hidden = false;
+  } finally {
+    avatarInput.disabled = false;
+    avatarRemove.disabled = false;
+    avatarInput.value = "";
+  }
+}
+
+avatarInput.addEventListener("change", () => {
+  const file = avatarInput.files?.[0];
+  if (!file) return;
+  const preview = URL.createObjectURL(file);
+  renderAvatar(preview);
+  const body = new FormData();
+  body.append("avatar", file);
+  saveAvatar(() => api.put("users/me/avatar/", body)).finally(() => URL.revokeObjectURL(preview));
+});
+avatarRemove.addEventListener("click", () => saveAvatar(() => api.delete("users/me/avatar/")));
+
 function openSettings(opener) {
   const me = store.me;
   form.elements.display_name.value = me.display_name ?? "";
@@ -46,6 +96,8 @@ function openSettings(opener) {
   zone.value = me.time_zone;
   form.elements.language.value = me.language ?? "";
   byId("settings-error").hidden = true;
+  avatarError.hidden = true;
+  renderAvatar();
   renderNotificationState();
   dialog.returnFocusTo = opener;
   dialog.showModal();

@@ -3,9 +3,9 @@
 // hides it; focus goes back to the name.
 
 import * as actions from "./actions.js";
+import { avatarElement } from "./avatar.js";
 import { openChannel } from "./conversation.js";
 import { byId, h } from "./dom.js";
-import { colourClass, initials } from "./format.js";
 import { gettext, interpolate, language } from "./i18n.js";
 import { notifyError } from "./notices.js";
 import { paintPresence, statusLabel, statusOf } from "./presence.js";
@@ -47,9 +47,7 @@ function openCard(userId, opener) {
     h(
       "div",
       { class: "user-card-head" },
-      user.avatar_url
-        ? h("img", { class: "avatar avatar--large", src: user.avatar_url, alt: "" })
-        : h("span", { class: `avatar avatar--large ${colourClass(user.id)}`, "aria-hidden": "true", text: initials(user.name) }),
+      avatarElement(user.id, user.name, { size: "large" }),
       h(
         "div",
         {},

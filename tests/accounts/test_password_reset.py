@@ -13,7 +13,7 @@ from django.urls import reverse
 from apps.accounts.models import User
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 NEW_PASSWORD = "a-brand-new-long-passphrase-42"
 
@@ -70,3 +70,39 @@ def test_unknown_address_looks_the_same_and_sends_nothing() -> None:
     ask_reset("nobody@example.com")
 
     assert mail.outbox == []
+
+
+def test_password_reset_requests_for_one_address_are_rate_limited(settings) -> None:
+    settings.ENCLAVE_PASSWORD_RESET_PER_EMAIL = 2
+    UserFactory(username="rita", email="rita@example.com")
+    ask_reset("rita@example.com")
+    ask_reset("RITA@example.com")
+
+    response = Client().post(reverse("accounts:password-reset"), {"email": "rita@example.com"})
+
+    assert response.status_code == 200
+    assert "Too many reset requests" in response.content.decode()
+    assert len(mail.outbox) == 2
+
+
+def test_password_reset_rate_limit_answers_the_same_for_unknown_addresses(settings) -> None:
+    settings.ENCLAVE_PASSWORD_RESET_PER_EMAIL = 1
+    UserFactory(username="sam", email="sam@example.com")
+    answers = []
+    for email in ("sam@example.com", "nobody@example.com"):
+        ask_reset(email)
+        answers.append(
+            Client().post(reverse("accounts:password-reset"), {"email": email}).status_code
+        )
+
+    assert answers == [200, 200]
+
+
+def test_password_reset_requests_from_one_ip_are_rate_limited(settings) -> None:
+    settings.ENCLAVE_PASSWORD_RESET_PER_IP = 2
+    ask_reset("one@example.com")
+    ask_reset("two@example.com")
+
+    response = Client().post(reverse("accounts:password-reset"), {"email": "three@example.com"})
+
+    assert "Too many reset requests" in response.content.decode()

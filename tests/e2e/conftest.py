@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import browser_problem
+from tests.files.clamd_server import ClamdServer, clamd_installed
 
 pytestmark = pytest.mark.browser
 
@@ -118,6 +119,12 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = var_dir / "daphne.log"
+        # The scanner this server uses; started only by tests that need it (`e2e_clamd`), so
+        # until then uploads end up `failed` (no verdict), never clean.
+        self.clamd = ClamdServer()
+        self.env.update(
+            ENCLAVE_CLAMD_ADDRESS=self.clamd.address, ENCLAVE_CLAMD_TIMEOUT_SECONDS="10"
+        )
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -176,6 +183,20 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     server.start()
     yield server
     server.stop()
+    server.clamd.cleanup()
+
+
+@pytest.fixture(scope="session")
+def e2e_clamd(e2e_server: LiveServer) -> ClamdServer:
+    """Start the e2e server's clamd (Debian's clamd with our test signatures), or skip."""
+    if not clamd_installed():
+        pytest.skip("[clamav] needs ClamAV's clamd (apt-get install clamav-daemon)")
+    if e2e_server.clamd.process is None:
+        try:
+            e2e_server.clamd.start()
+        except RuntimeError as error:
+            pytest.skip(f"[clamav] clamd did not start: {error}")
+    return e2e_server.clamd
 
 
 @pytest.fixture(scope="session")
