@@ -112,9 +112,9 @@ format: deps-dev
 # Re-extract and compile translations (needs gettext); the compiled .mo files are committed.
 messages: deps-dev
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py makemessages \
-	  -l zh_Hans --ignore=.venv --ignore=var
+	  -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --ignore=staticfiles
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py makemessages \
-	  -d djangojs -l zh_Hans --ignore=.venv --ignore=var
+	  -d djangojs -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --ignore=staticfiles
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py compilemessages \
 	  --ignore=.venv
 
