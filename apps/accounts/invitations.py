@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -150,10 +149,7 @@ def invitation_accept(*, token: str, username: str, password: str, display_name:
     if invitation.accepted_at is not None:
         raise NotFound(_("This invitation was used already."), code="invitation_used")
     candidate = User(username=username, email=invitation.email, display_name=display_name)
-    try:
-        validate_password(password, user=candidate)
-    except ValidationError as error:
-        raise InvalidInput(" ".join(error.messages), code="weak_password") from None
+    services.password_check(password=password, user=candidate)
     user = services.user_create(
         username=username,
         password=password,

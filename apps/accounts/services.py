@@ -9,7 +9,9 @@ import warnings
 from datetime import datetime
 from typing import IO
 
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -70,6 +72,17 @@ def user_create(
         action=AuditAction.USER_CREATED, target=user, metadata={"role": role, "bot": is_bot}
     )
     return user
+
+
+def password_check(*, password: str, user: User) -> None:
+    """Run the configured password validators for a new account; `weak_password` if any fails.
+
+    `user` may be unsaved: the similarity validator compares against its username and e-mail.
+    """
+    try:
+        validate_password(password, user=user)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages), code="weak_password") from None
 
 
 def user_update_profile(

@@ -4,7 +4,6 @@ domain create their own member account (no invitation needed).
 
 from __future__ import annotations
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -58,10 +57,7 @@ def user_sign_up(*, email: str, username: str, password: str, display_name: str 
     if User.objects.filter(email__iexact=email).exists():
         # Same answer as for a taken username: no hint whether the address has an account.
         raise InvalidInput(_("This account cannot be created."), code="signup_unavailable")
-    try:
-        validate_password(password, User(username=username, email=email))
-    except ValidationError as error:
-        raise InvalidInput(" ".join(error.messages), code="weak_password") from error
+    services.password_check(password=password, user=User(username=username, email=email))
     # The refusal above is audited outside this transaction, so that it is kept.
     with transaction.atomic():
         user = services.user_create(
