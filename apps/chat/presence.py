@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -27,8 +28,9 @@ def aggregate(states: list[str]) -> str:
 
 
 class PresenceStore(Protocol):
-    def set(self, user_id: int, connection_id: str, state: str) -> str: ...
-    def remove(self, user_id: int, connection_id: str) -> str: ...
+    # set/remove return the user's status (before, after) the change, read with it.
+    def set(self, user_id: int, connection_id: str, state: str) -> tuple[str, str]: ...
+    def remove(self, user_id: int, connection_id: str) -> tuple[str, str]: ...
     def status_of(self, user_ids: list[int]) -> dict[int, str]: ...
     def user_status(self, user_id: int) -> str: ...
 
@@ -46,15 +48,17 @@ class LocalPresenceStore:
             del connections[key]
         return [state for state, _exp in connections.values()]
 
-    def set(self, user_id: int, connection_id: str, state: str) -> str:
+    def set(self, user_id: int, connection_id: str, state: str) -> tuple[str, str]:
         with self._lock:
+            before = aggregate(self._live(user_id))
             self._data.setdefault(user_id, {})[connection_id] = (state, time.monotonic() + self.ttl)
-            return aggregate(self._live(user_id))
+            return before, aggregate(self._live(user_id))
 
-    def remove(self, user_id: int, connection_id: str) -> str:
+    def remove(self, user_id: int, connection_id: str) -> tuple[str, str]:
         with self._lock:
+            before = aggregate(self._live(user_id))
             self._data.get(user_id, {}).pop(connection_id, None)
-            return aggregate(self._live(user_id))
+            return before, aggregate(self._live(user_id))
 
     def user_status(self, user_id: int) -> str:
         with self._lock:
@@ -95,17 +99,32 @@ class RedisPresenceStore:
             self.client.hdel(self._key(user_id), *stale)
         return aggregate(live)
 
-    def set(self, user_id: int, connection_id: str, state: str) -> str:
+    def _change(self, user_id: int, write: Callable[[Any], object]) -> tuple[str, str]:
+        """Read, write and read again in one round trip; drop entries found expired."""
         key = self._key(user_id)
         pipe = self.client.pipeline()
-        pipe.hset(key, connection_id, f"{state}|{time.time() + self.ttl}")
-        pipe.expire(key, int(self.ttl * 2))
-        pipe.execute()
-        return self._status_after(user_id)
+        pipe.hgetall(key)
+        write(pipe)
+        pipe.hgetall(key)
+        results = pipe.execute()
+        now = time.time()
+        before, _stale = self._states(results[0], now)
+        after, stale = self._states(results[-1], now)
+        if stale:
+            self.client.hdel(key, *stale)
+        return aggregate(before), aggregate(after)
 
-    def remove(self, user_id: int, connection_id: str) -> str:
-        self.client.hdel(self._key(user_id), connection_id)
-        return self._status_after(user_id)
+    def set(self, user_id: int, connection_id: str, state: str) -> tuple[str, str]:
+        key = self._key(user_id)
+
+        def write(pipe: Any) -> None:
+            pipe.hset(key, connection_id, f"{state}|{time.time() + self.ttl}")
+            pipe.expire(key, int(self.ttl * 2))
+
+        return self._change(user_id, write)
+
+    def remove(self, user_id: int, connection_id: str) -> tuple[str, str]:
+        return self._change(user_id, lambda pipe: pipe.hdel(self._key(user_id), connection_id))
 
     def user_status(self, user_id: int) -> str:
         return self._status_after(user_id)

@@ -838,9 +838,7 @@ def presence_update(*, user: User, connection_id: str, state: str) -> str:
 
     if state not in presence.CONNECTION_STATES:
         raise InvalidInput(_("State must be online or away."), code="invalid_presence")
-    store = presence.presence_store()
-    before = store.user_status(user.pk)
-    after = store.set(user.pk, connection_id, state)
+    before, after = presence.presence_store().set(user.pk, connection_id, state)
     if after != before:
         _publish_presence(user.pk, after)
     return after
@@ -850,9 +848,7 @@ def presence_disconnect(*, user: User, connection_id: str) -> str:
     """Forget a closed tab; the user goes offline when it was their last one."""
     from apps.chat import presence
 
-    store = presence.presence_store()
-    before = store.user_status(user.pk)
-    after = store.remove(user.pk, connection_id)
+    before, after = presence.presence_store().remove(user.pk, connection_id)
     if after != before:
         _publish_presence(user.pk, after)
     return after
