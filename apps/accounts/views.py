@@ -183,6 +183,17 @@ def avatar_file(request: HttpRequest, name: str) -> HttpResponseBase:
 # --- invitations ----------------------------------------------------------------------------
 
 
+def _chosen_password(request: HttpRequest) -> str | None:
+    """The new password typed twice on a create-account form, or None if the two differ."""
+    password = request.POST.get("password1", "")
+    return password if password == request.POST.get("password2", "") else None
+
+
+def _sign_in_new_account(request: HttpRequest, user: User) -> HttpResponse:
+    auth_login(request, user, backend="apps.accounts.backends.LocalBackend")
+    return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+
+
 def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
     """The page an invitation link opens: choose a username and password, get an account."""
     try:
@@ -193,8 +204,8 @@ def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
         )
     context: dict[str, Any] = {"invitation": invitation, "token": token}
     if request.method == "POST":
-        password = request.POST.get("password1", "")
-        if password != request.POST.get("password2", ""):
+        password = _chosen_password(request)
+        if password is None:
             context["error"] = _("The two passwords differ.")
         else:
             try:
@@ -207,8 +218,7 @@ def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
             except (InvalidInput, NotFound) as error:
                 context["error"] = error.message
             else:
-                auth_login(request, user, backend="apps.accounts.backends.LocalBackend")
-                return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+                return _sign_in_new_account(request, user)
         context["username"] = request.POST.get("username", "")
         context["display_name"] = request.POST.get("display_name", "")
     return render(request, "accounts/invitation_accept.html", context)
@@ -259,8 +269,8 @@ def signup_page(request: HttpRequest) -> HttpResponse:
         raise Http404
     context: dict[str, Any] = {}
     if request.method == "POST":
-        password = request.POST.get("password1", "")
-        if password != request.POST.get("password2", ""):
+        password = _chosen_password(request)
+        if password is None:
             context["error"] = _("The two passwords differ.")
         else:
             try:
@@ -273,8 +283,7 @@ def signup_page(request: HttpRequest) -> HttpResponse:
             except (InvalidInput, Forbidden) as error:
                 context["error"] = error.message
             else:
-                auth_login(request, user, backend="apps.accounts.backends.LocalBackend")
-                return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+                return _sign_in_new_account(request, user)
         for name in ("email", "username", "display_name"):
             context[name] = request.POST.get(name, "")
     return render(request, "accounts/signup.html", context)
