@@ -11,15 +11,15 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/enclave
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_WORKERS ?= 2
-# Debian packages `make run` needs: python-ldap (django-auth-ldap) compiles against OpenLDAP.
-DEBIAN_RUN_PACKAGES ?= gcc libc6-dev python3-dev libldap2-dev libsasl2-dev
+# Debian packages `make run` needs: python-ldap (django-auth-ldap) compiles against OpenLDAP;
+# clamav-daemon is the virus scanner `make serve` starts next to Enclave (var/clamd/).
+DEBIAN_RUN_PACKAGES ?= gcc libc6-dev python3-dev libldap2-dev libsasl2-dev clamav-daemon
 # Debian packages the test suite needs (installed by `make test` when run as root); slapd and
-# ldap-utils run the throwaway directory of the `ldap` tests; clamav-daemon the throwaway clamd
-# of the `clamav` tests (our own test signatures, nothing downloaded); chromium the headless browser
-# of the `browser` tests (tests/e2e, driven by Playwright; no browser download), fonts-noto-cjk
-# lets their Chinese screenshots show characters.
-DEBIAN_TEST_PACKAGES ?= gettext $(DEBIAN_RUN_PACKAGES) slapd ldap-utils clamav-daemon chromium \
-  fonts-noto-cjk
+# ldap-utils run the throwaway directory of the `ldap` tests; clamav-daemon (above) also the
+# throwaway clamd of the `clamav` tests (our own test signatures, nothing downloaded); chromium the
+# headless browser of the `browser` tests (tests/e2e, driven by Playwright; no browser download),
+# fonts-noto-cjk lets their Chinese screenshots show characters.
+DEBIAN_TEST_PACKAGES ?= gettext $(DEBIAN_RUN_PACKAGES) slapd ldap-utils chromium fonts-noto-cjk
 
 .PHONY: help run test venv deps deps-dev system-deps system-deps-run migrate demo serve lint types \
         pytest-embedded pytest-services format messages clean
@@ -67,13 +67,16 @@ migrate: deps
 demo: migrate
 	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py seed_demo
 
+# daphne runs under `with_local_clamd`: a clamd of its own (var/clamd/, the system's signatures
+# if freshclam installed any, plus ours) scans uploads, and stops with it. One line says whether
+# scanning is active; without clamd, Enclave still starts and uploads fail closed.
 serve:
 	@echo ""
 	@echo "  Enclave is running at http://$(HOST):$(PORT)/"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/   (Ctrl-C stops)"
 	@echo ""
-	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/daphne -b $(HOST) -p $(PORT) \
-	  --proxy-headers config.asgi:application
+	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py with_local_clamd -- \
+	  $(BIN)/daphne -b $(HOST) -p $(PORT) --proxy-headers config.asgi:application
 
 ## make run: virtualenv, install, migrate, demo company, then daphne on 127.0.0.1:8000.
 run: system-deps-run demo serve

@@ -105,10 +105,16 @@ class Attachment(models.Model):
     def is_image(self) -> bool:
         return self.content_type in INLINE_IMAGE_TYPES
 
+    @property
+    def has_preview_source(self) -> bool:
+        """Images get a thumbnail, PDFs a picture of their first page (once clean)."""
+        return self.content_type in INLINE_IMAGE_TYPES or self.content_type == PDF_TYPE
+
 
 # Types a browser may render inline from our origin (with nosniff and a sandbox CSP).
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-INLINE_TYPES = INLINE_IMAGE_TYPES | {"application/pdf"}
+PDF_TYPE = "application/pdf"
+INLINE_TYPES = INLINE_IMAGE_TYPES | {PDF_TYPE}
 
 
 class UploadSession(models.Model):

@@ -29,13 +29,16 @@ from apps.core.errors import Conflict, Forbidden, InvalidInput
 from apps.core.events import Audience, publish_on_commit
 from apps.files import clamd, events
 from apps.files.audit import FILE_DELETED, FILE_QUARANTINED, FILE_RELEASED, audit_file_event
+from apps.files.conf import files_int_setting, files_setting
 from apps.files.models import (
     INLINE_IMAGE_TYPES,
+    PDF_TYPE,
     Attachment,
     AttachmentStatus,
     StoredBlob,
     UploadSession,
 )
+from apps.files.pdf_render import PdfLimits, PdfPreviewRefused, render_pdf_preview
 from apps.files.permissions import (
     access_attachment_delete,
     access_attachment_manage,
@@ -147,9 +150,15 @@ def _check_image(source: IO[bytes], content_type: str) -> tuple[int | None, int 
 
 
 def _blob_for(source: IO[bytes]) -> StoredBlob:
-    """The stored blob holding exactly these bytes; stored now if they are new."""
+    """The stored blob holding exactly these bytes; stored now if they are new.
+
+    Precondition: inside the upload's transaction. An existing blob row stays locked until that
+    transaction commits the attachment referring to it, and the purge takes the same lock before
+    it deletes an unused blob (`_blob_purge_if_unused`), so a re-upload of the same bytes either
+    waits for the purge to finish (and stores the bytes again) or makes the purge keep the blob.
+    """
     sha256, size = hash_stream(source)
-    existing = StoredBlob.objects.filter(sha256=sha256).first()
+    existing = StoredBlob.objects.select_for_update().filter(sha256=sha256).first()
     storage = files_storage()
     name = blob_name(sha256)
     if existing is not None and storage.exists(existing.storage_name):
@@ -164,7 +173,7 @@ def _blob_for(source: IO[bytes]) -> StoredBlob:
         with transaction.atomic():
             return StoredBlob.objects.create(sha256=sha256, size=size, storage_name=name)
     except IntegrityError:
-        return StoredBlob.objects.get(sha256=sha256)
+        return StoredBlob.objects.select_for_update().get(sha256=sha256)
 
 
 def _store_upload(*, uploader: User, source: IO[bytes], name: str, size: int) -> Attachment:
@@ -457,13 +466,19 @@ def _record_verdict(
     attachment.scanned_at = now
     attachment.scan_db_version = database[:64]
     attachment.save(update_fields=["status", "scan_signature", "scanned_at", "scan_db_version"])
+    # A clean file without a preview gets one (again): a rescan also fills in previews of files
+    # that were clean before previews of their type existed.
+    if (
+        attachment.status == AttachmentStatus.CLEAN
+        and attachment.has_preview_source
+        and not attachment.thumbnail_name
+    ):
+        _enqueue_thumbnail(attachment.pk)
     if attachment.status == before:
         return attachment
     _publish_changed(attachment)
     if attachment.status == AttachmentStatus.INFECTED:
         _quarantined(attachment)
-    if attachment.status == AttachmentStatus.CLEAN and attachment.is_image:
-        _enqueue_thumbnail(attachment.pk)
     return attachment
 
 
@@ -526,33 +541,64 @@ def render_thumbnail(source: IO[bytes], *, size: int, max_pixels: int) -> bytes:
     return out.getvalue()
 
 
+def pdf_preview_limits() -> PdfLimits:
+    return PdfLimits(
+        box=settings.ENCLAVE_THUMBNAIL_SIZE,
+        max_pages=files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_PAGES"),
+        max_pixels=files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_PIXELS"),
+        timeout_seconds=files_setting("ENCLAVE_PDF_PREVIEW_TIMEOUT_SECONDS"),
+        memory_bytes=files_int_setting("ENCLAVE_PDF_PREVIEW_MEMORY_BYTES"),
+    )
+
+
+def _render_preview(attachment: Attachment, *, size: int) -> bytes | None:
+    """The PNG preview of a clean image or PDF; None (logged) when there can be none."""
+    storage = files_storage()
+    if attachment.content_type == PDF_TYPE:
+        if attachment.size > files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_BYTES"):
+            logger.info("no preview for attachment %s: PDF above the size limit", attachment.pk)
+            return None
+        try:
+            with storage.open(attachment.blob.storage_name, "rb") as source:
+                data = source.read()
+            return render_pdf_preview(data, limits=pdf_preview_limits())
+        except (OSError, PdfPreviewRefused) as refusal:
+            logger.warning("no preview for attachment %s: %s", attachment.pk, refusal)
+            return None
+    try:
+        with storage.open(attachment.blob.storage_name, "rb") as source:
+            return render_thumbnail(source, size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS)
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        InvalidInput,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
+        logger.warning("no thumbnail for attachment %s", attachment.pk, exc_info=True)
+        return None
+
+
 def attachment_make_thumbnail(*, attachment_id: uuid.UUID | str) -> Attachment | None:
-    """Render the thumbnail of a clean image (stored once per blob and size)."""
+    """Render the thumbnail of a clean image, or the first page of a clean PDF.
+
+    Stored once per blob and size; a file that cannot be previewed simply has none (and stays
+    downloadable). Only ever runs on clean files: nothing parses bytes clamd has not passed.
+    """
     attachment = (
         Attachment.objects.select_related("blob")
         .filter(pk=attachment_id, deleted_at__isnull=True, status=AttachmentStatus.CLEAN)
         .first()
     )
-    if attachment is None or not attachment.is_image or attachment.thumbnail_name:
+    if attachment is None or not attachment.has_preview_source or attachment.thumbnail_name:
         return attachment
     size = settings.ENCLAVE_THUMBNAIL_SIZE
     name = thumbnail_name(attachment.blob.sha256, size)
     storage = files_storage()
     if not storage.exists(name):
-        try:
-            with storage.open(attachment.blob.storage_name, "rb") as source:
-                data = render_thumbnail(
-                    source, size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS
-                )
-        except (
-            OSError,
-            ValueError,
-            SyntaxError,
-            InvalidInput,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ):
-            logger.warning("no thumbnail for attachment %s", attachment.pk, exc_info=True)
+        data = _render_preview(attachment, size=size)
+        if data is None:
             return attachment
         if not storage.exists(name):
             storage.save(name, ContentFile(data))
@@ -595,7 +641,7 @@ def attachment_release(*, actor: User, attachment_id: uuid.UUID | str) -> Attach
         sha256=attachment.blob.sha256,
     )
     _publish_changed(attachment)
-    if attachment.is_image:
+    if attachment.has_preview_source:
         _enqueue_thumbnail(attachment.pk)
     return attachment
 
@@ -648,15 +694,29 @@ def attachments_purge_deleted(*, older_than: timedelta | None = None) -> int:
         expired = Attachment.objects.filter(deleted_at__lt=cutoff)
         blob_ids = set(expired.values_list("blob_id", flat=True))
         purged, _by_model = expired.delete()
-        orphans = list(
-            StoredBlob.objects.filter(pk__in=blob_ids, attachments__isnull=True).distinct()
-        )
-        StoredBlob.objects.filter(pk__in=[blob.pk for blob in orphans]).delete()
-    storage = files_storage()
-    for blob in orphans:
-        storage.delete(blob.storage_name)
-        storage.delete(thumbnail_name(blob.sha256, settings.ENCLAVE_THUMBNAIL_SIZE))
+    for blob_id in sorted(blob_ids):
+        _blob_purge_if_unused(blob_id=blob_id)
     return purged
+
+
+@transaction.atomic
+def _blob_purge_if_unused(*, blob_id: int) -> bool:
+    """Delete a blob's bytes and row if no attachment refers to it any more.
+
+    The row lock orders this against a re-upload of the same bytes (`_blob_for` locks the row
+    too): the check for referring attachments runs after the lock is held, and the bytes go
+    before the row, so nobody can find the row and then miss the bytes. Should the commit fail
+    after the bytes are gone, the row stays with no attachment, and the next upload of those
+    bytes stores them again (`_blob_for` checks that they exist).
+    """
+    blob = StoredBlob.objects.select_for_update().filter(pk=blob_id).first()
+    if blob is None or Attachment.objects.filter(blob_id=blob_id).exists():
+        return False
+    storage = files_storage()
+    storage.delete(blob.storage_name)
+    storage.delete(thumbnail_name(blob.sha256, settings.ENCLAVE_THUMBNAIL_SIZE))
+    blob.delete()
+    return True
 
 
 def attachments_rescan_after_signature_update() -> int:

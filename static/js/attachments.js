@@ -1,6 +1,7 @@
 // Files in messages. The composer side: an attach button, drag-and-drop onto the conversation
-// pane and paste, each file uploaded at once (POST /files/, with progress) and shown as a
-// removable chip; the ids of finished uploads go out with the message. The message side: the
+// pane and paste, each file uploaded at once (POST /files/, with progress; above
+// config.chunkedUploadBytes in resumable chunks through /uploads/, retried after network errors)
+// and shown as a removable chip; the ids of finished uploads go out with the message. The message side: the
 // attachments of a message as thumbnails, download cards, or placeholders while a file is
 // being scanned (only `clean` files can be fetched; others see just id and status).
 
@@ -107,29 +108,128 @@ for (const type of ["dragover", "drop"]) {
   });
 }
 
-function uploadFile(file, onProgress) {
-  const xhr = new XMLHttpRequest();
-  const done = new Promise((resolve, reject) => {
-    const fail = (message, code) => reject(Object.assign(new Error(message), { code }));
-    xhr.open("POST", `${config.apiRoot}files/`);
+function uploadError(message, code, status = 0) {
+  const retryable = code === "network_error" || status === 429 || status >= 500;
+  return Object.assign(new Error(message), { code, retryable });
+}
+
+/** One request of an upload, cancellable through `control`; resolves {status, data}. */
+function send(control, method, url, body, { contentType, onProgress } = {}) {
+  return new Promise((resolve, reject) => {
+    if (control.aborted) {
+      reject(uploadError("", "aborted"));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    control.xhr = xhr;
+    xhr.open(method, url);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    if (contentType) xhr.setRequestHeader("Content-Type", contentType);
     xhr.responseType = "json";
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
-    });
-    xhr.addEventListener("load", () => {
-      const data = xhr.response;
-      if (xhr.status === 201 && data?.id) resolve(data);
-      else fail(data?.message || gettext("The file could not be uploaded."), data?.code ?? `http_${xhr.status}`);
-    });
-    xhr.addEventListener("error", () => fail(gettext("The server cannot be reached. Check your connection."), "network_error"));
-    xhr.addEventListener("abort", () => fail("", "aborted"));
-    const form = new FormData();
-    form.append("file", file, file.name || "pasted-file");
-    xhr.send(form);
+    if (onProgress) {
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded);
+      });
+    }
+    xhr.addEventListener("load", () => resolve({ status: xhr.status, data: xhr.response }));
+    xhr.addEventListener("error", () => reject(uploadError(gettext("The server cannot be reached. Check your connection."), "network_error")));
+    xhr.addEventListener("abort", () => reject(uploadError("", "aborted")));
+    xhr.send(body);
   });
-  return { xhr, done };
+}
+
+async function expectStatus(pending, status) {
+  const { status: got, data } = await pending;
+  if (got === status && data) return data;
+  throw uploadError(data?.message || gettext("The file could not be uploaded."), data?.code ?? `http_${got}`, got);
+}
+
+// A resumable upload waits this long before each new try after a network error or a server
+// hiccup, then gives up; coming back online cuts the wait short.
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
+
+function pause(control, ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      window.removeEventListener("online", done);
+      control.wake = null;
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    window.addEventListener("online", done);
+    control.wake = done;
+  });
+}
+
+async function withRetries(control, attempt) {
+  for (let tries = 0; ; tries += 1) {
+    try {
+      const result = await attempt();
+      control.onRetrying(false);
+      return result;
+    } catch (error) {
+      if (control.aborted || !error.retryable || tries >= RETRY_DELAYS_MS.length) throw error;
+      control.onRetrying(true);
+      await pause(control, RETRY_DELAYS_MS[tries]);
+      if (control.aborted) throw uploadError("", "aborted");
+    }
+  }
+}
+
+/** Large files: POST /uploads/, PUT each chunk (a failed one is sent again), then complete. */
+async function uploadInChunks(file, name, onProgress, control) {
+  const uploads = `${config.apiRoot}uploads/`;
+  const session = await withRetries(control, () =>
+    expectStatus(send(control, "POST", uploads, JSON.stringify({ name, size: file.size }), { contentType: "application/json" }), 201),
+  );
+  const stored = new Set(session.received_chunks);
+  let sent = 0;
+  for (let index = 0; index < session.chunk_count; index += 1) {
+    const start = index * session.chunk_size;
+    const chunk = file.slice(start, Math.min(file.size, start + session.chunk_size));
+    if (!stored.has(index)) {
+      await withRetries(control, () =>
+        expectStatus(
+          send(control, "PUT", `${uploads}${session.id}/chunks/${index}`, chunk, {
+            contentType: "application/octet-stream",
+            onProgress: (loaded) => onProgress((sent + loaded) / file.size),
+          }),
+          200,
+        ),
+      );
+    }
+    sent += chunk.size;
+    onProgress(sent / file.size);
+  }
+  // Completing twice returns the same file, so a lost answer is safe to ask for again.
+  return withRetries(control, () => expectStatus(send(control, "POST", `${uploads}${session.id}/complete`, null), 201));
+}
+
+/** Upload one file: multipart below the threshold, resumable chunks above it. */
+function uploadFile(file, { onProgress, onRetrying }) {
+  const control = {
+    aborted: false,
+    xhr: null,
+    wake: null,
+    onRetrying,
+    abort() {
+      this.aborted = true;
+      this.xhr?.abort();
+      this.wake?.();
+    },
+  };
+  const name = file.name || "pasted-file";
+  let done;
+  if (file.size > config.chunkedUploadBytes) {
+    done = uploadInChunks(file, name, onProgress, control);
+  } else {
+    const form = new FormData();
+    form.append("file", file, name);
+    done = expectStatus(send(control, "POST", `${config.apiRoot}files/`, form, { onProgress: (loaded) => onProgress(loaded / Math.max(1, file.size)) }), 201);
+  }
+  return { control, done };
 }
 
 const composers = new Set();
@@ -147,7 +247,7 @@ export class ComposerAttachments {
   constructor(form, { canAttach, dropZone }) {
     this.form = form;
     this.canAttach = canAttach;
-    this.uploads = []; // {key, file, state: "uploading"|"done"|"error", progress, attachment, error, xhr}
+    this.uploads = []; // {key, file, state: "uploading"|"done"|"error", progress, retrying, attachment, error, control}
     this.chips = h("ul", { class: "upload-chips", "aria-label": gettext("Attached files"), hidden: true });
     form.before(this.chips);
     this.input = h("input", { type: "file", multiple: true, class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
@@ -218,19 +318,27 @@ export class ComposerAttachments {
   add(fileList) {
     if (!this.canAttach()) return;
     for (const file of fileList) {
-      const upload = { key: uuid(), file, state: "uploading", progress: 0, attachment: null, error: "", xhr: null };
+      const upload = { key: uuid(), file, state: "uploading", progress: 0, retrying: false, attachment: null, error: "", control: null };
       this.uploads.push(upload);
-      const { xhr, done } = uploadFile(file, (fraction) => {
-        upload.progress = fraction;
-        this.render();
+      const { control, done } = uploadFile(file, {
+        onProgress: (fraction) => {
+          upload.progress = Math.min(1, fraction);
+          this.render();
+        },
+        onRetrying: (retrying) => {
+          if (upload.retrying === retrying) return;
+          upload.retrying = retrying;
+          this.render();
+        },
       });
-      upload.xhr = xhr;
+      upload.control = control;
       done.then(
         (attachment) => {
           upload.state = "done";
           upload.attachment = attachment;
-          if (scans.has(attachment.id)) this.scanned(scans.get(attachment.id));
-          else this.render();
+          // The answer may already carry the verdict (or a push brought it first).
+          this.scanned(scans.get(attachment.id) ?? attachment);
+          this.render();
         },
         (error) => {
           if (error.code === "aborted") return;
@@ -246,7 +354,7 @@ export class ComposerAttachments {
   remove(key) {
     const upload = this.uploads.find((u) => u.key === key);
     if (!upload) return;
-    if (upload.state === "uploading") upload.xhr.abort();
+    if (upload.state === "uploading") upload.control.abort();
     // Removed before sending: delete it, or it would count against my quota (best effort).
     if (upload.attachment) api.delete(`files/${upload.attachment.id}/`).catch(() => {});
     this.uploads = this.uploads.filter((u) => u !== upload);
@@ -279,7 +387,9 @@ export class ComposerAttachments {
       ...this.uploads.map((upload) => {
         const name = upload.file.name || gettext("Pasted file");
         let status;
-        if (upload.state === "uploading") {
+        if (upload.state === "uploading" && upload.retrying) {
+          status = h("span", { class: "upload-retrying", role: "status", text: gettext("Connection lost, retrying…") });
+        } else if (upload.state === "uploading") {
           status = h("progress", { class: "upload-progress", max: "100", value: String(Math.round(upload.progress * 100)), "aria-label": gettext("Uploading") });
         } else if (upload.state === "error") {
           status = h("span", { class: "upload-error", role: "alert", text: upload.error });

@@ -4,19 +4,24 @@
 database directory holding the signature files shipped in tests/files/signatures: an MD5 line
 for the EICAR test file and a body signature that also finds it inside archives), runs
 /usr/sbin/clamd in the foreground and waits until it answers PING. No signature is downloaded.
+
+`ClamdServer.answers_held()` puts a proxy on the same socket path that holds clamd's answers
+until the test releases them: the scan of an upload stays in flight, and the file `pending`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 CLAMD = "/usr/sbin/clamd"
@@ -109,6 +114,22 @@ class ClamdServer:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
 
+    @contextlib.contextmanager
+    def answers_held(self) -> Iterator[HeldAnswers]:
+        """Until `release()` (or the end of the block), clamd's answers wait in a proxy.
+
+        The real clamd's socket is renamed aside (a bound unix socket keeps working under its
+        new name) and the proxy binds the old path, so the scanner's address does not change.
+        """
+        behind = self.root / "clamd-behind-proxy.sock"
+        os.rename(self.socket_path, behind)
+        held = HeldAnswers(listen=self.socket_path, upstream=behind)
+        try:
+            yield held
+        finally:
+            held.close()
+            os.rename(behind, self.socket_path)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -118,3 +139,72 @@ class ClamdServer:
             return (self.root / "clamd.log").read_text()[-2000:]
         except OSError:
             return ""
+
+
+class HeldAnswers:
+    """A unix-socket proxy in front of clamd: requests go through at once, answers wait."""
+
+    def __init__(self, *, listen: Path, upstream: Path) -> None:
+        self.upstream = upstream
+        self.listen_path = listen
+        self.released = threading.Event()
+        # Set once clamd has answered a request that the proxy now holds back.
+        self.holding = threading.Event()
+        self.closed = False
+        self.threads: list[threading.Thread] = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(listen))
+        self.server.listen(8)
+        self.server.settimeout(0.2)
+        self._spawn(self._accept_loop)
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.closed = True
+        for thread in list(self.threads):
+            thread.join(timeout=10)
+        self.server.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.listen_path.unlink()
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                client, _address = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._spawn(self._serve, client)
+
+    def _serve(self, client: socket.socket) -> None:
+        clamd = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            clamd.connect(str(self.upstream))
+            self._spawn(self._forward_requests, client, clamd)
+            while answer := clamd.recv(65536):
+                if not self.released.is_set():
+                    self.holding.set()
+                    self.released.wait(timeout=60)
+                client.sendall(answer)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, clamd):  # shutdown wakes the other thread's recv
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    @staticmethod
+    def _forward_requests(client: socket.socket, clamd: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                clamd.sendall(data)

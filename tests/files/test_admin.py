@@ -164,3 +164,55 @@ def test_django_admin_pages_load(admin_client: object, user: User) -> None:
         "/admin/files/storedblob/",
     ):
         assert admin_client.get(url).status_code == 200  # type: ignore[attr-defined]
+
+
+def test_django_admin_shows_storage_usage_per_user_and_channel(
+    make_user: MakeUser, make_channel: Callable[..., Channel], client: object
+) -> None:
+    owner = make_user(role=Role.OWNER, is_staff=True, is_superuser=True)
+    alice = make_user(username="alice-usage")
+    channel = make_channel(kind=ChannelKind.PUBLIC, members=(alice,), name="usage-room")
+    send_with(alice, channel, _upload(alice, b"a" * 3000, "a.txt", AttachmentStatus.CLEAN))
+    _upload(alice, b"b" * 2000, "b.txt")
+    client.force_login(owner)  # type: ignore[attr-defined]
+
+    response = client.get(reverse("admin:files_attachment_usage"))  # type: ignore[attr-defined]
+    changelist = client.get(reverse("admin:files_attachment_changelist"))  # type: ignore[attr-defined]
+
+    assert response.status_code == 200
+    by_user = {row["name"]: row for row in response.context["usage"].by_user}
+    assert by_user["alice-usage"]["bytes"] == 5000
+    by_channel = {row["name"]: row for row in response.context["usage"].by_channel}
+    assert by_channel["usage-room"] == {
+        "id": channel.pk,
+        "name": "usage-room",
+        "files": 1,
+        "bytes": 3000,
+    }
+    assert b"alice-usage" in response.content
+    assert reverse("admin:files_attachment_usage").encode() in changelist.content
+
+
+def test_storage_usage_page_is_refused_to_staff_who_are_not_org_admins(
+    make_user: MakeUser, client: object
+) -> None:
+    helpdesk = make_user(role=Role.MEMBER, is_staff=True, is_superuser=True)
+    client.force_login(helpdesk)  # type: ignore[attr-defined]
+
+    response = client.get(reverse("admin:files_attachment_usage"))  # type: ignore[attr-defined]
+
+    assert response.status_code == 403
+
+
+def test_admin_lists_deleted_files_kept_for_the_retention_period(
+    admin_client: object, user: User
+) -> None:
+    gone = _upload(user, b"gone", "gone.txt")
+    _upload(user, b"live", "live.txt")
+    services.attachment_delete(actor=user, attachment_id=gone.pk)
+
+    response = admin_client.get("/admin/files/attachment/?deleted=yes")  # type: ignore[attr-defined]
+
+    assert response.status_code == 200
+    assert b"gone.txt" in response.content
+    assert b"live.txt" not in response.content

@@ -252,3 +252,29 @@ def test_clamd_that_never_answers_times_out_to_failed(
     attachment.refresh_from_db()
     assert attachment.status == AttachmentStatus.FAILED
     assert "timed out" in attachment.scan_signature
+
+
+@pytest.mark.clamav
+def test_held_clamd_answers_keep_the_scan_in_flight_until_released(
+    clamd: ClamdServer,
+) -> None:
+    """The e2e test of the "being checked" placeholder relies on this stand-in."""
+    import threading
+
+    verdicts: list[clamd_client.Verdict] = []
+
+    def scan() -> None:
+        verdicts.append(clamd_client.scan_stream([EICAR], address=clamd.address, timeout=10))
+
+    with clamd.answers_held() as held:
+        thread = threading.Thread(target=scan)
+        thread.start()
+        assert held.holding.wait(10)
+        thread.join(0.3)
+        assert thread.is_alive()
+        assert not verdicts
+        held.release()
+        thread.join(10)
+
+    assert verdicts[0].infected
+    assert clamd.ping()  # the real socket is back in place

@@ -1,0 +1,15 @@
+"""Settings of the files app that the web client needs, for the chat page's data-* attributes."""
+
+from __future__ import annotations
+
+from django import template
+
+from apps.files.conf import files_int_setting
+
+register = template.Library()
+
+
+@register.simple_tag
+def chunked_upload_threshold() -> int:
+    """Files larger than this many bytes are uploaded in resumable chunks (/api/v1/uploads/)."""
+    return files_int_setting("ENCLAVE_UPLOAD_CHUNKED_THRESHOLD_BYTES")
