@@ -201,6 +201,7 @@ def settings_redis_layer(settings: Any) -> Iterator[None]:
             "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": f"enclave-test-{os.getpid()}"},
         }
     }
+    settings.ENCLAVE_REALTIME_URL = REDIS_TEST_URL
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
@@ -263,6 +264,7 @@ def isolated_realtime(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     if "redis" in layers["default"]["BACKEND"].lower():
         layers["default"].setdefault("CONFIG", {})["prefix"] = tag
     settings.CHANNEL_LAYERS = layers
+    settings.ENCLAVE_REALTIME_PREFIX = tag
     channel_layers.backends.clear()
     monkeypatch.setattr(
         presence.RedisPresenceStore,

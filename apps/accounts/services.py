@@ -113,6 +113,8 @@ def user_update_profile(
         fields.append("language")
     if fields:
         user.save(update_fields=fields)
+    if "language" in fields:
+        control_on_commit(user.pk, "refresh")  # replies of open sockets follow the language
     return user
 
 
@@ -255,6 +257,8 @@ def user_set_role(*, user: User, role: str, actor: User | None = None, reason: s
     user.is_staff = role in (Role.OWNER, Role.ADMIN)
     user.is_superuser = role == Role.OWNER
     user.save(update_fields=["role", "is_staff", "is_superuser"])
+    # Open sockets re-read the user before their next operation.
+    control_on_commit(user.pk, "refresh")
     return user
 
 

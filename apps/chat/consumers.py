@@ -1,13 +1,15 @@
 """The WebSocket endpoint `/ws/` (DESIGN.md §3-4): one socket per tab, JSON frames.
 
-The consumer is an interface: it parses a frame, calls one service in a worker thread
-(one thread hop per operation) and replies with `ack` or `error` carrying the client's `ref`.
-Pushes arrive as pre-serialised frames and are written as-is: no per-recipient encoding, no
-database access and no thread hop per delivered event.
+The consumer is an interface: it parses a frame, calls one service in a worker thread and
+replies with `ack` or `error` carrying the client's `ref`. `message.send` operations of all
+sockets of a process are grouped (SendBatcher): one thread hop and one COMMIT per batch.
+Pushes arrive from this process's real-time hub (apps.core.realtime) as pre-serialised frames
+and are written as-is: no per-recipient encoding, no queue, no database access and no thread
+hop per delivered event.
 
-Ordering: Channels hands a consumer one message at a time, so an operation's reply is written
-before any push that the operation caused (the sender's tab sees `ack`, then `message.new`), and
-control messages (join/leave/close) take effect in the order they were sent relative to pushes.
+Ordering: a socket handles its client's frames one at a time, and pushes that arrive while an
+operation runs are held until its reply is written (the sender's tab sees `ack`, then the
+`message.new` it caused). Control messages (join/leave/close) act at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -35,18 +38,15 @@ from apps.accounts.services import (
     CLOSE_CODE_SESSION_ENDED,
     session_key_fingerprint,
 )
-from apps.chat import events, presence, services
+from apps.chat import events, presence, selectors, services
 from apps.chat.models import Membership
+from apps.core import realtime
 from apps.core.errors import DomainError, InvalidInput
-from apps.core.events import EVERYONE_GROUP, channel_group, encode_frame, user_group
+from apps.core.events import channel_group, encode_frame, presence_group, user_group
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-# Channel-layer group adds/discards in flight at once while a socket opens or closes: a user in
-# hundreds of channels should not pay one Redis round trip after another, nor open hundreds of
-# connections at once.
-GROUP_BATCH = 32
 
 
 class TokenBucket:
@@ -126,25 +126,19 @@ def _attachment_ids(frame: dict[str, Any]) -> list[str]:
 
 
 def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
-    client_msg_id = frame.get("client_msg_id")
-    if client_msg_id is None or client_msg_id == "":
-        raise InvalidInput(_("client_msg_id is required."), code="client_msg_id_required")
+    # The socket path groups sends (SendBatcher); this is the same operation one at a time.
+    request = _send_request(user, frame)
     result = services.message_send(
         sender=user,
-        channel_id=_int(frame, "channel_id"),
-        body=_str(frame, "body"),
-        client_msg_id=_str(frame, "client_msg_id"),
-        thread_root_id=_optional_int(frame, "thread_root_id"),
-        attachment_ids=_attachment_ids(frame),
+        channel_id=request.channel_id,
+        body=request.body,
+        client_msg_id=request.client_msg_id,
+        thread_root_id=request.thread_root_id,
+        attachment_ids=request.attachment_ids,
     )
-    message = result.message
-    return {
-        "message_id": message.pk,
-        "channel_id": message.channel_id,
-        "seq": message.seq,
-        "client_msg_id": str(message.client_msg_id),
-        "duplicate": not result.created,
-    }
+    ack = _send_ack(result)
+    del ack["ok"]
+    return ack
 
 
 def op_message_edit(user: User, frame: dict[str, Any]) -> dict[str, Any]:
@@ -201,13 +195,16 @@ OPERATIONS: dict[str, Callable[[User, dict[str, Any]], dict[str, Any]]] = {
 
 
 def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str, Any]:
-    """Worker-thread side of an operation: fresh user state, the user's language, one service.
+    """Worker-thread side of an operation: the user's language, one service.
+
+    The socket's user object is kept fresh without a query per operation: a deactivation or
+    log-out closes the socket (control message), a role or language change marks it for a
+    refresh before its next operation, and the heartbeat re-reads it anyway.
 
     An unexpected failure (a bug, the database restarting) answers `internal_error` instead of
     killing the socket: sends are idempotent, so the client simply retries.
     """
     try:
-        user.refresh_from_db(fields=["is_active", "role", "language"])
         with translation.override(user.language or settings.LANGUAGE_CODE):
             try:
                 return {"ok": True, **OPERATIONS[op_type](user, frame)}
@@ -215,20 +212,127 @@ def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str,
                 return {"ok": False, **error.as_dict()}
     except Exception:
         logger.exception("WebSocket operation %s failed", op_type)
-        return {
-            "ok": False,
-            "code": "internal_error",
-            "message": _("The server could not complete this operation; try again."),
-            "details": {},
-        }
+        return _internal_error()
+
+
+def _internal_error() -> dict[str, Any]:
+    return {
+        "ok": False,
+        "code": "internal_error",
+        "message": _("The server could not complete this operation; try again."),
+        "details": {},
+    }
+
+
+def _send_request(user: User, frame: dict[str, Any]) -> services.SendRequest:
+    client_msg_id = frame.get("client_msg_id")
+    if client_msg_id is None or client_msg_id == "":
+        raise InvalidInput(_("client_msg_id is required."), code="client_msg_id_required")
+    return services.SendRequest(
+        sender=user,
+        channel_id=_int(frame, "channel_id"),
+        body=_str(frame, "body"),
+        client_msg_id=_str(frame, "client_msg_id"),
+        thread_root_id=_optional_int(frame, "thread_root_id"),
+        attachment_ids=_attachment_ids(frame),
+    )
+
+
+def _send_ack(result: services.SendResult) -> dict[str, Any]:
+    message = result.message
+    return {
+        "ok": True,
+        "message_id": message.pk,
+        "channel_id": message.channel_id,
+        "seq": message.seq,
+        "client_msg_id": str(message.client_msg_id),
+        "duplicate": not result.created,
+    }
+
+
+def _run_send_batch(requests: list[services.SendRequest]) -> list[dict[str, Any]]:
+    """Worker-thread side of a group commit: every queued send of this process in one call."""
+    try:
+        outcomes = services.messages_send_batch(requests=requests)
+    except Exception:
+        logger.exception("WebSocket message.send batch of %d failed", len(requests))
+        return [_internal_error() for _request in requests]
+    return [
+        {"ok": False, **outcome.as_dict()}
+        if isinstance(outcome, DomainError)
+        else _send_ack(outcome)
+        for outcome in outcomes
+    ]
+
+
+class SendBatcher:
+    """Group commit for `message.send` across all sockets of one process (one event loop).
+
+    Sends that arrive while a batch is being written wait and go together in the next one:
+    one worker-thread hop, a constant number of statements and one COMMIT per batch instead of
+    per message. There is no timer: an idle server writes a lone message at once, a busy one
+    batches exactly as much as piled up. Each send is acknowledged after its batch committed.
+    """
+
+    MAX_BATCH = 256
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[services.SendRequest, asyncio.Future[dict[str, Any]]]] = []
+        self.draining = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, request: services.SendRequest) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.pending.append((request, future))
+        if not self.draining:
+            self.draining = True
+            self.task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch = self.pending[: self.MAX_BATCH]
+                del self.pending[: self.MAX_BATCH]
+                try:
+                    results = await database_sync_to_async(_run_send_batch)(
+                        [request for request, _future in batch]
+                    )
+                except BaseException as error:
+                    for _request, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    raise
+                for (_request, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self.draining = False
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendBatcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def send_batcher() -> SendBatcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = SendBatcher()
+    return batcher
 
 
 @dataclass(frozen=True, slots=True)
 class SocketState:
-    """What a socket may see right now: its channels, or the code it must close with."""
+    """What a socket may see right now: its channels and its user's fresh fields, or the code
+    it must close with."""
 
     channel_ids: frozenset[int]
     close_code: int | None = None
+    role: str = ""
+    language: str = ""
 
 
 def _session_alive(session_key: str, user_id: int) -> bool:
@@ -237,29 +341,30 @@ def _session_alive(session_key: str, user_id: int) -> bool:
 
 
 def _socket_state(*, user_id: int, session_key: str | None) -> SocketState:
-    """Re-check the socket's credentials and read its channel memberships.
+    """Re-check the socket's credentials and read its user and channel memberships.
 
-    Precondition: the socket has joined its user group. A deactivation or log-out that happens
-    after this check reaches the socket as a control message; one that happened before is seen
-    here, so none slips between the handshake and the group join.
+    Precondition: the socket is registered under its user topic. A deactivation or log-out
+    that happens after this check reaches the socket as a control message; one that happened
+    before is seen here, so none slips between the handshake and the registration.
     """
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
+    fresh = User.objects.filter(pk=user_id, is_active=True).values("role", "language").first()
+    if fresh is None:
         return SocketState(frozenset(), close_code=CLOSE_CODE_DEACTIVATED)
     if session_key is not None and not _session_alive(session_key, user_id):
         return SocketState(frozenset(), close_code=CLOSE_CODE_SESSION_ENDED)
     channel_ids = Membership.objects.filter(user_id=user_id).values_list("channel_id", flat=True)
-    return SocketState(frozenset(channel_ids))
+    return SocketState(frozenset(channel_ids), role=fresh["role"], language=fresh["language"])
 
 
 def _heartbeat(
     *, user: User, session_key: str | None, connection_id: str, presence_state: str
 ) -> SocketState:
-    """Periodic self-repair of a long-lived socket (one thread hop every TTL/3).
+    """The socket's state, and this tab's presence recorded: one thread hop when the socket
+    opens, and then every TTL/3 as the periodic self-repair of a long-lived socket.
 
-    Pushes and control messages are at-most-once (a full or expired channel-layer queue drops
-    them). Re-reading memberships and credentials bounds how long a lost `leave` or `close`
-    can go unnoticed, and refreshing this tab's presence entry keeps it from expiring while
-    the tab is open.
+    Pushes and control messages are at-most-once hints. Re-reading the user, memberships and
+    credentials bounds how long a lost `leave` or `close` can go unnoticed, and refreshing
+    this tab's presence entry keeps it from expiring while the tab is open.
     """
     state = _socket_state(user_id=user.pk, session_key=session_key)
     if state.close_code is None:
@@ -267,16 +372,28 @@ def _heartbeat(
     return state
 
 
+def _presence_watch(user: User, user_ids: list[int]) -> dict[int, str]:
+    return selectors.presence_of(user=user, user_ids=user_ids)
+
+
 class ClientConsumer(AsyncWebsocketConsumer):
+    """One browser tab or API client. Registered in this process's real-time hub under its
+    user, its channels and the users whose presence it watches; the hub calls `deliver` and
+    `control` directly (no channel layer, no per-socket queue)."""
+
+    # No channel-layer channel per socket: apps.core.realtime delivers pushes and controls.
+    channel_layer_alias = "__enclave_realtime_hub__"
+
     user: User
     channel_ids: set[int]
+    watched: set[int]
     connection_id: str
     session_key: str | None
     session_fingerprint: str | None
 
-    # Pushes and control messages never touch the database, and operations go through
-    # database_sync_to_async, which closes stale connections itself. Channels' default dispatch
-    # would add a hop through the single sync thread before *every* message, pushes included.
+    # Operations go through database_sync_to_async, which closes stale connections itself.
+    # Channels' default dispatch would add a hop through the single sync thread before every
+    # frame from the client.
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -285,13 +402,20 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.closing = False
+        self.attached = False
         self.presence_registered = False
+        # Until the socket is open, and while an operation runs: pushes wait here, controls
+        # in `deferred` (applied once the memberships are known, in order).
+        self.held: list[tuple[str, int | None]] | None = []
+        self.deferred: list[dict[str, Any]] | None = []
+        self.refresh_due = False
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
         self.channel_ids = set()
+        self.watched = {user.pk}
         self.connection_id = uuid.uuid4().hex
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
@@ -305,19 +429,31 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.presence_state = presence.ONLINE
         self.heartbeat_interval = settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
         self.heartbeat_due = time.monotonic() + self.heartbeat_interval
-        # The user group first, memberships second: a join, leave or close sent from now on is
-        # queued for this socket; anything committed earlier is in the state read below.
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
-        state = await database_sync_to_async(_socket_state)(
-            user_id=user.pk, session_key=self.session_key
+        # The user topic first, memberships second: a join, leave or close published from now
+        # on reaches this socket; anything committed earlier is in the state read below.
+        self.hub = realtime.hub()
+        await self.hub.attach()
+        self.attached = True
+        self.hub.add(self, [user_group(user.pk), presence_group(user.pk)])
+        state = await database_sync_to_async(_heartbeat)(
+            user=user,
+            session_key=self.session_key,
+            connection_id=self.connection_id,
+            presence_state=presence.ONLINE,
         )
         if state.close_code is not None:
             self.closing = True
-            await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.presence_registered = True
+        self._apply_fresh(state)
         self.channel_ids = set(state.channel_ids)
-        await self._join_groups([EVERYONE_GROUP, *map(channel_group, self.channel_ids)])
+        self.hub.add(self, map(channel_group, self.channel_ids))
+        deferred, self.deferred = self.deferred or [], None
+        for message in deferred:
+            await self.control(message)
+        if self.closing:
+            return
         await self.accept()
         await self.send(
             text_data=encode_frame(
@@ -329,43 +465,43 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 }
             )
         )
-        self.presence_registered = True
-        await database_sync_to_async(services.presence_update)(
-            user=user, connection_id=self.connection_id, state=presence.ONLINE
-        )
+        await self._release_held()
+
+    def _topics(self) -> list[str]:
+        return [
+            user_group(self.user.pk),
+            *map(channel_group, self.channel_ids),
+            *map(presence_group, self.watched),
+        ]
+
+    def _apply_fresh(self, state: SocketState) -> None:
+        self.user.role = state.role
+        self.user.language = state.language
 
     async def disconnect(self, code: int) -> None:
         # Also runs for a handshake that was refused, or cut while connect() was still running
         # (Channels delivers the disconnect after connect() returns).
         self.closing = True
-        if not hasattr(self, "user"):
+        if not getattr(self, "attached", False):
             return
-        groups = [*map(channel_group, self.channel_ids), EVERYONE_GROUP, user_group(self.user.pk)]
-        await self._leave_groups(groups)
+        self.attached = False
+        await self.hub.detach(self, self._topics())
         if self.presence_registered:
             await database_sync_to_async(services.presence_disconnect)(
                 user=self.user, connection_id=self.connection_id
             )
-
-    async def _join_groups(self, groups: Iterable[str]) -> None:
-        await self._for_groups(self.channel_layer.group_add, list(groups))
-
-    async def _leave_groups(self, groups: Iterable[str]) -> None:
-        await self._for_groups(self.channel_layer.group_discard, list(groups))
-
-    async def _for_groups(self, action: Callable[..., Any], groups: list[str]) -> None:
-        for start in range(0, len(groups), GROUP_BATCH):
-            batch = groups[start : start + GROUP_BATCH]
-            await asyncio.gather(*(action(group, self.channel_name) for group in batch))
 
     async def _shut(self, code: int) -> None:
         """Close and stop writing: nothing more reaches a socket whose credentials ended."""
         self.closing = True
         await self.close(code=code)
 
+    async def _write(self, frame: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": frame})
+
     async def send_error(self, ref: Any, code: str, message: str, details: Any = None) -> None:
-        await self.send(
-            text_data=encode_frame(
+        await self._write(
+            encode_frame(
                 {
                     "type": "error",
                     "ref": ref,
@@ -398,28 +534,55 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if frame is None:
             await self.send_error(None, "malformed_frame", problem)
             return
-        await self._handle(ref, frame)
-        if time.monotonic() >= self.heartbeat_due and not self.closing:
+        if (self.refresh_due or time.monotonic() >= self.heartbeat_due) and not self.closing:
             await self._heartbeat()
+            if self.closing:
+                return
+        # Pushes that arrive while the operation runs wait for its reply: the sender's tab sees
+        # `ack`, then the `message.new` it caused.
+        self.held = []
+        try:
+            await self._handle(ref, frame)
+        finally:
+            await self._release_held()
+
+    async def _release_held(self) -> None:
+        held, self.held = self.held, None
+        for frame, channel_id in held or ():
+            await self.deliver(frame, channel_id)
 
     async def _handle(self, ref: Any, frame: dict[str, Any]) -> None:
         op_type = frame.get("type")
         if op_type == "ping":
-            await self.send(text_data=encode_frame({"type": "pong", "ref": ref}))
+            await self._write(encode_frame({"type": "pong", "ref": ref}))
             return
         if op_type == "presence.set":
             await self._presence_set(ref, frame)
+            return
+        if op_type == "presence.subscribe":
+            await self._presence_subscribe(ref, frame)
             return
         if not isinstance(op_type, str) or op_type not in OPERATIONS:
             await self.send_error(
                 ref, "unknown_type", _("Unknown operation type."), {"type": str(op_type)[:64]}
             )
             return
-        result = await database_sync_to_async(_run_operation)(self.user, op_type, frame)
+        if op_type == "message.send":
+            result = await self._message_send(frame)
+        else:
+            result = await database_sync_to_async(_run_operation)(self.user, op_type, frame)
         if result.pop("ok"):
-            await self.send(text_data=encode_frame({"type": "ack", "ref": ref, **result}))
+            await self._write(encode_frame({"type": "ack", "ref": ref, **result}))
         else:
             await self.send_error(ref, result["code"], result["message"], result["details"])
+
+    async def _message_send(self, frame: dict[str, Any]) -> dict[str, Any]:
+        with translation.override(self.user.language or settings.LANGUAGE_CODE):
+            try:
+                request = _send_request(self.user, frame)
+            except DomainError as error:
+                return {"ok": False, **error.as_dict()}
+        return await send_batcher().submit(request)
 
     async def _presence_set(self, ref: Any, frame: dict[str, Any]) -> None:
         try:
@@ -431,9 +594,47 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.send_error(ref, error.code, error.message, error.details)
             return
         self.presence_state = status
-        await self.send(text_data=encode_frame({"type": "ack", "ref": ref}))
+        await self._write(encode_frame({"type": "ack", "ref": ref}))
+
+    async def _presence_subscribe(self, ref: Any, frame: dict[str, Any]) -> None:
+        """Watch exactly these users' presence (plus one's own); the ack carries their status.
+
+        Presence is not broadcast: a tab watches the people it shows (its DMs, an open member
+        list), so a reconnect storm costs O(watchers), not O(everyone online squared).
+        """
+        raw = frame.get("user_ids")
+        limit = settings.ENCLAVE_PRESENCE_WATCH_MAX
+        if (
+            not isinstance(raw, list)
+            or len(raw) > limit
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw)
+        ):
+            await self.send_error(
+                ref,
+                "invalid_field",
+                _("user_ids must be a list of at most %(max)d user ids.") % {"max": limit},
+                {"field": "user_ids"},
+            )
+            return
+        statuses = await database_sync_to_async(_presence_watch)(self.user, list(set(raw)))
+        if self.closing:
+            return
+        watched = {*statuses, self.user.pk}
+        self.hub.discard(self, map(presence_group, self.watched - watched))
+        self.hub.add(self, map(presence_group, watched - self.watched))
+        self.watched = watched
+        await self._write(
+            encode_frame(
+                {
+                    "type": "ack",
+                    "ref": ref,
+                    "statuses": {str(uid): status for uid, status in statuses.items()},
+                }
+            )
+        )
 
     async def _heartbeat(self) -> None:
+        self.refresh_due = False
         self.heartbeat_due = time.monotonic() + self.heartbeat_interval
         state = await database_sync_to_async(_heartbeat)(
             user=self.user,
@@ -444,37 +645,44 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if state.close_code is not None:
             await self._shut(state.close_code)
             return
+        self._apply_fresh(state)
         lost = self.channel_ids - state.channel_ids
         gained = state.channel_ids - self.channel_ids
-        # Drop before discarding, add before joining: the same order as the control messages.
         self.channel_ids -= lost
-        await self._leave_groups(map(channel_group, lost))
+        self.hub.discard(self, map(channel_group, lost))
         self.channel_ids |= gained
-        await self._join_groups(map(channel_group, gained))
+        self.hub.add(self, map(channel_group, gained))
 
-    # --- channel-layer handlers ------------------------------------------------------------------
+    # --- called by the real-time hub ---------------------------------------------------------
 
-    async def client_push(self, message: dict[str, Any]) -> None:
+    async def deliver(self, frame: str, channel_id: int | None) -> None:
         if self.closing:
             return
-        channel_id = message.get("channel_id")
-        # Drop events of a channel this socket has just lost (removal races the group discard).
+        if self.held is not None:
+            self.held.append((frame, channel_id))
+            return
+        # Drop events of a channel this socket has just lost (removal races the leave).
         if channel_id is not None and channel_id not in self.channel_ids:
             return
-        await self.send(text_data=message["frame"])
+        await self._write(frame)
 
-    async def client_control(self, message: dict[str, Any]) -> None:
+    async def control(self, message: dict[str, Any]) -> None:
         if self.closing:
+            return
+        if self.deferred is not None:
+            self.deferred.append(message)
             return
         action = message.get("action")
         if action == "join":
             channel_id = int(message["channel_id"])
             self.channel_ids.add(channel_id)
-            await self.channel_layer.group_add(channel_group(channel_id), self.channel_name)
+            self.hub.add(self, [channel_group(channel_id)])
         elif action == "leave":
             channel_id = int(message["channel_id"])
             self.channel_ids.discard(channel_id)
-            await self.channel_layer.group_discard(channel_group(channel_id), self.channel_name)
+            self.hub.discard(self, [channel_group(channel_id)])
+        elif action == "refresh":
+            self.refresh_due = True
         elif action == "close":
             session = message.get("session")
             if session is None or session == self.session_fingerprint:

@@ -137,6 +137,12 @@ class PresenceEvent(TypedDict):
     status: str
 
 
+class ResyncEvent(TypedDict):
+    """The server's event bus was interrupted: pushes may be missing, catch up over REST."""
+
+    type: Literal["resync"]
+
+
 class ThreadRootPayload(TypedDict):
     id: int
     reply_count: int
@@ -235,4 +241,5 @@ EVENT_SCHEMAS: dict[str, type] = {
     "read": ReadEvent,
     "typing": TypingEvent,
     "presence": PresenceEvent,
+    "resync": ResyncEvent,
 }

@@ -6,6 +6,8 @@ does not leak. Every function takes the acting user first and raises a DomainErr
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -34,15 +36,25 @@ def access_channel_read(*, user: User, channel_id: int) -> tuple[Channel, Member
     )
     if membership is not None:
         return membership.channel, membership
-    channel = Channel.objects.filter(pk=channel_id).first()
+    return _readable_without_membership(user, Channel.objects.filter(pk=channel_id).first()), None
+
+
+def _readable_without_membership(user: User, channel: Channel | None) -> Channel:
+    """A channel a non-member may read: a public one, unless the user is a guest."""
     if channel is None or channel.kind != ChannelKind.PUBLIC or user.is_guest:
         raise _channel_not_found()
-    return channel, None
+    return channel
 
 
 def access_channel_participate(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
     """Channel the user may react and type in: a member of a channel that is not archived."""
     channel, membership = access_channel_read(user=user, channel_id=channel_id)
+    return _check_participate(channel, membership)
+
+
+def _check_participate(
+    channel: Channel, membership: Membership | None
+) -> tuple[Channel, Membership]:
     if membership is None:
         raise Forbidden(_("Join the channel to post in it."), code="not_member")
     if channel.is_archived:
@@ -53,12 +65,64 @@ def access_channel_participate(*, user: User, channel_id: int) -> tuple[Channel,
 def access_channel_post(*, user: User, channel_id: int) -> tuple[Channel, Membership]:
     """Channel the user may post in: participate, and in announcement channels be its admin."""
     channel, membership = access_channel_participate(user=user, channel_id=channel_id)
+    return _check_post(channel, membership)
+
+
+def _check_post(channel: Channel, membership: Membership) -> tuple[Channel, Membership]:
     if channel.is_announcement and membership.role != ChannelRole.ADMIN:
         raise Forbidden(
             _("Only channel administrators post in this announcement channel."),
             code="announcement_channel",
         )
     return channel, membership
+
+
+class ChannelPostAccess:
+    """`access_channel_post` for many (user, channel) pairs, answered from rows fetched at once.
+
+    Built by `access_channel_post_batch`; `check` raises exactly what `access_channel_post`
+    would have raised at fetch time (call it inside the sender's `translation.override`: the
+    error messages are translated when raised).
+    """
+
+    def __init__(
+        self,
+        memberships: Mapping[tuple[int, int], Membership],
+        channels_of_non_members: Mapping[int, Channel],
+    ) -> None:
+        self._memberships = memberships
+        self._channels_of_non_members = channels_of_non_members
+
+    def check(self, *, user: User, channel_id: int) -> tuple[Channel, Membership]:
+        _require_active(user)
+        membership = self._memberships.get((user.pk, channel_id))
+        if membership is None:  # readable or not, _check_participate refuses a non-member
+            channel = _readable_without_membership(
+                user, self._channels_of_non_members.get(channel_id)
+            )
+        else:
+            channel = membership.channel
+        return _check_post(*_check_participate(channel, membership))
+
+
+def access_channel_post_batch(*, pairs: Iterable[tuple[User, int]]) -> ChannelPostAccess:
+    """Fetch what `access_channel_post` needs for every (user, channel id) pair.
+
+    One query for the memberships with their channels, plus one for the channels of pairs
+    without a membership (only if there are any), however many pairs there are.
+    """
+    pairs = list(pairs)
+    user_ids = {user.pk for user, _channel_id in pairs}
+    channel_ids = {channel_id for _user, channel_id in pairs}
+    memberships = {
+        (m.user_id, m.channel_id): m
+        for m in Membership.objects.select_related("channel").filter(
+            user_id__in=user_ids, channel_id__in=channel_ids
+        )
+    }
+    missing = {channel_id for user, channel_id in pairs if (user.pk, channel_id) not in memberships}
+    channels = Channel.objects.in_bulk(missing) if missing else {}
+    return ChannelPostAccess(memberships, channels)
 
 
 def can_manage_channel(*, user: User, channel: Channel, membership: Membership | None) -> bool:

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from apps.core import realtime
 
 PROTOCOL_VERSION = 1
 
-# Group-message types understood by apps.chat.consumers.ClientConsumer.
+# Message types understood by apps.chat.consumers.ClientConsumer (through apps.core.realtime).
 PUSH = "client.push"
 CONTROL = "client.control"
 
 
 def channel_group(channel_id: int) -> str:
-    """Channel-layer group of every socket whose user is a member of chat channel `channel_id`."""
+    """Topic of every socket whose user is a member of chat channel `channel_id`."""
     return f"chan.{channel_id}"
 
 
@@ -32,8 +32,13 @@ EVERYONE_GROUP = "org"
 
 
 def user_group(user_id: int) -> str:
-    """Channel-layer group of every open socket (tab) of one user."""
+    """Topic of every open socket (tab) of one user."""
     return f"user.{user_id}"
+
+
+def presence_group(user_id: int) -> str:
+    """Topic of every socket that watches one user's presence (`presence.subscribe`)."""
+    return f"presence.{user_id}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Audience:
     channel_id: int | None = None
     user_ids: frozenset[int] = field(default_factory=frozenset)
     everyone: bool = False
+    presence_of: int | None = None
 
     @classmethod
     def channel(cls, channel_id: int) -> Audience:
@@ -56,9 +62,16 @@ class Audience:
     def everyone_online(cls) -> Audience:
         return cls(everyone=True)
 
+    @classmethod
+    def presence_watchers(cls, user_id: int) -> Audience:
+        """The sockets that watch `user_id`'s presence, the user's own tabs included."""
+        return cls(presence_of=user_id)
+
     def groups(self) -> list[str]:
         if self.everyone:
             return [EVERYONE_GROUP]
+        if self.presence_of is not None:
+            return [presence_group(self.presence_of)]
         groups = [channel_group(self.channel_id)] if self.channel_id is not None else []
         groups.extend(user_group(user_id) for user_id in sorted(self.user_ids))
         return groups
@@ -69,17 +82,9 @@ def encode_frame(event: Mapping[str, Any]) -> str:
     return orjson.dumps({"v": PROTOCOL_VERSION, **event}).decode()
 
 
-async def _group_send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
-
-
 def _send_to_groups(groups: list[str], message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - a channel layer is always configured
-        return
-    # One hop into the event loop for all the groups, not one per group.
-    async_to_sync(_group_send_all)(layer, groups, message)
+    # The seam tests capture (tests/conftest.py): topics and message as published.
+    realtime.publish(groups, message)
 
 
 def _on_commit_send(groups: list[str], message: dict[str, Any]) -> None:

@@ -29,7 +29,6 @@ from apps.core.errors import Conflict, Forbidden, InvalidInput
 from apps.core.events import Audience, publish_on_commit
 from apps.files import clamd, events
 from apps.files.audit import FILE_DELETED, FILE_QUARANTINED, FILE_RELEASED, audit_file_event
-from apps.files.conf import files_int_setting, files_setting
 from apps.files.models import (
     INLINE_IMAGE_TYPES,
     PDF_TYPE,
@@ -544,10 +543,10 @@ def render_thumbnail(source: IO[bytes], *, size: int, max_pixels: int) -> bytes:
 def pdf_preview_limits() -> PdfLimits:
     return PdfLimits(
         box=settings.ENCLAVE_THUMBNAIL_SIZE,
-        max_pages=files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_PAGES"),
-        max_pixels=files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_PIXELS"),
-        timeout_seconds=files_setting("ENCLAVE_PDF_PREVIEW_TIMEOUT_SECONDS"),
-        memory_bytes=files_int_setting("ENCLAVE_PDF_PREVIEW_MEMORY_BYTES"),
+        max_pages=settings.ENCLAVE_PDF_PREVIEW_MAX_PAGES,
+        max_pixels=settings.ENCLAVE_PDF_PREVIEW_MAX_PIXELS,
+        timeout_seconds=settings.ENCLAVE_PDF_PREVIEW_TIMEOUT_SECONDS,
+        memory_bytes=settings.ENCLAVE_PDF_PREVIEW_MEMORY_BYTES,
     )
 
 
@@ -555,7 +554,7 @@ def _render_preview(attachment: Attachment, *, size: int) -> bytes | None:
     """The PNG preview of a clean image or PDF; None (logged) when there can be none."""
     storage = files_storage()
     if attachment.content_type == PDF_TYPE:
-        if attachment.size > files_int_setting("ENCLAVE_PDF_PREVIEW_MAX_BYTES"):
+        if attachment.size > settings.ENCLAVE_PDF_PREVIEW_MAX_BYTES:
             logger.info("no preview for attachment %s: PDF above the size limit", attachment.pk)
             return None
         try:

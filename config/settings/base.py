@@ -132,6 +132,15 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Real-time fan-out (apps.core.realtime): one Redis pub/sub channel shared by every app process;
+# empty = in-process delivery (the embedded mode). The prefix separates installations that
+# share a Redis server.
+ENCLAVE_REALTIME_URL = env.str("ENCLAVE_REALTIME_URL", default=REDIS_URL)
+ENCLAVE_REALTIME_PREFIX = env.str("ENCLAVE_CHANNEL_PREFIX", default="enclave")
+# Connections one process may open to Redis for real-time publishing (redis-py's asyncio pool
+# raises instead of waiting when they are all in use).
+ENCLAVE_REDIS_MAX_CONNECTIONS = env.int("ENCLAVE_REDIS_MAX_CONNECTIONS", default=200)
+
 CELERY_BROKER_URL = env.str("ENCLAVE_CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("ENCLAVE_CELERY_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -238,6 +247,8 @@ ENCLAVE_WS_MAX_FRAME_BYTES = env.int("ENCLAVE_WS_MAX_FRAME_BYTES", default=64 * 
 ENCLAVE_WS_RATE_PER_SECOND = env.float("ENCLAVE_WS_RATE_PER_SECOND", default=20.0)
 ENCLAVE_WS_RATE_BURST = env.int("ENCLAVE_WS_RATE_BURST", default=60)
 ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=90)
+# At most this many users one socket may watch with `presence.subscribe`.
+ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)
 
 # --- Files: uploads, storage, scanning (apps.files) -------------------------------------------
@@ -248,6 +259,19 @@ ENCLAVE_UPLOAD_USER_QUOTA_BYTES = env.int(
 # Chunks are read into memory: keep them under DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
 ENCLAVE_UPLOAD_CHUNK_BYTES = env.int("ENCLAVE_UPLOAD_CHUNK_BYTES", default=2 * 1024 * 1024)
 ENCLAVE_UPLOAD_SESSION_HOURS = env.int("ENCLAVE_UPLOAD_SESSION_HOURS", default=24)
+# Larger files go through the resumable upload API (/api/v1/uploads/) in the web client.
+ENCLAVE_UPLOAD_CHUNKED_THRESHOLD_BYTES = env.int(
+    "ENCLAVE_UPLOAD_CHUNKED_THRESHOLD_BYTES", default=8 * 1024 * 1024
+)
+# PDF first-page previews (apps/files/pdf_render.py, a child process): larger or longer
+# documents, or ones that take longer or more memory to render, get none (still served).
+ENCLAVE_PDF_PREVIEW_MAX_BYTES = env.int("ENCLAVE_PDF_PREVIEW_MAX_BYTES", default=50 * 1024 * 1024)
+ENCLAVE_PDF_PREVIEW_MAX_PAGES = env.int("ENCLAVE_PDF_PREVIEW_MAX_PAGES", default=2000)
+ENCLAVE_PDF_PREVIEW_MAX_PIXELS = env.int("ENCLAVE_PDF_PREVIEW_MAX_PIXELS", default=4_000_000)
+ENCLAVE_PDF_PREVIEW_TIMEOUT_SECONDS = env.float("ENCLAVE_PDF_PREVIEW_TIMEOUT_SECONDS", default=20.0)
+ENCLAVE_PDF_PREVIEW_MEMORY_BYTES = env.int(
+    "ENCLAVE_PDF_PREVIEW_MEMORY_BYTES", default=1024 * 1024 * 1024
+)
 ENCLAVE_MAX_ATTACHMENTS_PER_MESSAGE = env.int("ENCLAVE_MAX_ATTACHMENTS_PER_MESSAGE", default=10)
 ENCLAVE_IMAGE_MAX_PIXELS = env.int("ENCLAVE_IMAGE_MAX_PIXELS", default=50_000_000)
 ENCLAVE_THUMBNAIL_SIZE = env.int("ENCLAVE_THUMBNAIL_SIZE", default=400)

@@ -32,3 +32,6 @@ if REDIS_URL:
         }
     }
     CACHES["default"]["LOCATION"] = REDIS_URL
+    # Pub/sub channels are not per database: the prefix keeps workers apart.
+    ENCLAVE_REALTIME_URL = REDIS_URL
+    ENCLAVE_REALTIME_PREFIX = f"enclave-test-gw{_worker}"

@@ -56,6 +56,13 @@ on("socket:open", () => {
   else if (fetching) resyncAfterStart = true;
 });
 
+// The server lost its event bus for a moment (Redis restarting): pushes may have been missed.
+on("push", (frame) => {
+  if (frame.type !== "resync") return;
+  if (started) resync().catch(() => {});
+  else if (fetching) resyncAfterStart = true;
+});
+
 function showStartError(error) {
   const retry = h("button", { type: "button", class: "button button--primary", text: gettext("Try again") });
   retry.addEventListener("click", () => location.reload());

@@ -1,6 +1,8 @@
 // Presence: who is online, away or offline. Reports this tab's state (away after a few idle
-// minutes or while hidden) and refreshes it before the server's time-to-live runs out; follows
-// "presence" pushes; paints every [data-presence-user] dot.
+// minutes or while hidden) and refreshes it before the server's time-to-live runs out; paints
+// every [data-presence-user] dot. The server does not broadcast presence: this tab watches the
+// people it shows (`presence.subscribe` with the ids of the dots on screen) and follows their
+// "presence" pushes.
 
 import { api } from "./api.js";
 import { emit, on } from "./bus.js";
@@ -83,6 +85,49 @@ on("socket:closed", () => {
 });
 
 on("presence", () => paintPresence());
+
+// --- watching: subscribe to the users whose dots are on screen --------------------------------
+
+const WATCH_MAX = 1000;
+let watched = "";
+let watchTimer = null;
+
+function shownUserIds() {
+  const ids = new Set();
+  for (const dot of document.querySelectorAll("[data-presence-user]")) {
+    const id = Number(dot.dataset.presenceUser);
+    if (Number.isInteger(id) && id > 0) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b).slice(0, WATCH_MAX);
+}
+
+async function syncWatch(force = false) {
+  watchTimer = null;
+  const ids = shownUserIds();
+  const key = ids.join(",");
+  if ((!force && key === watched) || !socket.isReady()) return;
+  watched = key;
+  try {
+    const ack = await socket.request({ type: "presence.subscribe", user_ids: ids });
+    for (const [id, status] of Object.entries(ack.statuses ?? {})) statuses.set(Number(id), status);
+    paintPresence();
+  } catch {
+    watched = ""; // try again with the next change or reconnect
+  }
+}
+
+function scheduleWatch() {
+  if (watchTimer === null) watchTimer = setTimeout(syncWatch, 250);
+}
+
+// Dots appear and disappear as the sidebar, member lists and cards render.
+new MutationObserver(scheduleWatch).observe(document.body, {
+  childList: true,
+  subtree: true,
+  attributes: true,
+  attributeFilter: ["data-presence-user"],
+});
+on("socket:open", () => syncWatch(true));
 
 for (const type of ["pointerdown", "keydown", "wheel", "touchstart"]) {
   window.addEventListener(type, noteActivity, { passive: true });

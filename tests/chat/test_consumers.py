@@ -207,6 +207,14 @@ MATRIX: dict[str, tuple[Callable[[World], dict[str, Any]], dict[str, str]]] = {
         lambda w: {"type": "presence.set", "status": "busy"},
         everyone("invalid_presence"),
     ),
+    "presence.subscribe/valid": (
+        lambda w: {"type": "presence.subscribe", "user_ids": [w.actor.pk]},
+        everyone(ACK),
+    ),
+    "presence.subscribe/invalid": (
+        lambda w: {"type": "presence.subscribe", "user_ids": "everyone"},
+        everyone("invalid_field"),
+    ),
     "ping/within_rate": (lambda w: {"type": "ping"}, everyone(PONG)),
     "ping/over_rate": (lambda w: {"type": "ping"}, everyone("rate_limited")),
 }
@@ -256,7 +264,7 @@ async def test_operation_permission_matrix(ws_connect: Connect, settings: Any, c
 
 def test_matrix_covers_every_operation_with_an_allowed_and_a_refused_case() -> None:
     operations = {case.split("/")[0] for case in MATRIX}
-    assert operations == {*OPERATIONS, "presence.set", "ping"}
+    assert operations == {*OPERATIONS, "presence.set", "presence.subscribe", "ping"}
     for operation in operations:
         outcomes = {
             outcome
@@ -541,6 +549,7 @@ async def test_deactivation_closes_every_socket_of_the_user_within_a_second(
     ws_connect: Connect, team: Any
 ) -> None:
     ann = await ws_connect(team.ann)
+    await watch(ann, team.bob)
     bob_tabs = [await ws_connect(team.bob, auth="session"), await ws_connect(team.bob)]
     await ann.drain()
 
@@ -747,6 +756,13 @@ async def test_unexpected_failure_answers_internal_error_and_keeps_the_socket(
 # --- presence ------------------------------------------------------------------------------------
 
 
+async def watch(client: WsClient, *users: User) -> dict[str, Any]:
+    """Watch these users' presence from `client` (presence is pushed to watchers only)."""
+    ack = await client.request("presence.subscribe", user_ids=[u.pk for u in users])
+    assert ack["type"] == "ack", ack
+    return ack
+
+
 def presence_of(user: User) -> Callable[[dict[str, Any]], bool]:
     return lambda frame: frame["user_id"] == user.pk
 
@@ -755,6 +771,7 @@ async def test_presence_stays_online_until_the_last_tab_closes(
     ws_connect: Connect, team: Any
 ) -> None:
     ann = await ws_connect(team.ann)
+    await watch(ann, team.bob)
     first = await ws_connect(team.bob)
     second = await ws_connect(team.bob, auth="session")
     online = await ann.event("presence", where=presence_of(team.bob))
@@ -771,6 +788,7 @@ async def test_presence_stays_online_until_the_last_tab_closes(
 
 async def test_presence_is_away_when_every_tab_is_away(ws_connect: Connect, team: Any) -> None:
     ann = await ws_connect(team.ann)
+    await watch(ann, team.bob)
     tabs = [await ws_connect(team.bob), await ws_connect(team.bob)]
     await ann.event("presence", where=presence_of(team.bob))
     await ann.drain()
@@ -784,6 +802,75 @@ async def test_presence_is_away_when_every_tab_is_away(ws_connect: Connect, team
 
     assert away["status"] == "away"
     assert back["status"] == "online"
+
+
+async def test_presence_reaches_watchers_only(ws_connect: Connect, team: Any) -> None:
+    ann, eve = await ws_connect(team.ann), await ws_connect(team.eve)
+    await watch(ann, team.bob)
+    await drain_all(ann, eve)
+
+    bob = await ws_connect(team.bob)
+
+    online = await ann.event("presence", where=presence_of(team.bob))
+    assert online["status"] == "online"
+    await eve.assert_nothing("presence")  # nobody broadcasts presence to the whole org
+    await bob.disconnect()
+    assert (await ann.event("presence", where=presence_of(team.bob)))["status"] == "offline"
+
+
+async def test_presence_subscribe_answers_statuses_and_replaces_the_watch_list(
+    ws_connect: Connect, team: Any
+) -> None:
+    bob = await ws_connect(team.bob)
+    ann = await ws_connect(team.ann)
+
+    ack = await watch(ann, team.bob, team.eve)
+    assert ack["statuses"] == {str(team.bob.pk): "online", str(team.eve.pk): "offline"}
+    assert (await watch(ann, team.eve))["statuses"] == {str(team.eve.pk): "offline"}
+    await ann.drain()
+    assert (await bob.request("presence.set", status="away"))["type"] == "ack"
+    await ann.assert_nothing("presence")  # bob is no longer watched
+
+
+async def test_a_guest_cannot_watch_people_outside_their_channels(
+    ws_connect: Connect, team: Any, make_user: Callable[..., User]
+) -> None:
+    guest = await sync(make_user)(role=Role.GUEST)
+    watcher = await ws_connect(guest)
+    ack = await watch(watcher, team.bob)
+    await watcher.drain()
+
+    bob = await ws_connect(team.bob)
+    await bob.disconnect()
+
+    assert ack["statuses"] == {}
+    assert not [f for f in await watcher.drain() if f["type"] == "presence"]
+
+
+async def test_own_presence_reaches_the_users_other_tabs(ws_connect: Connect, team: Any) -> None:
+    first = await ws_connect(team.bob)
+    second = await ws_connect(team.bob)
+    await drain_all(first, second)
+
+    assert (await first.request("presence.set", status="away"))["type"] == "ack"
+    assert (await second.request("presence.set", status="away"))["type"] == "ack"
+
+    assert (await first.event("presence", where=presence_of(team.bob)))["status"] == "away"
+
+
+@pytest.mark.parametrize("user_ids", [None, "1,2", [1, "2"], [True], list(range(1, 1003))], ids=str)
+async def test_presence_subscribe_refuses_bad_lists(
+    ws_connect: Connect, team: Any, user_ids: Any
+) -> None:
+    ann = await ws_connect(team.ann)
+
+    reply = await ann.ask({"type": "presence.subscribe", "user_ids": user_ids, "ref": "w"})
+
+    assert (reply["type"], reply["code"], reply["details"]) == (
+        "error",
+        "invalid_field",
+        {"field": "user_ids"},
+    )
 
 
 async def test_disconnect_during_the_handshake_leaves_no_presence_behind(

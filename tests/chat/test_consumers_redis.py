@@ -1,4 +1,4 @@
-"""Two users talking through the real Redis channel layer (channels_redis), not the in-memory one.
+"""Two users talking through the real Redis event bus (apps.core.realtime), not the in-process one.
 
 These run whenever Redis is reachable (REDIS_URL, else redis://127.0.0.1:6379/0), on SQLite as
 well as on PostgreSQL; with ENCLAVE_REQUIRE_SERVICES=1 a missing Redis fails them.
@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from django.conf import settings
 
 from apps.accounts.models import User
 from apps.accounts.services import CLOSE_CODE_DEACTIVATED, user_deactivate
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind
+from apps.core import realtime
 from tests.ws import WsClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -26,9 +27,9 @@ Connect = Callable[..., Awaitable[WsClient]]
 
 
 @pytest.fixture
-def redis_ws(settings_redis_layer: None, ws_connect: Connect) -> Connect:
-    """`ws_connect` on the Redis layer (requested in this order, so it is set up first)."""
-    assert type(get_channel_layer()).__module__.startswith("channels_redis")
+def redis_ws(settings_redis_layer: None, ws_connect: Connect, settings: Any) -> Connect:
+    """`ws_connect` on the Redis bus (requested in this order, so it is set up first)."""
+    assert settings.ENCLAVE_REALTIME_URL.startswith("redis://")
     return ws_connect
 
 
@@ -117,3 +118,51 @@ async def test_deactivation_closes_sockets_through_redis(redis_ws: Connect, pair
     await database_sync_to_async(user_deactivate)(user=bob)
 
     assert await bob_socket.closed(within=1.0) == CLOSE_CODE_DEACTIVATED
+
+
+async def test_an_event_published_by_another_process_reaches_the_socket(
+    redis_ws: Connect, pair: Any
+) -> None:
+    # A Celery worker has no hub: it publishes straight to Redis, and every app process's hub
+    # hands the frame to its own sockets.
+    ann, bob, channel = pair
+    bob_socket = await redis_ws(bob)
+    url = settings.ENCLAVE_REALTIME_URL
+    frame = '{"v":1,"type":"typing","channel_id":%d,"user_id":%d,"thread_root_id":null}'
+    message = {
+        "type": "client.push",
+        "frame": frame % (channel.pk, ann.pk),
+        "channel_id": channel.pk,
+    }
+
+    client = realtime._sync_client(url)
+    await database_sync_to_async(client.publish)(
+        realtime.channel_name(), realtime.encode([f"chan.{channel.pk}"], message)
+    )
+
+    assert (await bob_socket.event("typing"))["user_id"] == ann.pk
+
+
+async def test_a_lost_subscription_comes_back_and_asks_sockets_to_resync(
+    redis_ws: Connect, pair: Any
+) -> None:
+    ann, bob, channel = pair
+    ann_socket, bob_socket = await redis_ws(ann), await redis_ws(bob)
+    hub = realtime.hub()
+    client = realtime._sync_client(settings.ENCLAVE_REALTIME_URL)
+
+    # Redis drops this process's connections (a restart, a failover).
+    killed = await database_sync_to_async(_kill_clients_named)(client, hub.client_name)
+    assert killed >= 1
+
+    assert (await bob_socket.event("resync", within=5.0))["type"] == "resync"
+    await ann_socket.event("resync", within=5.0)
+    ack = await say(ann_socket, channel, "after the outage")
+    assert (await bob_socket.event("message.new"))["message"]["id"] == ack["message_id"]
+
+
+def _kill_clients_named(client: Any, name: str) -> int:
+    ids = [c["id"] for c in client.client_list() if c.get("name") == name]
+    for client_id in ids:
+        client.client_kill_filter(_id=client_id)
+    return len(ids)

@@ -200,8 +200,21 @@ def test_service_event_matches_its_schema(
         validate_event(event)
 
 
+# Events the real-time hub itself produces, not a service.
+HUB_EVENTS = {"resync"}
+
+
 def test_every_schema_has_a_producer() -> None:
-    assert {event_type for event_type, _produce, _name in PRODUCERS} == set(events.EVENT_SCHEMAS)
+    produced = {event_type for event_type, _produce, _name in PRODUCERS}
+    assert produced | HUB_EVENTS == set(events.EVENT_SCHEMAS)
+
+
+def test_the_hubs_resync_frame_matches_its_schema() -> None:
+    import orjson
+
+    from apps.core.realtime import RESYNC_FRAME
+
+    validate_event(orjson.loads(RESYNC_FRAME))
 
 
 @pytest.mark.django_db(transaction=True)

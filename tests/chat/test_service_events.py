@@ -18,7 +18,7 @@ from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Message
 from apps.chat.presence import AWAY, ONLINE
 from apps.core.errors import DomainError
-from apps.core.events import EVERYONE_GROUP, channel_group, user_group
+from apps.core.events import channel_group, presence_group, user_group
 from tests.chat.support import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -422,11 +422,11 @@ def test_typing_is_published_to_the_channel(alice: User, general: Channel, event
     }
 
 
-def test_presence_change_is_published_to_everyone(alice: User, captured_events: Events) -> None:
+def test_presence_change_is_published_to_its_watchers(alice: User, captured_events: Events) -> None:
     services.presence_update(user=alice, connection_id="tab-1", state=ONLINE)
 
     event = only(captured_events)
-    assert event["groups"] == [EVERYONE_GROUP]
+    assert event["groups"] == [presence_group(alice.pk)]
     assert (event["type"], event["user_id"], event["status"]) == ("presence", alice.pk, ONLINE)
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django import template
-
-from apps.files.conf import files_int_setting
+from django.conf import settings
 
 register = template.Library()
 
@@ -12,4 +11,4 @@ register = template.Library()
 @register.simple_tag
 def chunked_upload_threshold() -> int:
     """Files larger than this many bytes are uploaded in resumable chunks (/api/v1/uploads/)."""
-    return files_int_setting("ENCLAVE_UPLOAD_CHUNKED_THRESHOLD_BYTES")
+    return settings.ENCLAVE_UPLOAD_CHUNKED_THRESHOLD_BYTES

@@ -68,9 +68,15 @@ def _wait_for_quiet_machine(timeout: float, below_pct: float = 15.0) -> float:
 
 def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[ClientPlan]:
     rooms_of: dict[int, list[tuple[int, str]]] = {}
-    for room in dataset.rooms.values():
+    peers_of: dict[int, list[int]] = {}
+    # Smallest rooms first: a client shows its DM partners and team before a big channel.
+    for room in sorted(dataset.rooms.values(), key=lambda r: len(r.member_ids)):
         for uid in room.member_ids:
             rooms_of.setdefault(uid, []).append((room.id, room.kind))
+            peers = peers_of.setdefault(uid, [])
+            if len(peers) < options.watch:
+                peers.extend(m for m in room.member_ids if m != uid and m not in peers)
+                del peers[options.watch :]
     plans = []
     for index in range(options.clients):
         owned = [
@@ -84,6 +90,7 @@ def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[Cli
                 clients=options.clients,
                 users=owned,
                 user_rooms={uid: rooms_of.get(uid, []) for uid, _t, _u in owned},
+                watch={uid: peers_of.get(uid, []) for uid, _t, _u in owned},
                 mix_weights=options.mix_weights if options.mix else None,
                 ramp=options.ramp / options.clients,
                 rate=options.rate,

@@ -43,6 +43,9 @@ class ClientPlan:
     users: list[tuple[int, str, str]]
     # Rooms of each owned user: (room id, room kind).
     user_rooms: dict[int, list[tuple[int, str]]]
+    # Users whose presence each owned user watches (`presence.subscribe` after hello), like a
+    # web client showing its DM partners and a member list.
+    watch: dict[int, list[int]]
     mix_weights: dict[str, float] | None
     ramp: float  # connections per second for this process
     rate: float  # aggregate messages per second over all processes
@@ -211,6 +214,14 @@ class Generator:
         self.result.connect_latencies.append(now - begun)
         self.sockets[user_id] = ws
         self.readers.append(asyncio.create_task(self._read(user_id, ws)))
+        watch = self.plan.watch.get(user_id)
+        if watch:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(
+                    orjson.dumps(
+                        {"v": 1, "type": "presence.subscribe", "user_ids": watch, "ref": "watch"}
+                    ).decode()
+                )
         return None
 
     async def _close_all(self) -> None:
@@ -272,6 +283,9 @@ class Generator:
             result.event_counts["message.new_foreign_room"] += 1
 
     def _on_ack(self, frame: dict[str, Any], now: float) -> None:
+        if frame.get("ref") == "watch":
+            self.result.event_counts["presence.subscribe_ack"] += 1
+            return
         sent = self.pending.pop(frame.get("ref", -1), None)
         if sent is None:
             self.result.event_counts["ack_unmatched"] += 1

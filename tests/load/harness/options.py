@@ -45,6 +45,7 @@ class Options:
     rate: float
     duration: float
     body_size: int
+    watch: int
     ws_compression: bool
     connect_timeout: float
     connect_retries: int
@@ -169,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--duration", type=float, default=30.0, help="seconds of sending")
     load.add_argument("--body-size", type=int, default=60, help="characters per message body")
     load.add_argument(
+        "--watch",
+        type=int,
+        default=20,
+        help="presence: each client watches up to this many peers of its rooms (0: none)",
+    )
+    load.add_argument(
         "--ws-compression",
         action="store_true",
         help="offer permessage-deflate (off by default: daphne does not negotiate it)",
@@ -261,6 +268,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         rate=args.rate,
         duration=args.duration,
         body_size=args.body_size,
+        watch=args.watch,
         ws_compression=args.ws_compression,
         connect_timeout=args.connect_timeout,
         connect_retries=args.connect_retries,

@@ -1,0 +1,296 @@
+"""Per-process real-time fan-out: one registry of local sockets, one broadcast subscription.
+
+Every app process keeps one `Hub` on its event loop. Sockets register under topics (`user.7`,
+`chan.42`, `presence.7`); an event names the topics it is for. `publish` sends the event's
+pre-serialised frame ONCE to a single Redis pub/sub channel that every app process subscribes
+to, and each process writes that same frame straight to its own sockets of those topics: no
+channel-layer message, queue, task or decode per recipient, and no Redis round trip per socket.
+Like Mattermost's cluster bus, every process sees every event and filters locally: one small
+decode per event per process, and no per-topic SUBSCRIBE that could race a socket's join.
+
+Without Redis (the embedded single-process mode) the hub delivers in-process.
+
+Pushes stay at-most-once hints (DESIGN.md §4). When the subscription breaks, the hub reconnects
+and tells every local socket to catch up over REST (a `resync` event): pushes published while it
+was away are gone, the stored history is not.
+
+Thread safety: `publish` may be called from any thread (the worker thread that committed, a
+Celery task); registry changes happen on the hub's event loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import weakref
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Protocol
+
+import orjson
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+RESYNC_FRAME = orjson.dumps({"v": 1, "type": "resync"}).decode()
+
+
+class Subscriber(Protocol):
+    """A socket as the hub sees it (apps.chat.consumers.ClientConsumer)."""
+
+    async def deliver(self, frame: str, channel_id: int | None) -> None: ...
+
+    async def control(self, message: dict[str, Any]) -> None: ...
+
+
+def encode(topics: Iterable[str], message: dict[str, Any]) -> bytes:
+    """The wire form: a JSON header line (topics, channel id, control), then the raw frame."""
+    header = {k: v for k, v in message.items() if k != "frame"}
+    header["g"] = list(topics)
+    frame = message.get("frame")
+    return orjson.dumps(header) + b"\n" + (frame.encode() if frame else b"")
+
+
+def decode(payload: bytes) -> tuple[dict[str, Any], str]:
+    head, _sep, frame = payload.partition(b"\n")
+    return orjson.loads(head), frame.decode()
+
+
+def channel_name() -> str:
+    return f"{settings.ENCLAVE_REALTIME_PREFIX}:rt"
+
+
+class Hub:
+    """The registry of this process's sockets and the delivery of published events."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, url: str | None) -> None:
+        self.loop = loop
+        self.url = url
+        self.channel = channel_name()
+        # Shown by Redis' CLIENT LIST: which installation and process a connection belongs to.
+        self.client_name = f"{self.channel.replace(':', '-')}-{os.getpid()}"
+        self.topics: dict[str, set[Subscriber]] = {}
+        self.subscribers = 0
+        self.running = False
+        self._lock = asyncio.Lock()
+        self._listener: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._outbox: list[bytes] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._redis: Any = None
+
+    # --- registry (event-loop thread only) --------------------------------------------------
+
+    def add(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
+        for topic in topics:
+            self.topics.setdefault(topic, set()).add(subscriber)
+
+    def discard(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
+        for topic in topics:
+            members = self.topics.get(topic)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self.topics[topic]
+
+    async def attach(self) -> None:
+        """Count a socket in; the first one starts the subscription (and waits until it holds)."""
+        async with self._lock:
+            self.subscribers += 1
+            if not self.running:
+                await self._start()
+
+    async def detach(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
+        self.discard(subscriber, topics)
+        async with self._lock:
+            self.subscribers -= 1
+            if self.subscribers <= 0 and self.running:
+                await self._stop()
+
+    # --- delivery -----------------------------------------------------------------------------
+
+    async def deliver(self, payload: bytes) -> None:
+        header, frame = decode(payload)
+        targets: set[Subscriber] = set()
+        for topic in header["g"]:
+            members = self.topics.get(topic)
+            if members:
+                targets.update(members)
+        if not targets:
+            return
+        control = header.get("type") == "client.control"
+        channel_id = header.get("channel_id")
+        for subscriber in targets:
+            try:
+                if control:
+                    await subscriber.control(header)
+                else:
+                    await subscriber.deliver(frame, channel_id)
+            except Exception:  # one broken socket must not starve the others
+                logger.exception("real-time delivery to a socket failed")
+
+    async def _deliver_all(self, frame: str) -> None:
+        for subscriber in {s for members in self.topics.values() for s in members}:
+            try:
+                await subscriber.deliver(frame, None)
+            except Exception:
+                logger.exception("real-time delivery to a socket failed")
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish_threadsafe(self, payload: bytes) -> bool:
+        """Queue a payload from any thread; False if this hub can no longer take it."""
+        if not self.running or self.loop.is_closed():
+            return False
+        try:
+            self.loop.call_soon_threadsafe(self._enqueue, payload)
+        except RuntimeError:  # the loop closed between the check and the call
+            return False
+        return True
+
+    def _enqueue(self, payload: bytes) -> None:
+        self._outbox.append(payload)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self.loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Publish everything queued, one pipelined round trip per batch."""
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            if self.url is None:  # in-process: deliver in publishing order
+                for payload in batch:
+                    await self.deliver(payload)
+                continue
+            for attempt in (1, 2):
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for payload in batch:
+                            pipe.publish(self.channel, payload)
+                        await pipe.execute()
+                    break
+                except Exception:
+                    # A pooled connection that Redis closed fails once; a fresh one is tried.
+                    # Then the events (committed) are lost hints: clients converge over REST.
+                    if attempt == 2:
+                        logger.exception("publishing %d real-time events failed", len(batch))
+
+    # --- the Redis subscription -----------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self.running = True
+        if self.url is None:
+            return
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(
+            self.url,
+            max_connections=settings.ENCLAVE_REDIS_MAX_CONNECTIONS,
+            client_name=self.client_name,
+        )
+        self._ready = self.loop.create_future()
+        self._listener = self.loop.create_task(self._listen())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), timeout=10)
+        except Exception:
+            await self._stop()
+            raise
+
+    async def _stop(self) -> None:
+        self.running = False
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        first = True
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                # Wait for the confirmation: from here on, nothing published is missed.
+                while True:
+                    message = await pubsub.get_message(timeout=5)
+                    if message is not None and message["type"] == "subscribe":
+                        break
+                if first:
+                    first = False
+                    if self._ready is not None and not self._ready.done():
+                        self._ready.set_result(None)
+                else:
+                    logger.warning("real-time subscription restored; asking sockets to resync")
+                    await self._deliver_all(RESYNC_FRAME)
+                delay = 0.1
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                    if message is not None and message["type"] == "message":
+                        await self.deliver(message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception as error:
+                if first and self._ready is not None and not self._ready.done():
+                    self._ready.set_exception(error)
+                    await pubsub.aclose()
+                    return
+                logger.warning("real-time subscription lost (%s); retrying in %.1fs", error, delay)
+                await pubsub.aclose()
+                await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter
+                delay = min(delay * 2, 5.0)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+_hubs_lock = threading.Lock()
+
+
+def realtime_url() -> str | None:
+    return settings.ENCLAVE_REALTIME_URL or None
+
+
+def hub() -> Hub:
+    """This event loop's hub (created on first use)."""
+    loop = asyncio.get_running_loop()
+    with _hubs_lock:
+        current = _hubs.get(loop)
+        if current is None or (not current.running and current.subscribers <= 0):
+            current = Hub(loop, realtime_url())
+            _hubs[loop] = current
+        return current
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def publish(topics: list[str], message: dict[str, Any]) -> None:
+    """Send an event (or a control message) to every socket of `topics`, in every process.
+
+    From any thread. Hands the payload to a running hub of this process when there is one
+    (its event loop batches the PUBLISHes), else publishes directly (a Celery worker).
+    """
+    payload = encode(topics, message)
+    with _hubs_lock:
+        hubs = [h for h in _hubs.values() if h.running]
+    url = realtime_url()
+    if url is None:
+        # In-process only: every hub of this process delivers (there is normally one).
+        for local in hubs:
+            local.publish_threadsafe(payload)
+        return
+    for local in hubs:
+        same_bus = local.url == url and local.channel == channel_name()
+        if same_bus and local.publish_threadsafe(payload):
+            return
+    _sync_client(url).publish(channel_name(), payload)

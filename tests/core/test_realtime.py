@@ -1,0 +1,155 @@
+"""The per-process real-time hub (apps.core.realtime) on its own, without sockets.
+
+The in-process bus here; the Redis bus is exercised end to end by tests/chat/test_consumers_redis.
+Each scenario runs on a fresh event loop in a thread of its own (`in_loop`): a browser test that
+ran earlier in the same worker leaves Playwright's loop marked as running in the main thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from apps.core import realtime
+
+
+class Recorder:
+    def __init__(self, name: str, *, broken: bool = False) -> None:
+        self.name = name
+        self.broken = broken
+        self.frames: list[tuple[str, int | None]] = []
+        self.controls: list[dict[str, Any]] = []
+
+    async def deliver(self, frame: str, channel_id: int | None) -> None:
+        if self.broken:
+            raise RuntimeError("socket gone")
+        self.frames.append((frame, channel_id))
+
+    async def control(self, message: dict[str, Any]) -> None:
+        self.controls.append(message)
+
+
+@pytest.fixture
+def local_bus(settings: Any) -> None:
+    settings.ENCLAVE_REALTIME_URL = ""
+
+
+def push(frame: str, channel_id: int | None = None) -> dict[str, Any]:
+    return {"type": "client.push", "frame": frame, "channel_id": channel_id}
+
+
+def in_loop(scenario: Callable[[], Awaitable[None]]) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()  # type: ignore[arg-type]
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+def test_the_wire_form_round_trips_without_re_encoding_the_frame() -> None:
+    frame = '{"v":1,"type":"typing","note":"多语言\\n"}'
+    payload = realtime.encode(["chan.1", "user.2"], push(frame, 1))
+
+    header, decoded = realtime.decode(payload)
+
+    assert decoded == frame
+    assert header == {"type": "client.push", "channel_id": 1, "g": ["chan.1", "user.2"]}
+
+
+def test_an_event_reaches_each_subscriber_of_its_topics_once(local_bus: None) -> None:
+    in_loop(_test_an_event_reaches_each_subscriber_of_its_topics_once)
+
+
+async def _test_an_event_reaches_each_subscriber_of_its_topics_once() -> None:
+    hub = realtime.hub()
+    both, channel_only, other = Recorder("both"), Recorder("channel"), Recorder("other")
+    for _subscriber in (both, channel_only, other):
+        await hub.attach()
+    hub.add(both, ["chan.1", "user.1"])
+    hub.add(channel_only, ["chan.1"])
+    hub.add(other, ["chan.2"])
+
+    realtime.publish(["chan.1", "user.1"], push("F", 1))
+    await settle()
+
+    assert both.frames == [("F", 1)]  # in two of the topics, written once
+    assert channel_only.frames == [("F", 1)]
+    assert other.frames == []
+    for subscriber in (both, channel_only, other):
+        await hub.detach(subscriber, ["chan.1", "chan.2", "user.1"])
+    assert hub.topics == {}
+    assert not hub.running
+
+
+def test_events_published_from_threads_arrive_in_publishing_order(local_bus: None) -> None:
+    in_loop(_test_events_published_from_threads_arrive_in_publishing_order)
+
+
+async def _test_events_published_from_threads_arrive_in_publishing_order() -> None:
+    hub = realtime.hub()
+    sink = Recorder("sink")
+    await hub.attach()
+    hub.add(sink, ["chan.9"])
+
+    def worker() -> None:
+        for n in range(200):
+            realtime.publish(["chan.9"], push(str(n), 9))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join)
+    await settle()
+
+    assert [frame for frame, _c in sink.frames] == [str(n) for n in range(200)]
+    await hub.detach(sink, ["chan.9"])
+
+
+def test_a_broken_socket_does_not_starve_the_others(local_bus: None) -> None:
+    in_loop(_test_a_broken_socket_does_not_starve_the_others)
+
+
+async def _test_a_broken_socket_does_not_starve_the_others() -> None:
+    hub = realtime.hub()
+    broken, fine = Recorder("broken", broken=True), Recorder("fine")
+    for subscriber in (broken, fine):
+        await hub.attach()
+        hub.add(subscriber, ["chan.3"])
+
+    realtime.publish(["chan.3"], push("still here", 3))
+    await settle()
+
+    assert fine.frames == [("still here", 3)]
+    for subscriber in (broken, fine):
+        await hub.detach(subscriber, ["chan.3"])
+
+
+def test_controls_go_to_the_control_handler(local_bus: None) -> None:
+    in_loop(_test_controls_go_to_the_control_handler)
+
+
+async def _test_controls_go_to_the_control_handler() -> None:
+    hub = realtime.hub()
+    sink = Recorder("sink")
+    await hub.attach()
+    hub.add(sink, ["user.4"])
+
+    realtime.publish(["user.4"], {"type": "client.control", "action": "leave", "channel_id": 5})
+    await settle()
+
+    assert sink.frames == []
+    assert sink.controls == [
+        {"type": "client.control", "action": "leave", "channel_id": 5, "g": ["user.4"]}
+    ]
+    await hub.detach(sink, ["user.4"])
+
+
+def test_publishing_with_no_hub_running_is_a_no_op(local_bus: None) -> None:
+    # A management command in the embedded mode: nobody in this process listens.
+    realtime.publish(["chan.1"], push("nobody", 1))
