@@ -26,12 +26,14 @@ def user_for_token(raw: str) -> User | None:
     """The active user a raw token belongs to, or None if it is unknown, revoked or expired."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = (
-        APIToken.objects.select_related("user")
-        .filter(digest=token_digest(raw), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None or not token.user.is_active:
+    try:
+        # The digest is unique: no ORDER BY, at most one row.
+        token = APIToken.objects.select_related("user").get(
+            digest=token_digest(raw), revoked_at__isnull=True
+        )
+    except APIToken.DoesNotExist:
+        return None
+    if not token.user.is_active:
         return None
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
