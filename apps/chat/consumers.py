@@ -26,7 +26,6 @@ from typing import Any
 
 import orjson
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
@@ -41,6 +40,7 @@ from apps.accounts.services import (
 from apps.chat import events, presence, selectors, services
 from apps.chat.models import Membership
 from apps.core import realtime
+from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError, InvalidInput
 from apps.core.events import channel_group, encode_frame, presence_group, user_group
 
@@ -296,7 +296,7 @@ class SendBatcher:
                 batch = self.pending[: self.MAX_BATCH]
                 del self.pending[: self.MAX_BATCH]
                 try:
-                    results = await database_sync_to_async(_run_send_batch)(
+                    results = await socket_db_call(_run_send_batch)(
                         [request for request, _future in batch]
                     )
                 except BaseException as error:
@@ -427,15 +427,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
             settings.ENCLAVE_WS_RATE_PER_SECOND, settings.ENCLAVE_WS_RATE_BURST
         )
         self.presence_state = presence.ONLINE
-        self.heartbeat_interval = settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
-        self.heartbeat_due = time.monotonic() + self.heartbeat_interval
+        self._schedule_heartbeats()
         # The user topic first, memberships second: a join, leave or close published from now
         # on reaches this socket; anything committed earlier is in the state read below.
         self.hub = realtime.hub()
         await self.hub.attach()
         self.attached = True
         self.hub.add(self, [user_group(user.pk), presence_group(user.pk)])
-        state = await database_sync_to_async(_heartbeat)(
+        state = await socket_db_call(_heartbeat)(
             user=user,
             session_key=self.session_key,
             connection_id=self.connection_id,
@@ -487,7 +486,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.attached = False
         await self.hub.detach(self, self._topics())
         if self.presence_registered:
-            await database_sync_to_async(services.presence_disconnect)(
+            await socket_db_call(services.presence_disconnect)(
                 user=self.user, connection_id=self.connection_id
             )
 
@@ -534,10 +533,13 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if frame is None:
             await self.send_error(None, "malformed_frame", problem)
             return
-        if (self.refresh_due or time.monotonic() >= self.heartbeat_due) and not self.closing:
+        now = time.monotonic()
+        if self.refresh_due or now >= self.recheck_due:
             await self._heartbeat()
             if self.closing:
                 return
+        elif now >= self.presence_due:
+            await self._presence_refresh()
         # Pushes that arrive while the operation runs wait for its reply: the sender's tab sees
         # `ack`, then the `message.new` it caused.
         self.held = []
@@ -570,7 +572,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if op_type == "message.send":
             result = await self._message_send(frame)
         else:
-            result = await database_sync_to_async(_run_operation)(self.user, op_type, frame)
+            result = await socket_db_call(_run_operation)(self.user, op_type, frame)
         if result.pop("ok"):
             await self._write(encode_frame({"type": "ack", "ref": ref, **result}))
         else:
@@ -587,7 +589,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _presence_set(self, ref: Any, frame: dict[str, Any]) -> None:
         try:
             status = _str(frame, "status")
-            await database_sync_to_async(services.presence_update)(
+            await socket_db_call(services.presence_update)(
                 user=self.user, connection_id=self.connection_id, state=status
             )
         except DomainError as error:
@@ -616,7 +618,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 {"field": "user_ids"},
             )
             return
-        statuses = await database_sync_to_async(_presence_watch)(self.user, list(set(raw)))
+        statuses = await socket_db_call(_presence_watch)(self.user, list(set(raw)))
         if self.closing:
             return
         watched = {*statuses, self.user.pk}
@@ -633,10 +635,25 @@ class ClientConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    def _schedule_heartbeats(self) -> None:
+        now = time.monotonic()
+        self.presence_due = now + settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
+        self.recheck_due = now + settings.ENCLAVE_WS_RECHECK_SECONDS
+
+    async def _presence_refresh(self) -> None:
+        """Keep this tab's presence entry from expiring (one Redis round trip, no query)."""
+        self.presence_due = time.monotonic() + settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
+        await socket_db_call(services.presence_update)(
+            user=self.user, connection_id=self.connection_id, state=self.presence_state
+        )
+
     async def _heartbeat(self) -> None:
+        """Re-check credentials and memberships (self-repair if a control was lost) and refresh
+        presence: every ENCLAVE_WS_RECHECK_SECONDS, after a refresh control and after the
+        real-time bus was interrupted."""
         self.refresh_due = False
-        self.heartbeat_due = time.monotonic() + self.heartbeat_interval
-        state = await database_sync_to_async(_heartbeat)(
+        self._schedule_heartbeats()
+        state = await socket_db_call(_heartbeat)(
             user=self.user,
             session_key=self.session_key,
             connection_id=self.connection_id,

@@ -139,6 +139,13 @@ class Hub:
             except Exception:
                 logger.exception("real-time delivery to a socket failed")
 
+    async def _control_all(self, message: dict[str, Any]) -> None:
+        for subscriber in {s for members in self.topics.values() for s in members}:
+            try:
+                await subscriber.control(message)
+            except Exception:
+                logger.exception("real-time control of a socket failed")
+
     # --- publishing ---------------------------------------------------------------------------
 
     def publish_threadsafe(self, payload: bytes) -> bool:
@@ -229,6 +236,8 @@ class Hub:
                 else:
                     logger.warning("real-time subscription restored; asking sockets to resync")
                     await self._deliver_all(RESYNC_FRAME)
+                    # Controls (join, leave, close) may have been lost too: re-check.
+                    await self._control_all({"type": "client.control", "action": "refresh"})
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)

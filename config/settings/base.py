@@ -247,6 +247,9 @@ ENCLAVE_WS_MAX_FRAME_BYTES = env.int("ENCLAVE_WS_MAX_FRAME_BYTES", default=64 * 
 ENCLAVE_WS_RATE_PER_SECOND = env.float("ENCLAVE_WS_RATE_PER_SECOND", default=20.0)
 ENCLAVE_WS_RATE_BURST = env.int("ENCLAVE_WS_RATE_BURST", default=60)
 ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=90)
+# How often an open socket re-reads its user, session and memberships (self-repair should a
+# join/leave/close control have been lost; also after every interruption of the event bus).
+ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 # At most this many users one socket may watch with `presence.subscribe`.
 ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)

@@ -946,7 +946,7 @@ async def test_read_mark_reaches_the_readers_other_tabs(ws_connect: Connect, tea
 async def test_lost_leave_is_repaired_by_the_heartbeat(
     ws_connect: Connect, team: Any, settings: Any
 ) -> None:
-    settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1  # heartbeat every third of it
+    settings.ENCLAVE_WS_RECHECK_SECONDS = 0.3
     ann = await ws_connect(team.ann)
     bob = await ws_connect(team.bob)
     # Removed without the control message, as if the channel layer had dropped it.
@@ -963,7 +963,7 @@ async def test_lost_leave_is_repaired_by_the_heartbeat(
 async def test_lost_join_is_repaired_by_the_heartbeat(
     ws_connect: Connect, team: Any, settings: Any
 ) -> None:
-    settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1
+    settings.ENCLAVE_WS_RECHECK_SECONDS = 0.3
     ann = await ws_connect(team.ann)
     eve = await ws_connect(team.eve)
     await sync(MembershipFactory)(channel=team.channel, user=team.eve)
@@ -979,7 +979,7 @@ async def test_lost_join_is_repaired_by_the_heartbeat(
 async def test_lost_close_is_repaired_by_the_heartbeat(
     ws_connect: Connect, team: Any, settings: Any
 ) -> None:
-    settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1
+    settings.ENCLAVE_WS_RECHECK_SECONDS = 0.3
     bob = await ws_connect(team.bob)
     await sync(User.objects.filter(pk=team.bob.pk).update)(is_active=False)
 
@@ -995,7 +995,7 @@ async def test_session_that_ended_unannounced_is_closed_by_the_heartbeat(
     # Expired or deleted without a log-out (no control message): the browser tab closes too.
     from django.contrib.sessions.models import Session
 
-    settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1
+    settings.ENCLAVE_WS_RECHECK_SECONDS = 0.3
     key = await sync(session_cookie)(team.bob)
     browser = await ws_connect(team.bob, auth="session", session_key=key)
     api_client = await ws_connect(team.bob, auth="token")
