@@ -15,11 +15,13 @@ operation runs are held until its reply is written (the sender's tab sees `ack`,
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -272,22 +274,37 @@ class SendBatcher:
     one worker-thread hop, a constant number of statements and one COMMIT per batch instead of
     per message. There is no timer: an idle server writes a lone message at once, a busy one
     batches exactly as much as piled up. Each send is acknowledged after its batch committed.
+
+    With `ENCLAVE_SEND_WRITERS` > 1 (PostgreSQL), that many batches are written at once, each
+    in its own thread and connection: one batch's COMMIT (an fsync) no longer holds up the
+    next. Batches lock their channels' rows in id order, so a channel's `seq` stays dense and
+    two batches never deadlock; batches of different channels do not wait for each other.
     """
 
     MAX_BATCH = 256
 
-    def __init__(self) -> None:
+    def __init__(self, writers: int) -> None:
         self.pending: list[tuple[services.SendRequest, asyncio.Future[dict[str, Any]]]] = []
-        self.draining = False
-        self.task: asyncio.Task[None] | None = None
+        self.writers = max(1, writers)
+        self.active = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.call = (
+            socket_db_call(_run_send_batch)
+            if self.writers == 1
+            else socket_db_call(
+                _run_send_batch, thread_sensitive=False, executor=_writer_pool(self.writers)
+            )
+        )
 
     async def submit(self, request: services.SendRequest) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pending.append((request, future))
-        if not self.draining:
-            self.draining = True
-            self.task = loop.create_task(self._drain())
+        if self.active < self.writers:
+            self.active += 1
+            task = loop.create_task(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return await future
 
     async def _drain(self) -> None:
@@ -296,9 +313,7 @@ class SendBatcher:
                 batch = self.pending[: self.MAX_BATCH]
                 del self.pending[: self.MAX_BATCH]
                 try:
-                    results = await socket_db_call(_run_send_batch)(
-                        [request for request, _future in batch]
-                    )
+                    results = await self.call([request for request, _future in batch])
                 except BaseException as error:
                     for _request, future in batch:
                         if not future.done():
@@ -308,7 +323,12 @@ class SendBatcher:
                     if not future.done():
                         future.set_result(result)
         finally:
-            self.draining = False
+            self.active -= 1
+
+
+@functools.cache
+def _writer_pool(size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="enclave-send")
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendBatcher] = (
@@ -320,7 +340,7 @@ def send_batcher() -> SendBatcher:
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
-        batcher = _batchers[loop] = SendBatcher()
+        batcher = _batchers[loop] = SendBatcher(settings.ENCLAVE_SEND_WRITERS)
     return batcher
 
 

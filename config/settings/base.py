@@ -250,6 +250,11 @@ ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=9
 # How often an open socket re-reads its user, session and memberships (self-repair should a
 # join/leave/close control have been lost; also after every interruption of the event bus).
 ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
+# Batches of messages one app process writes at once, each in its own thread and database
+# connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: 1 there.
+ENCLAVE_SEND_WRITERS = env.int(
+    "ENCLAVE_SEND_WRITERS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2
+)
 # At most this many users one socket may watch with `presence.subscribe`.
 ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)

@@ -35,3 +35,7 @@ if REDIS_URL:
     # Pub/sub channels are not per database: the prefix keeps workers apart.
     ENCLAVE_REALTIME_URL = REDIS_URL
     ENCLAVE_REALTIME_PREFIX = f"enclave-test-gw{_worker}"
+
+# One writer thread: extra writer threads keep database connections open past a test's end.
+# tests/chat/test_consumers.py runs the two-writer case on PostgreSQL and closes them itself.
+ENCLAVE_SEND_WRITERS = 1

@@ -327,6 +327,57 @@ async def test_channel_layer_failure_after_commit_still_acks_the_stored_message(
     await ann.assert_open()
 
 
+def _close_writer_connections(writers: int) -> None:
+    """Close the database connection of every writer thread (each runs one of these)."""
+    import threading
+
+    from django.db import connections
+
+    from apps.chat.consumers import _writer_pool
+
+    barrier = threading.Barrier(writers, timeout=5)
+
+    def close() -> None:
+        barrier.wait()  # all threads at once: each closes its own connection
+        connections.close_all()
+
+    for future in [_writer_pool(writers).submit(close) for _ in range(writers)]:
+        future.result()
+
+
+@pytest.mark.postgres
+async def test_two_writers_keep_seq_dense_under_concurrent_sends(
+    ws_connect: Connect, team: Any, settings: Any, make_channel: Callable[..., Channel]
+) -> None:
+    settings.ENCLAVE_SEND_WRITERS = 2
+    other = await sync(make_channel)(
+        kind=ChannelKind.PRIVATE, admins=(team.ann,), members=(team.bob,)
+    )
+    try:
+        sockets = [await ws_connect(user) for user in (team.ann, team.ann, team.bob, team.bob)]
+
+        async def burst(client: WsClient, channel: Channel) -> list[dict[str, Any]]:
+            return [await send(client, channel, f"n{n}") for n in range(10)]
+
+        acks = await asyncio.gather(
+            *(burst(client, (team.channel, other)[i % 2]) for i, client in enumerate(sockets))
+        )
+    finally:
+        await sync(_close_writer_connections)(2)
+
+    by_channel: dict[int, list[int]] = {}
+    for ack in (a for socket_acks in acks for a in socket_acks):
+        by_channel.setdefault(ack["channel_id"], []).append(ack["seq"])
+    for channel_id, seqs in by_channel.items():
+        stored = await sync(
+            lambda c=channel_id: list(
+                Message.objects.filter(channel_id=c).order_by("seq").values_list("seq", flat=True)
+            )
+        )()
+        assert sorted(seqs) == stored  # every ack is a stored row, once
+        assert stored == list(range(stored[0], stored[0] + len(stored)))  # dense
+
+
 async def test_sending_tab_gets_the_ack_before_its_own_message_new(
     ws_connect: Connect, team: Any
 ) -> None:
