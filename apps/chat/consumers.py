@@ -331,6 +331,51 @@ def _writer_pool(size: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="enclave-send")
 
 
+class PresenceKeeper:
+    """Keeps every open tab of this process present: one Redis pipeline for all of them every
+    third of the presence TTL, instead of a refresh per socket. Its entries follow the sockets
+    (connect, `presence.set`, disconnect); a crashed process stops refreshing and its tabs
+    expire."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[int, str]] = {}  # connection id -> (user id, state)
+        self.task: asyncio.Task[None] | None = None
+
+    def track(self, connection_id: str, user_id: int, state: str) -> None:
+        self.entries[connection_id] = (user_id, state)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def forget(self, connection_id: str) -> None:
+        self.entries.pop(connection_id, None)
+        if not self.entries and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        while self.entries:
+            await asyncio.sleep(settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3)
+            batch = [(uid, cid, state) for cid, (uid, state) in self.entries.items()]
+            try:
+                # Redis only: the default executor, not the database thread.
+                await asyncio.to_thread(services.presence_keep_alive, entries=batch)
+            except Exception:
+                logger.exception("presence keep-alive of %d tabs failed", len(batch))
+
+
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceKeeper] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def presence_keeper() -> PresenceKeeper:
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = PresenceKeeper()
+    return keeper
+
+
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendBatcher] = (
     weakref.WeakKeyDictionary()
 )
@@ -465,6 +510,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.presence_registered = True
+        presence_keeper().track(self.connection_id, user.pk, presence.ONLINE)
         self._apply_fresh(state)
         self.channel_ids = set(state.channel_ids)
         self.hub.add(self, map(channel_group, self.channel_ids))
@@ -506,6 +552,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.attached = False
         await self.hub.detach(self, self._topics())
         if self.presence_registered:
+            presence_keeper().forget(self.connection_id)
             await socket_db_call(services.presence_disconnect)(
                 user=self.user, connection_id=self.connection_id
             )
@@ -553,13 +600,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if frame is None:
             await self.send_error(None, "malformed_frame", problem)
             return
-        now = time.monotonic()
-        if self.refresh_due or now >= self.recheck_due:
+        if self.refresh_due or time.monotonic() >= self.recheck_due:
             await self._heartbeat()
             if self.closing:
                 return
-        elif now >= self.presence_due:
-            await self._presence_refresh()
         # Pushes that arrive while the operation runs wait for its reply: the sender's tab sees
         # `ack`, then the `message.new` it caused.
         self.held = []
@@ -616,6 +660,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.send_error(ref, error.code, error.message, error.details)
             return
         self.presence_state = status
+        presence_keeper().track(self.connection_id, self.user.pk, status)
         await self._write(encode_frame({"type": "ack", "ref": ref}))
 
     async def _presence_subscribe(self, ref: Any, frame: dict[str, Any]) -> None:
@@ -656,16 +701,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         )
 
     def _schedule_heartbeats(self) -> None:
-        now = time.monotonic()
-        self.presence_due = now + settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
-        self.recheck_due = now + settings.ENCLAVE_WS_RECHECK_SECONDS
-
-    async def _presence_refresh(self) -> None:
-        """Keep this tab's presence entry from expiring (one Redis round trip, no query)."""
-        self.presence_due = time.monotonic() + settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3
-        await socket_db_call(services.presence_update)(
-            user=self.user, connection_id=self.connection_id, state=self.presence_state
-        )
+        self.recheck_due = time.monotonic() + settings.ENCLAVE_WS_RECHECK_SECONDS
 
     async def _heartbeat(self) -> None:
         """Re-check credentials and memberships (self-repair if a control was lost) and refresh

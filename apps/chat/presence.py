@@ -7,6 +7,7 @@ app server); otherwise a process-local dict does (the embedded single-process mo
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ class PresenceStore(Protocol):
     def remove(self, user_id: int, connection_id: str) -> tuple[str, str]: ...
     def status_of(self, user_ids: list[int]) -> dict[int, str]: ...
     def user_status(self, user_id: int) -> str: ...
+    # Extend many tabs' entries at once: (user id, connection id, state) each.
+    def keep_alive(self, entries: list[tuple[int, str, str]]) -> None: ...
 
 
 class LocalPresenceStore:
@@ -64,6 +67,12 @@ class LocalPresenceStore:
         with self._lock:
             return aggregate(self._live(user_id))
 
+    def keep_alive(self, entries: list[tuple[int, str, str]]) -> None:
+        expiry = time.monotonic() + self.ttl
+        with self._lock:
+            for user_id, connection_id, state in entries:
+                self._data.setdefault(user_id, {})[connection_id] = (state, expiry)
+
     def status_of(self, user_ids: list[int]) -> dict[int, str]:
         with self._lock:
             return {uid: aggregate(self._live(uid)) for uid in user_ids}
@@ -81,6 +90,10 @@ class RedisPresenceStore:
     @staticmethod
     def _key(user_id: int) -> str:
         return f"enclave:presence:{user_id}"
+
+    def _key_ttl(self) -> int:
+        # Whole seconds, at least one (EXPIRE 0 would delete the hash at once).
+        return max(1, math.ceil(self.ttl * 2))
 
     def _states(self, raw: dict[bytes, bytes], now: float) -> tuple[list[str], list[bytes]]:
         live, stale = [], []
@@ -119,7 +132,7 @@ class RedisPresenceStore:
 
         def write(pipe: Any) -> None:
             pipe.hset(key, connection_id, f"{state}|{time.time() + self.ttl}")
-            pipe.expire(key, int(self.ttl * 2))
+            pipe.expire(key, self._key_ttl())
 
         return self._change(user_id, write)
 
@@ -128,6 +141,15 @@ class RedisPresenceStore:
 
     def user_status(self, user_id: int) -> str:
         return self._status_after(user_id)
+
+    def keep_alive(self, entries: list[tuple[int, str, str]]) -> None:
+        expiry = time.time() + self.ttl
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, connection_id, state in entries:
+            key = self._key(user_id)
+            pipe.hset(key, connection_id, f"{state}|{expiry}")
+            pipe.expire(key, self._key_ttl())
+        pipe.execute()
 
     def status_of(self, user_ids: list[int]) -> dict[int, str]:
         pipe = self.client.pipeline()

@@ -1261,6 +1261,17 @@ def presence_update(*, user: User, connection_id: str, state: str) -> str:
     return after
 
 
+def presence_keep_alive(*, entries: list[tuple[int, str, str]]) -> None:
+    """Extend open tabs' presence entries, (user id, connection id, state) each, in one go.
+
+    Only the expiry moves: a tab's state changes through presence_update, which publishes.
+    """
+    from apps.chat import presence
+
+    if entries:
+        presence.presence_store().keep_alive(entries)
+
+
 def presence_disconnect(*, user: User, connection_id: str) -> str:
     """Forget a closed tab; the user goes offline when it was their last one."""
     from apps.chat import presence

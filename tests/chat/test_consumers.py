@@ -946,13 +946,13 @@ async def test_disconnect_during_the_handshake_leaves_no_presence_behind(
 async def test_open_tab_stays_present_past_the_presence_ttl(
     ws_connect: Connect, team: Any, settings: Any
 ) -> None:
-    # Each tab's presence entry expires after the TTL; a pinging tab keeps refreshing it.
+    # Each tab's presence entry expires after the TTL; the process keeps its open tabs'
+    # entries alive without the tab sending anything.
     settings.ENCLAVE_PRESENCE_TTL_SECONDS = 1
     bob = await ws_connect(team.bob)
 
-    for _ in range(3):
-        await asyncio.sleep(0.45)
-        await bob.assert_open()
+    await asyncio.sleep(1.6)
+    await bob.assert_open()
     status = await sync(lambda: presence.presence_store().user_status(team.bob.pk))()
 
     assert status == presence.ONLINE
