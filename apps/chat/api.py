@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from apps.chat import events, selectors, services
@@ -15,6 +19,29 @@ from apps.chat import serializers as s
 from apps.chat.models import Membership
 from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
 from apps.core.errors import InvalidInput
+
+
+class FastJSONRenderer(JSONRenderer):
+    """The bytes DRF's JSONRenderer gives (compact, UTF-8), rendered by orjson: the hot read
+    views (channel list, history) return hundreds of channels or messages per request."""
+
+    _fallback = JSONEncoder().default  # lazy strings, dates, UUIDs... as DRF renders them
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        rendered = orjson.dumps(data, default=self._fallback)
+        # As DRF does: U+2028/U+2029 are valid JSON but end a line in older JavaScript.
+        if b"\xe2\x80\xa8" in rendered or b"\xe2\x80\xa9" in rendered:
+            rendered = rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(
+                b"\xe2\x80\xa9", b"\\u2029"
+            )
+        return rendered
 
 
 def membership_payload(membership: Membership | None) -> dict[str, Any] | None:
@@ -38,6 +65,8 @@ def summary_payload(summary: selectors.ChannelSummary) -> dict[str, Any]:
 
 
 class ChannelListApi(APIView):
+    renderer_classes = [FastJSONRenderer]
+
     @extend_schema(
         operation_id="channels_list",
         responses=s.ChannelSummaryOut(many=True),
@@ -193,6 +222,8 @@ class MembershipSettingsApi(APIView):
 
 
 class ChannelMessagesApi(APIView):
+    renderer_classes = [FastJSONRenderer]
+
     @extend_schema(
         operation_id="messages_history",
         parameters=[s.HistoryQueryIn],

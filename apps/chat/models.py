@@ -131,6 +131,20 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["thread_root", "seq"]),
             models.Index(fields=["channel", "version"]),
+            # Unread counts of the channel list: an index-only range scan per membership
+            # (channel, seq > last_read_seq, not one's own) on PostgreSQL.
+            models.Index(
+                fields=["channel", "seq"],
+                include=["sender"],
+                condition=Q(deleted_at__isnull=True),
+                name="chat_message_live_seq",
+            ),
+            # Unread @all/@everyone messages of the channel list (a small fraction of rows).
+            models.Index(
+                fields=["channel", "seq"],
+                condition=Q(mentions_everyone=True, deleted_at__isnull=True),
+                name="chat_message_everyone_seq",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,19 +7,22 @@ from collections.abc import Callable
 import pytest
 
 from apps.accounts.models import Role, User
-from apps.chat import selectors, services
-from apps.chat.models import Channel, ChannelKind, Reaction
+from apps.chat import events, selectors, services
+from apps.chat.models import Channel, ChannelKind, Membership, Message, Reaction
 from apps.chat.presence import ONLINE
+from tests.api_matrix import clean_image_attachment
 from tests.chat.support import raises_domain_error, send
 
 pytestmark = pytest.mark.django_db
 
 MakeUser = Callable[..., User]
 
-# channel_list_for_user: memberships, unread counts, mention counts, DM member lists.
-CHANNEL_LIST_QUERIES = 3  # memberships+channels, unread counts, mention counts
-# channel_history for a member: membership+channel, messages, reactions, mentions.
-HISTORY_QUERIES = 5  # ... and attachments
+# channel_list_for_user: one query for memberships, channels, unread, @all and named-mention
+# counts (DM member lists come from the channel's key, no query).
+CHANNEL_LIST_QUERIES = 1
+# channel_history for a member: membership+channel, messages, then one query for the page's
+# reactions, mentions and which messages have attachments (a fourth loads those, when any).
+HISTORY_QUERIES = 3
 
 
 def summary_of(user: User, channel: Channel) -> selectors.ChannelSummary:
@@ -92,6 +95,33 @@ def test_mentions_of_someone_else_are_not_counted(
     send(alice, general, "@carol look")
 
     assert summary_of(bob, general).mention_count == 0
+
+
+def test_deleted_and_own_mentions_are_not_counted(alice: User, bob: User, general: Channel) -> None:
+    deleted = send(alice, general, "@bob look")
+    services.message_delete(user=alice, message_id=deleted.pk)
+    send(bob, general, "@bob @all note to self")
+
+    assert summary_of(bob, general).mention_count == 0
+
+
+def test_channel_list_loads_channels_and_memberships_as_the_orm_does(
+    alice: User, bob: User, general: Channel
+) -> None:
+    send(alice, general, "hi")
+    services.dm_open(user=alice, user_ids=[bob.pk])
+
+    summaries = selectors.channel_list_for_user(user=bob)
+
+    assert len(summaries) == 2
+    for summary in summaries:
+        channel = Channel.objects.get(pk=summary.channel.pk)
+        membership = Membership.objects.get(pk=summary.membership.pk)
+        assert events.channel_payload(summary.channel) == events.channel_payload(channel)
+        assert [getattr(summary.membership, f.attname) for f in Membership._meta.fields] == [
+            getattr(membership, f.attname) for f in Membership._meta.fields
+        ]
+        assert summary.channel.created_at.tzinfo is not None
 
 
 def test_dm_summary_lists_its_members(alice: User, bob: User, general: Channel) -> None:
@@ -267,6 +297,40 @@ def test_history_query_count_is_independent_of_page_size_and_reactions(
     assert len(payloads) == limit
     assert all(len(p["reactions"]) == reactions_per_message for p in payloads)
     assert all(p["mentioned_user_ids"] == [bob.pk] for p in payloads)
+
+
+def test_history_payloads_equal_the_pushed_payloads(
+    alice: User, bob: User, general: Channel
+) -> None:
+    root = send(alice, general, "@bob @all root")
+    services.reaction_add(user=bob, message_id=root.pk, emoji="👍")
+    services.reaction_add(user=alice, message_id=root.pk, emoji="🎉")
+    services.reaction_add(user=alice, message_id=root.pk, emoji="👍")
+    send(bob, general, "a reply", thread_root_id=root.pk)
+    edited = send(alice, general, "typo")
+    services.message_edit(user=alice, message_id=edited.pk, body="fixed")
+    services.message_delete(user=alice, message_id=send(alice, general, "oops").pk)
+    services.message_send(
+        sender=alice,
+        channel_id=general.pk,
+        body="chart",
+        attachment_ids=[clean_image_attachment(alice, name="chart.png").pk],
+    )
+    stored = Message.objects.select_related("sender").filter(channel=general).order_by("seq")
+    pushed = [
+        events.message_payload(
+            m,
+            reactions=m.reactions.all(),
+            mentioned_user_ids=[mention.user_id for mention in m.mentions.all()],
+            attachments=m.attachments.order_by("created_at", "id"),
+        )
+        for m in stored
+    ]
+
+    page = selectors.channel_history(user=bob, channel_id=general.pk)
+
+    assert selectors.payloads(page.messages) == pushed
+    assert selectors.payloads(list(stored)) == pushed
 
 
 # --- threads, single messages --------------------------------------------------------------------
