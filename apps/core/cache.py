@@ -21,9 +21,10 @@ _lock = threading.Lock()
 class SharedRedisCache(RedisCache):
     @cached_property
     def _cache(self) -> Any:
-        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        cache: Any = self  # RedisCache's private attributes are not in django-stubs
+        key = (tuple(cache._servers), repr(sorted(cache._options.items())))
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = _clients[key] = self._class(self._servers, **self._options)
+                client = _clients[key] = cache._class(cache._servers, **cache._options)
             return client
