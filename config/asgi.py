@@ -25,3 +25,8 @@ websocket_app = OriginCheckMiddleware(
 )
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+
+# Long-lived server process: the collector must not stop it for long (apps/core/gctune.py).
+from apps.core.gctune import tune_for_server  # noqa: E402
+
+tune_for_server()

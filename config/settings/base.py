@@ -271,6 +271,11 @@ ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 ENCLAVE_SEND_WRITERS = env.int(
     "ENCLAVE_SEND_WRITERS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2
 )
+# CPython collector thresholds of the ASGI server process (apps/core/gctune.py); empty leaves
+# the collector alone (CPython's 700,10,10, no freeze).
+ENCLAVE_GC_THRESHOLDS = tuple(
+    env.list("ENCLAVE_GC_THRESHOLDS", cast=int, default=[50_000, 20, 100])
+)
 # At most this many users one socket may watch with `presence.subscribe`.
 ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)
