@@ -267,15 +267,17 @@ ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=9
 # join/leave/close control have been lost; also after every interruption of the event bus).
 ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 # Batches of messages one app process writes at once, each in its own thread and database
-# connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: 1 there.
-ENCLAVE_SEND_WRITERS = env.int(
-    "ENCLAVE_SEND_WRITERS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2
-)
+# connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
+# One by default: a second writer thread in the same process fights the event loop for the
+# GIL and doubled batch times at 1,000 msg/s (docs/performance.md).
+ENCLAVE_SEND_WRITERS = env.int("ENCLAVE_SEND_WRITERS", default=1)
 # CPython collector thresholds of the ASGI server process (apps/core/gctune.py); empty leaves
 # the collector alone (CPython's 700,10,10, no freeze).
 ENCLAVE_GC_THRESHOLDS = tuple(
-    env.list("ENCLAVE_GC_THRESHOLDS", cast=int, default=[50_000, 20, 100])
+    env.list("ENCLAVE_GC_THRESHOLDS", cast=int, default=[700, 10, 1_000_000])
 )
+# ...and the full collection it then runs itself, every this many seconds (0: never).
+ENCLAVE_GC_FULL_SECONDS = env.int("ENCLAVE_GC_FULL_SECONDS", default=600)
 # At most this many users one socket may watch with `presence.subscribe`.
 ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)
