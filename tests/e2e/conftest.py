@@ -109,10 +109,15 @@ def _template_database(shared_dir: Path) -> Path:
     return database
 
 
-class LiveServer:
-    """daphne in a subprocess; `restart()` stops it and starts it again on the same port."""
+UVICORN = str(Path(PYTHON).with_name("uvicorn"))
 
-    def __init__(self, var_dir: Path) -> None:
+
+class LiveServer:
+    """daphne (or uvicorn, the production server) in a subprocess; `restart()` stops it and
+    starts it again on the same port."""
+
+    def __init__(self, var_dir: Path, server: str = "daphne") -> None:
+        self.server = server
         self.var_dir = var_dir
         self.env = _server_env(var_dir)
         self.port = _free_port()
@@ -128,8 +133,17 @@ class LiveServer:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        command = (
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+            if self.server == "daphne"
+            else [
+                *(UVICORN, "config.asgi:application", "--host", "127.0.0.1"),
+                *("--port", str(self.port), "--loop", "uvloop", "--http", "httptools"),
+                *("--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log"),
+            ]
+        )
         self.process = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            command,
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -140,7 +154,7 @@ class LiveServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{self.server} exited:\n{self.log_path.read_text()[-3000:]}")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response,  # noqa: S310
@@ -148,7 +162,9 @@ class LiveServer:
                 if response.status == 200:
                     return
             time.sleep(0.1)
-        raise RuntimeError(f"daphne did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.server} did not answer /healthz:\n{self.log_path.read_text()[-3000:]}"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -174,13 +190,27 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     problem = browser_problem()
     if problem:
         pytest.skip(f"[browser] {problem}")
+    server = _live_server(tmp_path_factory, "daphne")
+    yield server
+    server.stop()
+    server.clamd.cleanup()
+
+
+def _live_server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> LiveServer:
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     template = _template_database(shared)
-    var_dir = tmp_path_factory.mktemp("e2e-server")
+    var_dir = tmp_path_factory.mktemp(f"e2e-{kind}")
     shutil.copyfile(template, var_dir / "e2e.sqlite3")
-    server = LiveServer(var_dir)
+    server = LiveServer(var_dir, server=kind)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The production server (uvicorn with uvloop, httptools, websockets-sansio)."""
+    server = _live_server(tmp_path_factory, "uvicorn")
     yield server
     server.stop()
     server.clamd.cleanup()

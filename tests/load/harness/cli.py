@@ -192,6 +192,7 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
             "prepare_s": round(dataset.prepare_seconds, 1),
         },
     }
+    summary["postgres_settings"] = data.postgres_settings(options)
     if options.wait_quiet > 0:
         waited = time.monotonic()
         busy = _wait_for_quiet_machine(options.wait_quiet)

@@ -77,6 +77,35 @@ def _create_database(database_url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+# What the summary reports of the PostgreSQL server the run used.
+REPORTED_POSTGRES_SETTINGS = (
+    "synchronous_commit",
+    "wal_compression",
+    "full_page_writes",
+    "checkpoint_timeout",
+    "max_wal_size",
+    "shared_buffers",
+)
+
+
+def postgres_settings(options: Options) -> dict[str, str]:
+    """Apply `--postgres-setting NAME=VALUE` (ALTER SYSTEM + reload: the server keeps them) and
+    return the settings that shape write latency, as the server reports them."""
+    conninfo = _psycopg_conninfo(options.database_url, dbname="postgres")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for name, value in options.postgres_settings:
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        if options.postgres_settings:
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+        return {
+            name: str(conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0])  # type: ignore[index]
+            for name in REPORTED_POSTGRES_SETTINGS
+        }
+
+
 def _migrate(options: Options, log_path: Path) -> None:
     env = {**os.environ, **server_environment(options)}
     with log_path.open("w") as log:

@@ -46,6 +46,7 @@ class Options:
     duration: float
     body_size: int
     watch: int
+    postgres_settings: list[tuple[str, str]]
     ws_compression: bool
     connect_timeout: float
     connect_retries: int
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topo.add_argument("--url", default="", help="base URL of running servers, with --no-servers")
     topo.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="flushed before each run")
+    topo.add_argument(
+        "--postgres-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ALTER SYSTEM on the PostgreSQL server first (it keeps it): wal_compression=lz4",
+    )
     topo.add_argument(
         "--server-env",
         action="append",
@@ -269,6 +277,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         duration=args.duration,
         body_size=args.body_size,
         watch=args.watch,
+        postgres_settings=[tuple(item.split("=", 1)) for item in args.postgres_setting],  # type: ignore[misc]
         ws_compression=args.ws_compression,
         connect_timeout=args.connect_timeout,
         connect_retries=args.connect_retries,

@@ -1,0 +1,89 @@
+"""The production ASGI server (uvicorn with uvloop, httptools and websockets-sansio, as in the
+README and requirements/production.txt) runs the same application as daphne: REST, the
+WebSocket protocol and live delivery between two users, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer
+
+
+def _post(url: str, data: dict[str, Any], token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - a loopback test server
+        url, data=json.dumps(data).encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _token(server: LiveServer, username: str) -> str:
+    answer = _post(
+        f"{server.url}/api/v1/auth/token/",
+        {"username": username, "password": DEMO_PASSWORD, "name": f"e2e-{uuid.uuid4()}"},
+    )
+    return str(answer["token"])
+
+
+async def _frames_until(ws: Any, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == kind:
+                return frame
+
+
+def test_two_users_talk_through_uvicorn(uvicorn_server: LiveServer) -> None:
+    alice, bob = _token(uvicorn_server, "alice"), _token(uvicorn_server, "bob")
+    users = {u["username"]: u["id"] for u in _get_users(uvicorn_server, alice)}
+    channel = _post(
+        f"{uvicorn_server.url}/api/v1/channels/",
+        {"name": f"uv-{uuid.uuid4().hex[:8]}", "kind": "private", "member_ids": [users["bob"]]},
+        alice,
+    )
+    ws_url = uvicorn_server.url.replace("http://", "ws://") + "/ws/"
+
+    async def talk() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with (
+            connect(f"{ws_url}?token={alice}") as ws_alice,
+            connect(f"{ws_url}?token={bob}") as ws_bob,
+        ):
+            await _frames_until(ws_alice, "hello")
+            await _frames_until(ws_bob, "hello")
+            frame = {
+                "v": 1,
+                "type": "message.send",
+                "ref": 1,
+                "channel_id": channel["id"],
+                "body": "over uvicorn",
+                "client_msg_id": str(uuid.uuid4()),
+            }
+            await ws_alice.send(json.dumps(frame))
+            return await _frames_until(ws_alice, "ack"), await _frames_until(ws_bob, "message.new")
+
+    # A thread of its own: Playwright's loop may be marked running in this one (browser tests).
+    with ThreadPoolExecutor(1) as pool:
+        ack, pushed = pool.submit(asyncio.run, talk()).result()
+
+    assert pushed["message"]["id"] == ack["message_id"]
+    assert pushed["message"]["body"] == "over uvicorn"
+    assert pushed["channel_seq"] == ack["seq"]
+
+
+def _get_users(server: LiveServer, token: str) -> list[dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - a loopback test server
+        f"{server.url}/api/v1/users/?limit=500", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        body = json.loads(response.read())
+    return list(body["results"] if isinstance(body, dict) else body)
