@@ -314,7 +314,12 @@ class DirectorySyncRunAdmin(ReadOnlyAdmin):
             lines = result.lines()
             self.message_user(
                 request,
-                _("Directory sync finished: %(count)d change(s).") % {"count": len(lines)},
+                ngettext(
+                    "Directory sync finished: %(count)d change.",
+                    "Directory sync finished: %(count)d changes.",
+                    len(lines),
+                )
+                % {"count": len(lines)},
                 messages.SUCCESS,
             )
             for line in lines[:50]:
