@@ -126,6 +126,28 @@ def seq_density(before: dict[int, int]) -> dict[str, Any]:
     }
 
 
+def ack_timeline(merged: Merged, step: float = 30.0) -> list[dict[str, Any]]:
+    """Ack latency per `step` seconds of sending: a run that holds, then falls behind (a
+    PostgreSQL checkpoint, a collector pause), shows here, not in the run's percentiles."""
+    buckets: dict[int, list[float]] = {}
+    for client_msg_id, ack in merged.acks.items():
+        sent = merged.sends[client_msg_id].sent_at
+        buckets.setdefault(int((sent - merged.send_started) // step), []).append(ack[4] - sent)
+    timeline = []
+    for index, samples in sorted(buckets.items()):
+        window = latency_summary(samples)
+        timeline.append(
+            {
+                "from_s": index * step,
+                "count": window["count"],
+                "p50_ms": window["p50_ms"],
+                "p99_ms": window["p99_ms"],
+                "max_ms": window["max_ms"],
+            }
+        )
+    return timeline
+
+
 def analyse(
     *,
     results: list[ClientResult],
@@ -280,6 +302,7 @@ def analyse(
             "ack": ack_summary,
             "delivery": latency_summary(delivery_latencies),
             "fanout_complete": latency_summary(fanout_latencies),
+            "ack_timeline_30s": ack_timeline(merged),
         },
         "deliveries": {
             "expected": expected,
