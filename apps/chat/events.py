@@ -10,9 +10,10 @@ sees a gap fetches `GET /api/v1/channels/{id}/messages/?after_seq=N` and converg
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, Protocol, TypedDict
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership, Message, Reaction
@@ -158,10 +159,50 @@ def reactions_payload(reactions: Iterable[Reaction]) -> list[ReactionPayload]:
     grouped: dict[str, list[int]] = {}
     for reaction in sorted(reactions, key=lambda r: (r.created_at, r.pk)):
         grouped.setdefault(reaction.emoji, []).append(reaction.user_id)
+    return grouped_reactions_payload(grouped)
+
+
+def grouped_reactions_payload(grouped: dict[str, list[int]]) -> list[ReactionPayload]:
+    """Reactions already grouped by emoji (in order of first use) -> their payload."""
     return [
         {"emoji": emoji, "count": len(user_ids), "user_ids": user_ids}
         for emoji, user_ids in grouped.items()
     ]
+
+
+class MessageColumns(Protocol):
+    """The columns a message payload is built from: a `Message` or a read path's row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def sender_id(self) -> int: ...
+    @property
+    def client_msg_id(self) -> uuid.UUID | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def thread_root_id(self) -> int | None: ...
+    @property
+    def reply_count(self) -> int: ...
+    @property
+    def last_reply_at(self) -> datetime | None: ...
+    @property
+    def mentions_everyone(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def edited_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
 
 
 def message_payload(
@@ -173,15 +214,32 @@ def message_payload(
     attachments: Iterable[Attachment] = (),
 ) -> MessagePayload:
     """The public shape of a message. Deleted messages keep id and seq, nothing else."""
+    return columns_payload(
+        message,
+        sender_name=(sender or message.sender).name,
+        reactions=reactions_payload(reactions),
+        mentioned_user_ids=mentioned_user_ids,
+        attachments=attachments,
+    )
+
+
+def columns_payload(
+    message: MessageColumns,
+    *,
+    sender_name: str,
+    reactions: list[ReactionPayload],
+    mentioned_user_ids: Iterable[int],
+    attachments: Iterable[Attachment],
+) -> MessagePayload:
+    """`message_payload` from the message's columns (the history page reads rows, not models)."""
     deleted = message.deleted_at is not None
-    sender = sender or message.sender
     return {
-        "id": message.pk,
+        "id": message.id,
         "channel_id": message.channel_id,
         "seq": message.seq,
         "version": message.version,
         "sender_id": message.sender_id,
-        "sender_name": sender.name,
+        "sender_name": sender_name,
         "client_msg_id": str(message.client_msg_id) if message.client_msg_id else None,
         "body": "" if deleted else message.body,
         "html": "" if deleted else message.html,
@@ -193,7 +251,7 @@ def message_payload(
         "created_at": message.created_at.isoformat(),
         "edited_at": iso(message.edited_at),
         "deleted": deleted,
-        "reactions": [] if deleted else reactions_payload(reactions),
+        "reactions": [] if deleted else reactions,
         "attachments": [] if deleted else [attachment_payload(a) for a in attachments],
     }
 

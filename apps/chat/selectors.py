@@ -18,7 +18,6 @@ from apps.chat import events
 from apps.chat.models import Channel, ChannelKind, Membership, Mention, Message, Reaction
 from apps.chat.permissions import access_channel_read, access_message_read
 from apps.core.errors import InvalidInput
-from apps.files.events import attachment_payload
 from apps.files.models import Attachment
 
 
@@ -156,7 +155,8 @@ class MessageRow(NamedTuple):
 
     History pages read these straight from `values_list` (building 50 messages and their 50
     senders as model instances cost more than the queries did). `payloads` turns them into
-    the same `MessagePayload` that `events.message_payload` gives for a pushed message.
+    the same `MessagePayload` that `events.message_payload` gives for a pushed message
+    (both through `events.columns_payload`).
     """
 
     id: int
@@ -237,9 +237,10 @@ def payloads(messages: Sequence[Message | MessageRow]) -> list[events.MessagePay
     rows = [m if isinstance(m, MessageRow) else MessageRow.of(m) for m in messages]
     reactions, mentioned, attachments = _message_details([row.id for row in rows])
     return [
-        _row_payload(
+        events.columns_payload(
             row,
-            reactions=reactions.get(row.id, {}),
+            sender_name=row.sender_name,
+            reactions=events.grouped_reactions_payload(reactions.get(row.id, {})),
             mentioned_user_ids=mentioned.get(row.id, []),
             attachments=attachments.get(row.id, []),
         )
@@ -294,43 +295,6 @@ def _message_details(
             if attachment.message_id is not None:  # always, by the filter; for the type checker
                 attachments.setdefault(attachment.message_id, []).append(attachment)
     return reactions, mentioned, attachments
-
-
-def _row_payload(
-    row: MessageRow,
-    *,
-    reactions: dict[str, list[int]],
-    mentioned_user_ids: list[int],
-    attachments: list[Attachment],
-) -> events.MessagePayload:
-    """`events.message_payload` for a row; a test holds the two equal field for field."""
-    deleted = row.deleted_at is not None
-    return {
-        "id": row.id,
-        "channel_id": row.channel_id,
-        "seq": row.seq,
-        "version": row.version,
-        "sender_id": row.sender_id,
-        "sender_name": row.sender_name,
-        "client_msg_id": str(row.client_msg_id) if row.client_msg_id else None,
-        "body": "" if deleted else row.body,
-        "html": "" if deleted else row.html,
-        "thread_root_id": row.thread_root_id,
-        "reply_count": row.reply_count,
-        "last_reply_at": events.iso(row.last_reply_at),
-        "mentions_everyone": row.mentions_everyone and not deleted,
-        "mentioned_user_ids": [] if deleted else sorted(mentioned_user_ids),
-        "created_at": row.created_at.isoformat(),
-        "edited_at": events.iso(row.edited_at),
-        "deleted": deleted,
-        "reactions": []
-        if deleted
-        else [
-            {"emoji": emoji, "count": len(user_ids), "user_ids": user_ids}
-            for emoji, user_ids in reactions.items()
-        ],
-        "attachments": [] if deleted else [attachment_payload(a) for a in attachments],
-    }
 
 
 @dataclass(frozen=True, slots=True)
