@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 from channels.consumer import get_handler_name
@@ -363,30 +363,26 @@ class PresenceKeeper:
                 logger.exception("presence keep-alive of %d tabs failed", len(batch))
 
 
-_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceKeeper] = (
+_PerLoop = TypeVar("_PerLoop")
+# One of each per event loop (a server process has one; every async test gets a fresh loop).
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[type, Any]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _of_this_loop(kind: type[_PerLoop], make: Callable[[], _PerLoop]) -> _PerLoop:
+    instances = _per_loop.setdefault(asyncio.get_running_loop(), {})
+    if kind not in instances:
+        instances[kind] = make()
+    return cast(_PerLoop, instances[kind])
 
 
 def presence_keeper() -> PresenceKeeper:
-    loop = asyncio.get_running_loop()
-    keeper = _keepers.get(loop)
-    if keeper is None:
-        keeper = _keepers[loop] = PresenceKeeper()
-    return keeper
-
-
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendBatcher] = (
-    weakref.WeakKeyDictionary()
-)
+    return _of_this_loop(PresenceKeeper, PresenceKeeper)
 
 
 def send_batcher() -> SendBatcher:
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = SendBatcher(settings.ENCLAVE_SEND_WRITERS)
-    return batcher
+    return _of_this_loop(SendBatcher, lambda: SendBatcher(settings.ENCLAVE_SEND_WRITERS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,10 +431,6 @@ def _heartbeat(
     if state.close_code is None:
         services.presence_update(user=user, connection_id=connection_id, state=presence_state)
     return state
-
-
-def _presence_watch(user: User, user_ids: list[int]) -> dict[int, str]:
-    return selectors.presence_of(user=user, user_ids=user_ids)
 
 
 class ClientConsumer(AsyncWebsocketConsumer):
@@ -683,7 +675,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 {"field": "user_ids"},
             )
             return
-        statuses = await socket_db_call(_presence_watch)(self.user, list(set(raw)))
+        statuses = await socket_db_call(selectors.presence_of)(
+            user=self.user, user_ids=list(set(raw))
+        )
         if self.closing:
             return
         watched = {*statuses, self.user.pk}

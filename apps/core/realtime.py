@@ -119,32 +119,32 @@ class Hub:
             members = self.topics.get(topic)
             if members:
                 targets.update(members)
-        if not targets:
-            return
-        control = header.get("type") == "client.control"
-        channel_id = header.get("channel_id")
-        for subscriber in targets:
+        if header.get("type") == "client.control":
+            await self._hand_to(targets, control=header)
+        else:
+            await self._hand_to(targets, frame=frame, channel_id=header.get("channel_id"))
+
+    async def _hand_to(
+        self,
+        subscribers: Iterable[Subscriber],
+        *,
+        frame: str = "",
+        channel_id: int | None = None,
+        control: dict[str, Any] | None = None,
+    ) -> None:
+        """Give a frame (or a control message) to each subscriber; one broken socket must not
+        starve the others."""
+        for subscriber in subscribers:
             try:
-                if control:
-                    await subscriber.control(header)
+                if control is not None:
+                    await subscriber.control(control)
                 else:
                     await subscriber.deliver(frame, channel_id)
-            except Exception:  # one broken socket must not starve the others
-                logger.exception("real-time delivery to a socket failed")
-
-    async def _deliver_all(self, frame: str) -> None:
-        for subscriber in {s for members in self.topics.values() for s in members}:
-            try:
-                await subscriber.deliver(frame, None)
             except Exception:
                 logger.exception("real-time delivery to a socket failed")
 
-    async def _control_all(self, message: dict[str, Any]) -> None:
-        for subscriber in {s for members in self.topics.values() for s in members}:
-            try:
-                await subscriber.control(message)
-            except Exception:
-                logger.exception("real-time control of a socket failed")
+    def _everyone(self) -> set[Subscriber]:
+        return {subscriber for members in self.topics.values() for subscriber in members}
 
     # --- publishing ---------------------------------------------------------------------------
 
@@ -235,9 +235,12 @@ class Hub:
                         self._ready.set_result(None)
                 else:
                     logger.warning("real-time subscription restored; asking sockets to resync")
-                    await self._deliver_all(RESYNC_FRAME)
+                    await self._hand_to(self._everyone(), frame=RESYNC_FRAME)
                     # Controls (join, leave, close) may have been lost too: re-check.
-                    await self._control_all({"type": "client.control", "action": "refresh"})
+                    await self._hand_to(
+                        self._everyone(),
+                        control={"type": "client.control", "action": "refresh"},
+                    )
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
@@ -298,8 +301,8 @@ def publish(topics: list[str], message: dict[str, Any]) -> None:
         for local in hubs:
             local.publish_threadsafe(payload)
         return
+    channel = channel_name()
     for local in hubs:
-        same_bus = local.url == url and local.channel == channel_name()
-        if same_bus and local.publish_threadsafe(payload):
+        if local.url == url and local.channel == channel and local.publish_threadsafe(payload):
             return
-    _sync_client(url).publish(channel_name(), payload)
+    _sync_client(url).publish(channel, payload)
