@@ -269,7 +269,9 @@ ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 # Batches of messages one app process writes at once, each in its own thread and database
 # connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
 # One by default: a second writer thread in the same process fights the event loop for the
-# GIL and doubled batch times at 1,000 msg/s (docs/performance.md).
+# GIL and doubled batch times at 1,000 msg/s (docs/performance.md). Tests rely on one too:
+# extra writer threads keep database connections open past a test's end
+# (tests/chat/test_consumers.py runs two writers on PostgreSQL and closes them itself).
 ENCLAVE_SEND_WRITERS = env.int("ENCLAVE_SEND_WRITERS", default=1)
 # CPython collector thresholds of the ASGI server process (apps/core/gctune.py); empty leaves
 # the collector alone (CPython's 700,10,10, no freeze).

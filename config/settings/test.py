@@ -36,9 +36,5 @@ if REDIS_URL:
     ENCLAVE_REALTIME_URL = REDIS_URL
     ENCLAVE_REALTIME_PREFIX = f"enclave-test-gw{_worker}"
 
-# One writer thread: extra writer threads keep database connections open past a test's end.
-# tests/chat/test_consumers.py runs the two-writer case on PostgreSQL and closes them itself.
-ENCLAVE_SEND_WRITERS = 1
-
 # pytest imports the ASGI application: leave the test process's collector alone.
 ENCLAVE_GC_THRESHOLDS = ()
