@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -43,15 +44,17 @@ from apps.chat.models import (
 from apps.chat.permissions import (
     access_channel_manage,
     access_channel_post,
-    access_channel_post_batch,
     access_channel_read,
     access_message_delete,
     access_message_edit,
     access_message_react,
+    channel_post_access_from_rows,
+    channel_post_access_query,
 )
 from apps.chat.selectors import direct_member_ids, user_directory
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
+from apps.core.sqlrows import fetch_all_together
 from apps.files import services as file_services
 from apps.files.models import Attachment
 
@@ -113,11 +116,32 @@ def _clean_body(body: object) -> str:
 
 def _resolve_usernames(usernames: set[str]) -> Mapping[str, MentionTarget]:
     """Active users by lower-cased username (one indexed query; see User.Meta.indexes)."""
-    users = (
-        User.objects.annotate(username_lower=Lower("username"))
-        .filter(username_lower__in=usernames, is_active=True)
-        .only("id", "username", "display_name", "first_name", "last_name")
+    sql, params = _usernames_query(usernames)
+    if not sql:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _mention_targets(cursor.fetchall())
+
+
+_MENTION_TARGET_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
+
+
+def _usernames_query(usernames: Iterable[str]) -> tuple[str, list[str]]:
+    """`_resolve_usernames`' query (empty for no names), by hand: it runs with every batch."""
+    names = sorted(usernames)
+    if not names:
+        return "", []
+    columns = ", ".join(connection.ops.quote_name(name) for name in _MENTION_TARGET_FIELDS)
+    return (
+        f"SELECT {columns} FROM {User._meta.db_table} "  # noqa: S608 - names from the model
+        f"WHERE LOWER(username) IN ({', '.join(['%s'] * len(names))}) AND is_active",
+        names,
     )
+
+
+def _mention_targets(rows: Iterable[Sequence[Any]]) -> dict[str, MentionTarget]:
+    users = (User.from_db(connection.alias, list(_MENTION_TARGET_FIELDS), row) for row in rows)
     return {u.username.lower(): MentionTarget(user_id=u.pk, display_name=u.name) for u in users}
 
 
@@ -773,8 +797,9 @@ class _BatchedSend:
 
 
 class _BatchUsernames:
-    """Username resolver for the renders of one batch: the first call looks up every candidate
-    @name of the batch's bodies at once, later calls find theirs already known."""
+    """Username resolver for the renders of one batch: every candidate @name of the batch's
+    bodies is looked up at once (`prefetch_query`, sent with the batch's other look-ups);
+    a body naming more than that resolves the rest when it is rendered."""
 
     def __init__(self, bodies: Iterable[str]) -> None:
         self._candidates = {
@@ -785,12 +810,21 @@ class _BatchUsernames:
         self._looked_up: set[str] = set()
         self._known: dict[str, MentionTarget] = {}
 
+    def prefetch_query(self) -> tuple[str, list[str]]:
+        """The query for every candidate (empty if none, or too many to look up at once)."""
+        if len(self._candidates) > _PREFETCH_USERNAMES_MAX:
+            return "", []
+        return _usernames_query(self._candidates)
+
+    def prefetched(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Take the rows of `prefetch_query`."""
+        if self.prefetch_query()[0]:
+            self._known.update(_mention_targets(rows))
+            self._looked_up |= self._candidates
+
     def __call__(self, usernames: set[str]) -> Mapping[str, MentionTarget]:
         wanted = usernames - self._looked_up
         if wanted:
-            ahead = self._candidates - self._looked_up
-            if len(wanted | ahead) <= _PREFETCH_USERNAMES_MAX:
-                wanted |= ahead
             self._known.update(_resolve_usernames(wanted))
             self._looked_up |= wanted
         return {name: self._known[name] for name in usernames if name in self._known}
@@ -805,22 +839,30 @@ class _SendBatch:
 
     def __init__(self, requests: Sequence[tuple[SendRequest, uuid.UUID | None]]) -> None:
         keys = [(request.sender.pk, msg_uuid) for request, msg_uuid in requests if msg_uuid]
-        self._stored: dict[SendKey, Message] = {}
-        if keys:
-            self._stored = {
-                (message.sender_id, message.client_msg_id): message
-                for message in Message.objects.select_related("sender").filter(
-                    sender_id__in={sender_id for sender_id, _uuid in keys},
-                    client_msg_id__in={msg_uuid for _sender_id, msg_uuid in keys},
-                )
-                if message.client_msg_id is not None
-            }
-        self._access = access_channel_post_batch(
-            pairs=[(request.sender, request.channel_id) for request, _uuid in requests]
-        )
         self._usernames = _BatchUsernames(
             request.body for request, _uuid in requests if isinstance(request.body, str)
         )
+        # Stored keys, access, mentioned users: one round trip (see fetch_all_together).
+        stored_rows, access_rows, user_rows = fetch_all_together(
+            [
+                _stored_ids_query(keys),
+                channel_post_access_query(
+                    pairs=[(request.sender, request.channel_id) for request, _uuid in requests]
+                ),
+                self._usernames.prefetch_query(),
+            ]
+        )
+        self._access = channel_post_access_from_rows(access_rows)
+        self._usernames.prefetched(user_rows)
+        self._stored: dict[SendKey, Message] = {}
+        if stored_rows:  # resends: rare, and then loaded as message_send loads them
+            self._stored = {
+                (message.sender_id, message.client_msg_id): message
+                for message in Message.objects.select_related("sender").filter(
+                    pk__in=[pk for (pk,) in stored_rows]
+                )
+                if message.client_msg_id is not None
+            }
         self._org: OrganizationSettings | None = None
         self._accepted: dict[SendKey, _BatchedSend] = {}
         self.sends: list[_BatchedSend] = []
@@ -856,11 +898,16 @@ class _SendBatch:
     def write(self) -> None:
         """Insert every accepted send in one transaction and publish them after its commit.
 
-        However many channels and messages: one UPDATE takes every channel's new seqs (see
-        `_take_channel_seqs`), one INSERT stores all messages, one all mentions, one UPDATE
-        moves the senders' read positions. Raises IntegrityError (a concurrent send with one of
-        the keys) or NotFound (a channel was deleted meanwhile) with everything rolled back.
+        However many channels and messages, a constant number of statements: on PostgreSQL
+        one (`_write_in_one_statement`), elsewhere one UPDATE that takes every channel's new
+        seqs (see `_take_channel_seqs`), one INSERT for all messages, one for all mentions,
+        one UPDATE of the senders' read positions. Raises IntegrityError (a concurrent send
+        with one of the keys; on PostgreSQL also a channel deleted meanwhile) or NotFound (a
+        channel deleted meanwhile) with everything rolled back.
         """
+        if connection.vendor == "postgresql":
+            self._write_in_one_statement()
+            return
         by_channel: dict[int, list[_BatchedSend]] = {}
         for send in self.sends:
             by_channel.setdefault(send.request.channel_id, []).append(send)
@@ -896,6 +943,133 @@ class _SendBatch:
                 _publish_message_new(
                     _message_of(send), sender=send.request.sender, rendered=send.rendered
                 )
+
+    def _write_in_one_statement(self) -> None:
+        """`write` on PostgreSQL: one statement (`_BATCH_WRITE_SQL`), so outside a transaction
+        one round trip stores and commits the whole batch. Inside one (a caller's atomic
+        block) it runs in a savepoint, so a refused batch leaves that transaction usable."""
+        now = timezone.now()
+        sends = self.sends
+        rendered = [send.rendered for send in sends]
+        params: dict[str, Any] = {
+            "ord": list(range(len(sends))),
+            "channel": [send.request.channel_id for send in sends],
+            "sender": [send.request.sender.pk for send in sends],
+            "membership": [send.membership.pk for send in sends],
+            "client_msg_id": [send.client_msg_id for send in sends],
+            "body": [send.body for send in sends],
+            "html": [r.html for r in rendered],
+            "everyone": [r.mentions_everyone for r in rendered],
+            "mention_ord": [i for i, r in enumerate(rendered) for _ in r.mentioned_user_ids],
+            "mention_user": [uid for r in rendered for uid in sorted(r.mentioned_user_ids)],
+            "now": now,
+        }
+        sql = _BATCH_WRITE_SQL.format(
+            channel=Channel._meta.db_table,
+            message=Message._meta.db_table,
+            mention=Mention._meta.db_table,
+            membership=Membership._meta.db_table,
+        )
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                stored = {int(ord_): (int(pk), int(seq)) for ord_, pk, seq in cursor.fetchall()}
+            if len(stored) != len(sends):  # every row or none: the statement would have failed
+                raise RuntimeError("the batch statement stored a partial batch")
+            for index, send in enumerate(sends):
+                pk, seq = stored[index]
+                send.message = _new_message(
+                    sender=send.request.sender,
+                    channel_id=send.request.channel_id,
+                    seq=seq,
+                    client_msg_id=send.client_msg_id,
+                    body=send.body,
+                    rendered=send.rendered,
+                    thread_root=None,
+                    now=now,
+                )
+                send.message.pk = pk
+                send.message._state.adding = False
+                send.message._state.db = connection.alias
+                _publish_message_new(
+                    send.message, sender=send.request.sender, rendered=send.rendered
+                )
+
+
+# Every accepted send of a batch in ONE statement (PostgreSQL): lock the channels in id order,
+# take their seqs, insert the messages and their mentions, move the senders' read positions.
+# Outside a transaction it commits on its own: one round trip for the whole write. A channel
+# that vanished leaves its rows without a seq (NOT NULL: IntegrityError), like a concurrent
+# send of one of the client_msg_ids (unique): the statement changes nothing and raises.
+_BATCH_WRITE_SQL = """
+WITH req AS (
+    SELECT * FROM unnest(
+        %(ord)s::int[], %(channel)s::bigint[], %(sender)s::bigint[], %(membership)s::bigint[],
+        %(client_msg_id)s::uuid[], %(body)s::text[], %(html)s::text[], %(everyone)s::bool[]
+    ) AS r(ord, channel_id, sender_id, membership_id, client_msg_id, body, html, everyone)
+),
+counts AS (SELECT channel_id AS id, count(*) AS n FROM req GROUP BY channel_id),
+locked AS MATERIALIZED (
+    SELECT c.id FROM {channel} c WHERE c.id IN (SELECT id FROM counts) ORDER BY c.id FOR UPDATE
+),
+taken AS (
+    UPDATE {channel} c SET last_seq = c.last_seq + counts.n, last_message_at = %(now)s
+    FROM counts JOIN locked ON locked.id = counts.id
+    WHERE c.id = counts.id
+    RETURNING c.id, c.last_seq
+),
+numbered AS (
+    SELECT req.*, taken.last_seq
+        - count(*) OVER (PARTITION BY req.channel_id)
+        + row_number() OVER (PARTITION BY req.channel_id ORDER BY req.ord) AS seq
+    FROM req LEFT JOIN taken ON taken.id = req.channel_id
+),
+inserted AS (
+    INSERT INTO {message} (
+        channel_id, seq, version, sender_id, client_msg_id, body, html, thread_root_id,
+        reply_count, last_reply_at, mentions_everyone, created_at, edited_at, deleted_at
+    )
+    SELECT channel_id, seq, seq, sender_id, client_msg_id, body, html, NULL,
+        0, NULL, everyone, %(now)s, NULL, NULL
+    FROM numbered ORDER BY ord
+    RETURNING id, channel_id, seq
+),
+mentioned AS (
+    INSERT INTO {mention} (message_id, user_id)
+    SELECT inserted.id, named.user_id
+    FROM unnest(%(mention_ord)s::int[], %(mention_user)s::bigint[]) AS named(ord, user_id)
+    JOIN numbered ON numbered.ord = named.ord
+    JOIN inserted ON inserted.channel_id = numbered.channel_id AND inserted.seq = numbered.seq
+),
+read AS (
+    UPDATE {membership} m SET last_read_seq = sent.seq
+    FROM (SELECT membership_id, max(seq) AS seq FROM numbered GROUP BY membership_id) sent
+    WHERE m.id = sent.membership_id AND m.last_read_seq < sent.seq
+)
+SELECT numbered.ord, inserted.id, inserted.seq
+FROM inserted JOIN numbered
+    ON numbered.channel_id = inserted.channel_id AND numbered.seq = inserted.seq
+"""
+
+
+def _stored_ids_query(keys: Sequence[SendKey]) -> tuple[str, list[Any]]:
+    """Ids of the stored messages with one of these (sender, client_msg_id) keys (an empty
+    query for no keys); by hand: the ORM spent more CPU building it than the database running
+    it."""
+    if not keys:
+        return "", []
+    prep_uuid = Message._meta.get_field("client_msg_id").get_db_prep_value
+    pairs = sorted(set(keys))
+    placeholders = ", ".join(["(%s, %s)"] * len(pairs))
+    sql = _STORED_IDS_SQL.format(pairs=placeholders, message=Message._meta.db_table)
+    return sql, [v for sender, key in pairs for v in (sender, prep_uuid(key, connection))]
+
+
+_STORED_IDS_SQL = """
+WITH wanted(sender_id, client_msg_id) AS (VALUES {pairs})
+SELECT m.id FROM wanted JOIN {message} m
+    ON m.sender_id = wanted.sender_id AND m.client_msg_id = wanted.client_msg_id
+"""
 
 
 def _values_table(

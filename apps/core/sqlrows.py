@@ -1,0 +1,72 @@
+"""Model instances from hand-written SQL, for hot paths where building an ORM query costs more
+than running it (see docs/performance.md).
+
+`select_list` names a model's concrete columns in the order `instances` expects them; the
+ORM's value converters are applied (a raw cursor skips them: SQLite's datetimes and UUIDs) and
+the instances are made with `Model.from_db`, exactly as a queryset makes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from django.db import connection
+from django.db.models import Model
+
+
+def select_list(model: type[Model], alias: str) -> str:
+    """`alias.col1, alias.col2, ...`: every concrete column of `model`, in field order."""
+    quote = connection.ops.quote_name
+    # Concrete fields always have a column; "or" only narrows the type.
+    columns = [field.column or field.attname for field in model._meta.concrete_fields]
+    return ", ".join(f"{alias}.{quote(column)}" for column in columns)
+
+
+def instances(
+    rows: Iterable[Sequence[Any]], models: Sequence[type[Model]]
+) -> list[tuple[Model, ...]]:
+    """One instance of each of `models` per row; a row holds their `select_list`s in order."""
+    fields = [field for model in models for field in model._meta.concrete_fields]
+    compiler = models[0]._default_manager.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    spans = []
+    start = 0
+    for model in models:
+        names = [field.attname for field in model._meta.concrete_fields]
+        spans.append((model, names, start, start + len(names)))
+        start += len(names)
+    return [
+        tuple(model.from_db(connection.alias, names, row[lo:hi]) for model, names, lo, hi in spans)
+        for row in rows
+    ]
+
+
+def fetch_all_together(queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    """Each query's rows; an empty SQL string gives no rows and is not sent.
+
+    On PostgreSQL with client-side binding (Django's default) the queries go out as one
+    multi-statement query: one round trip for all of them instead of one each (what a round
+    trip costs a busy process is the wait for the GIL after it, as much as the network).
+    Otherwise one after another.
+    """
+    sent = [(index, sql, params) for index, (sql, params) in enumerate(queries) if sql]
+    results: list[list[Any]] = [[] for _ in queries]
+    with connection.cursor() as cursor:
+        if len(sent) > 1 and isinstance(cursor.cursor, psycopg.ClientCursor):
+            cursor.execute(
+                ";\n".join(sql for _index, sql, _params in sent),
+                [value for _index, _sql, params in sent for value in params],
+            )
+            for position, (index, _sql, _params) in enumerate(sent):
+                if position:
+                    cursor.nextset()
+                results[index] = cursor.fetchall()
+            return results
+        for index, sql, params in sent:
+            cursor.execute(sql, params)
+            results[index] = cursor.fetchall()
+    return results

@@ -1,0 +1,68 @@
+"""apps.core.sqlrows: model instances and several result sets from hand-written SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.accounts.models import User
+from apps.chat.models import Channel, Membership
+from apps.core.sqlrows import fetch_all_together, instances, select_list
+
+
+@pytest.mark.django_db
+def test_each_query_gets_its_own_rows_in_order_and_empty_ones_are_not_sent(
+    make_user: Any,
+) -> None:
+    alice, bob = make_user(username="alice"), make_user(username="bob")
+    table = User._meta.db_table
+    queries = [
+        (f"SELECT username FROM {table} WHERE id = %s", [bob.pk]),  # noqa: S608
+        ("", []),
+        (f"SELECT id FROM {table} WHERE username IN (%s, %s) ORDER BY id", ["alice", "bob"]),  # noqa: S608
+        (f"SELECT id FROM {table} WHERE username = %s", ["nobody"]),  # noqa: S608
+    ]
+
+    with CaptureQueriesContext(connection) as sent:
+        results = fetch_all_together(queries)
+
+    assert results == [[("bob",)], [], [(alice.pk,), (bob.pk,)], []]
+    # One round trip on PostgreSQL (one multi-statement query), one query each elsewhere.
+    assert len(sent) == (1 if connection.vendor == "postgresql" else 3)
+
+
+@pytest.mark.django_db
+def test_nothing_to_fetch_sends_nothing() -> None:
+    with CaptureQueriesContext(connection) as sent:
+        assert fetch_all_together([("", []), ("", [])]) == [[], []]
+    assert len(sent) == 0
+
+
+@pytest.mark.django_db
+def test_instances_equal_what_the_orm_loads(make_user: Any, make_channel: Any) -> None:
+    alice = make_user()
+    channel = make_channel(members=(alice,))
+    sql = (
+        f"SELECT {select_list(Channel, 'c')}, {select_list(Membership, 'm')} "  # noqa: S608
+        f"FROM {Channel._meta.db_table} c JOIN {Membership._meta.db_table} m "
+        "ON m.channel_id = c.id WHERE c.id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel.pk])
+        rows = cursor.fetchall()
+
+    [(loaded_channel, loaded_membership)] = instances(rows, (Channel, Membership))
+
+    orm_membership = Membership.objects.select_related("channel").get(channel=channel)
+    fields = [f.attname for f in Channel._meta.concrete_fields]
+    assert [getattr(loaded_channel, f) for f in fields] == [
+        getattr(orm_membership.channel, f) for f in fields
+    ]
+    fields = [f.attname for f in Membership._meta.concrete_fields]
+    assert [getattr(loaded_membership, f) for f in fields] == [
+        getattr(orm_membership, f) for f in fields
+    ]
+    assert loaded_channel._state.adding is False
