@@ -303,6 +303,19 @@ _CLEANER: Final = nh3.Cleaner(
 )
 
 
+# Anything that might make Markdown, a link, an emoji, a mention or an escaped character: a
+# source without any of it renders as one paragraph of itself, lines joined by <br>. Markup and
+# escapes: \ ` * _ [ ] < > # + - = | ~ ! & @ " { } and NBSP (which the sanitiser writes as
+# &nbsp;); a colon other than in a time (schemes, :shortcodes:); "//" and "www." (links);
+# tabs, other control characters, line separators; a line that starts or ends with white
+# space (code blocks, hard breaks, blank lines), or starts with a digit (ordered lists).
+_NOT_PLAIN_RE: Final = re.compile(
+    r"[\\`*_\[\]<>#+\-=|~!&@\"{}\x00-\x09\x0b-\x1f\x7f-\xa0\u2028\u2029\ud800-\udfff]"
+    r"|(?<![0-9]):|//|www\.|^\s|\s$|^[0-9]",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
 def _parse(source: str) -> tuple[list[Token], dict[str, Any]]:
     mention_state = _MentionState()
     env: dict[str, Any] = {_ENV_KEY: mention_state}
@@ -319,6 +332,17 @@ def render_message(source: str, *, resolve_usernames: UsernameResolver) -> Rende
     """
     if not source.strip():
         return RenderedMessage(html="", mentioned_user_ids=frozenset(), mentions_everyone=False)
+    if _NOT_PLAIN_RE.search(source) is None:
+        # Plain text (most chat messages): what `_render_full` makes of it, without parsing
+        # and sanitising it (tests/chat/test_markdown.py holds the two equal).
+        paragraph = "<p>" + source.replace("\n", "<br>\n") + "</p>"
+        return RenderedMessage(
+            html=paragraph, mentioned_user_ids=frozenset(), mentions_everyone=False
+        )
+    return _render_full(source, resolve_usernames=resolve_usernames)
+
+
+def _render_full(source: str, *, resolve_usernames: UsernameResolver) -> RenderedMessage:
     tokens, env = _parse(source)
     mention_state: _MentionState = env[_ENV_KEY]
     if mention_state.candidate_usernames:

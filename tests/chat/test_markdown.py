@@ -6,13 +6,16 @@ in a line stands for a newline, so multi-line Markdown (fences, reference links)
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from apps.chat import markdown
 from apps.chat.markdown import (
+    _NOT_PLAIN_RE,
     MentionTarget,
     RenderedMessage,
     extract_mention_usernames,
@@ -407,3 +410,65 @@ def test_xss_payload_renders_without_active_content(payload: str) -> None:
     html = render_html(payload)
 
     assert unsafe_parts(html) == [], html
+
+
+# --- the plain-text shortcut -------------------------------------------------------------------
+
+# Letters and digits of several scripts, the punctuation the shortcut lets through, and a few
+# of everything it must not: generated sources mix them so that both branches are exercised.
+_PLAIN_ALPHABET = "abcXYZ019 ,.?;%$()'/:\n你好。，？！：、日本語한국어éüß€😀\u3000\u200d"
+_RISKY_ALPHABET = '\\`*_[]<>#+-=|~!&@"{}\t\r\xa0\u2028'
+_WORDS = ["http://x.io", "www.x.io", ":smile:", "1. ", "- ", "> ", "a@b.c", "@alice", "  ", "//"]
+
+
+def full_pipeline_html(source: str) -> str:
+    """What render_message made before the shortcut: always parse and sanitise."""
+    return markdown._render_full(source, resolve_usernames=resolve_known_users).html
+
+
+def generated_sources(count: int) -> list[str]:
+    randomness = random.Random(20261127)
+    sources = []
+    for _ in range(count):
+        parts = []
+        for _ in range(randomness.randint(1, 12)):
+            roll = randomness.random()
+            if roll < 0.8:
+                parts.append(
+                    "".join(randomness.choices(_PLAIN_ALPHABET, k=randomness.randint(1, 6)))
+                )
+            elif roll < 0.9:
+                parts.append(randomness.choice(_RISKY_ALPHABET))
+            else:
+                parts.append(randomness.choice(_WORDS))
+        sources.append("".join(parts).strip())
+    return [source for source in sources if source]
+
+
+def test_the_plain_text_shortcut_renders_what_the_full_pipeline_renders() -> None:
+    sources = generated_sources(20000) + [
+        line.replace("\\n", "\n")
+        for line in (Path(__file__).parent / "xss_corpus.txt").read_text().splitlines()
+        if line.strip()
+    ]
+    shortcut = 0
+    for source in sources:
+        assert render_html(source) == full_pipeline_html(source), source
+        shortcut += _NOT_PLAIN_RE.search(source) is None
+    # Both branches were exercised, each many times.
+    assert 2000 < shortcut < len(sources) - 2000
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Meeting moved to 10:30, same room",
+        "ok",
+        "好的，我下午看一下",
+        "it's 100% done (mostly); see a/b?",
+        "line one\nline two",
+    ],
+)
+def test_everyday_plain_messages_take_the_shortcut(source: str) -> None:
+    assert _NOT_PLAIN_RE.search(source) is None
+    assert render_html(source) == full_pipeline_html(source)
