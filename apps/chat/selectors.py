@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+import orjson
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Field, Model, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
+from rest_framework.utils.encoders import JSONEncoder
 
 from apps.accounts.models import User
 from apps.chat import events
 from apps.chat.models import Channel, ChannelKind, Membership, Mention, Message, Reaction
-from apps.chat.permissions import access_channel_read, access_message_read
+from apps.chat.permissions import (
+    access_channel_read,
+    access_channel_read_position,
+    access_message_read,
+)
 from apps.core.errors import InvalidInput
 from apps.files.models import Attachment
 
@@ -216,19 +225,6 @@ class MessageRow(NamedTuple):
         )
 
 
-# values_list() paths of the fields, in order: "sender_username" reads "sender__username".
-_ROW_FIELDS = tuple(
-    f"sender__{name.removeprefix('sender_')}"
-    if name.startswith("sender_") and name != "sender_id"
-    else name
-    for name in MessageRow._fields
-)
-
-
-def _rows(query: QuerySet[Message]) -> list[MessageRow]:
-    return [MessageRow._make(row) for row in query.values_list(*_ROW_FIELDS)]
-
-
 def payloads(messages: Sequence[Message | MessageRow]) -> list[events.MessagePayload]:
     """Payloads of history rows, or of messages loaded through `_messages_with_details`:
     one query for any number of messages (two when some have attachments), none for none."""
@@ -317,6 +313,15 @@ def _clamp_limit(limit: int | None) -> int:
     return limit
 
 
+def _check_cursor(
+    after_seq: int | None, before_seq: int | None, around_message_id: int | None
+) -> None:
+    if sum(x is not None for x in (after_seq, before_seq, around_message_id)) > 1:
+        raise InvalidInput(
+            _("Use only one of after_seq, before_seq and around."), code="invalid_cursor"
+        )
+
+
 def channel_history(
     *,
     user: User,
@@ -336,42 +341,20 @@ def channel_history(
     - `before_seq=N`: the `limit` messages before position N, oldest first (scrolling back).
     - `around_message_id`: a page centred on that message (permalinks).
     - none: the latest `limit` messages.
+
+    The REST view serves the same page through `channel_history_json` (cached).
     """
-    if sum(x is not None for x in (after_seq, before_seq, around_message_id)) > 1:
-        raise InvalidInput(
-            _("Use only one of after_seq, before_seq and around."), code="invalid_cursor"
-        )
+    _check_cursor(after_seq, before_seq, around_message_id)
     limit = _clamp_limit(limit)
     channel, _membership = access_channel_read(user=user, channel_id=channel_id)
-    base = Message.objects.filter(channel_id=channel.pk)
-    if roots_only:
-        base = base.filter(thread_root__isnull=True)
-    has_more_before = has_more_after = False
-    if after_seq is not None:
-        # A reply and its thread root share the version of the change that touched both (the
-        # reply sent or deleted), so a page must not end between two rows of one version: the
-        # next page starts after it. At most two rows share a version, hence `limit + 2`.
-        rows = _rows(base.filter(version__gt=after_seq).order_by("version", "id")[: limit + 2])
-        end = limit
-        if len(rows) > limit and rows[limit].version == rows[limit - 1].version:
-            end = limit + 1
-        has_more_after = len(rows) > end
-        messages = rows[:end]
-    elif around_message_id is not None:
-        anchor = base.filter(pk=around_message_id).values_list("seq", flat=True).first()
-        if anchor is None:
-            raise InvalidInput(_("That message is not in this channel."), code="invalid_cursor")
-        half = limit // 2
-        older = _rows(base.filter(seq__lt=anchor).order_by("-seq")[: half + 1])
-        newer = _rows(base.filter(seq__gte=anchor).order_by("seq")[: limit - half + 1])
-        has_more_before = len(older) > half
-        has_more_after = len(newer) > limit - half
-        messages = list(reversed(older[:half])) + newer[: limit - half]
-    else:
-        query = base if before_seq is None else base.filter(seq__lt=before_seq)
-        rows = _rows(query.order_by("-seq")[: limit + 1])
-        has_more_before = len(rows) > limit
-        messages = list(reversed(rows[:limit]))
+    messages, has_more_before, has_more_after = _history_rows(
+        channel_id=channel.pk,
+        after_seq=after_seq,
+        before_seq=before_seq,
+        around_message_id=around_message_id,
+        limit=limit,
+        roots_only=roots_only,
+    )
     return HistoryPage(
         channel=channel,
         messages=messages,
@@ -379,6 +362,239 @@ def channel_history(
         has_more_after=has_more_after,
         last_seq=channel.last_seq,
     )
+
+
+def _history_rows(
+    *,
+    channel_id: int,
+    after_seq: int | None,
+    before_seq: int | None,
+    around_message_id: int | None,
+    limit: int,
+    roots_only: bool,
+) -> tuple[list[MessageRow], bool, bool]:
+    """The page's rows, whether there are more before it and whether there are more after."""
+    has_more_before = has_more_after = False
+    if after_seq is not None:
+        # A reply and its thread root share the version of the change that touched both (the
+        # reply sent or deleted), so a page must not end between two rows of one version: the
+        # next page starts after it. At most two rows share a version, hence `limit + 2`.
+        rows = _page_rows(
+            channel_id, roots_only, "m.version > %s", [after_seq], "m.version, m.id", limit + 2
+        )
+        end = limit
+        if len(rows) > limit and rows[limit].version == rows[limit - 1].version:
+            end = limit + 1
+        has_more_after = len(rows) > end
+        messages = rows[:end]
+    elif around_message_id is not None:
+        base = Message.objects.filter(channel_id=channel_id)
+        if roots_only:
+            base = base.filter(thread_root__isnull=True)
+        anchor = base.filter(pk=around_message_id).values_list("seq", flat=True).first()
+        if anchor is None:
+            raise InvalidInput(_("That message is not in this channel."), code="invalid_cursor")
+        half = limit // 2
+        older = _page_rows(channel_id, roots_only, "m.seq < %s", [anchor], "m.seq DESC", half + 1)
+        newer = _page_rows(
+            channel_id, roots_only, "m.seq >= %s", [anchor], "m.seq", limit - half + 1
+        )
+        has_more_before = len(older) > half
+        has_more_after = len(newer) > limit - half
+        messages = list(reversed(older[:half])) + newer[: limit - half]
+    else:
+        where, params = ("", [])
+        if before_seq is not None:
+            where, params = "m.seq < %s", [before_seq]
+        rows = _page_rows(channel_id, roots_only, where, params, "m.seq DESC", limit + 1)
+        has_more_before = len(rows) > limit
+        messages = list(reversed(rows[:limit]))
+    return messages, has_more_before, has_more_after
+
+
+def _row_fields() -> list[Field[object, object]]:
+    """The model fields behind `MessageRow`'s columns, in order (the sender's from User)."""
+    fields: list[Field[object, object]] = []
+    for name in MessageRow._fields:
+        if name.startswith("sender_") and name != "sender_id":
+            fields.append(User._meta.get_field(name.removeprefix("sender_")))  # type: ignore[arg-type]
+        else:
+            fields.append(Message._meta.get_field(name))  # type: ignore[arg-type]
+    return fields
+
+
+_ROW_MODEL_FIELDS = _row_fields()
+
+# Hand-written, as the channel list is: the ORM's filter/order/slice/values_list chain cost more
+# CPU per page than PostgreSQL spent answering it. One index range scan on (channel, seq) or
+# (channel, version), then the senders by primary key.
+_PAGE_SQL = """
+    SELECT {columns} FROM {message} m JOIN {user} u ON u.id = m.sender_id
+    WHERE m.channel_id = %s{roots_only}{where} ORDER BY {order} LIMIT %s
+"""
+
+
+def _page_rows(
+    channel_id: int,
+    roots_only: bool,
+    where: str,
+    params: list[int],
+    order: str,
+    limit: int,
+) -> list[MessageRow]:
+    """Rows of one channel, `where` / `order` / `limit` applied. `where` and `order` are fixed
+    fragments written in `_history_rows`, never client input (values go in `params`)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{'m' if field.model is Message else 'u'}.{quote(field.column or field.attname)}"
+        for field in _ROW_MODEL_FIELDS
+    )
+    sql = _PAGE_SQL.format(
+        columns=columns,
+        message=Message._meta.db_table,
+        user=User._meta.db_table,
+        roots_only=" AND m.thread_root_id IS NULL" if roots_only else "",
+        where=f" AND {where}" if where else "",
+        order=order,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel_id, *params, limit])
+        rows = cursor.fetchall()
+    # The ORM's value converters, which a raw cursor skips (SQLite's datetimes and UUIDs).
+    compiler = Message.objects.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters(
+        [field.get_col(field.model._meta.db_table) for field in _ROW_MODEL_FIELDS]
+    )
+    if converters:
+        rows = list(compiler.apply_converters(rows, converters))
+    return [MessageRow._make(row) for row in rows]
+
+
+# --- the history page as the REST API sends it, cached ------------------------------------------
+
+
+class HistoryPageCache:
+    """Rendered history pages of this process, least recently used dropped first.
+
+    Keys name the channel *and its `last_seq`*: every change of a channel's messages (new
+    message, edit, deletion, reaction, thread reply count, attachment state) takes the next
+    value of that sequence in the transaction that makes it, so a page stored under a
+    `last_seq` is that page for as long as the channel's `last_seq` has that value, and no
+    invalidation is needed, in this process or any other. What lies outside the sequence
+    (senders' names; rows changed in the Django admin; purged deleted attachments, see
+    docs/performance.md) is bounded by `ttl_seconds`.
+
+    Per process rather than Redis: a hit costs a dictionary lookup, not a round trip and a
+    copy of ~25 kB; memory is bounded by `max_bytes`; and exact keys need no shared state.
+    Thread-safe (ASGI servers run each request's synchronous part in a thread of its own).
+    """
+
+    def __init__(self, *, max_bytes: int, ttl_seconds: float) -> None:
+        self.max_bytes = max_bytes
+        self.ttl_seconds = ttl_seconds
+        self._pages: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            entry = self._pages.get(key)
+            if entry is None:
+                return None
+            expires_at, body = entry
+            if expires_at <= time.monotonic():
+                del self._pages[key]
+                self._size -= len(body)
+                return None
+            self._pages.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            previous = self._pages.pop(key, None)
+            if previous is not None:
+                self._size -= len(previous[1])
+            self._pages[key] = (time.monotonic() + self.ttl_seconds, body)
+            self._size += len(body)
+            while self._size > self.max_bytes:
+                _key, (_expires_at, dropped) = self._pages.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._size = 0
+
+
+# ~1,000 latest pages of 50 messages per process. Names may lag a rename by at most a minute.
+history_pages = HistoryPageCache(max_bytes=32 * 1024 * 1024, ttl_seconds=60.0)
+
+_json_fallback = JSONEncoder().default  # lazy strings, dates, UUIDs... as DRF renders them
+
+
+def render_json(data: object) -> bytes:
+    """The bytes DRF's JSONRenderer gives (compact, UTF-8), rendered by orjson."""
+    rendered = orjson.dumps(data, default=_json_fallback)
+    # As DRF does: U+2028/U+2029 are valid JSON but end a line in older JavaScript.
+    if b"\xe2\x80\xa8" in rendered or b"\xe2\x80\xa9" in rendered:
+        rendered = rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(
+            b"\xe2\x80\xa9", b"\\u2029"
+        )
+    return rendered
+
+
+def channel_history_json(
+    *,
+    user: User,
+    channel_id: int,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    around_message_id: int | None = None,
+    limit: int | None = None,
+    roots_only: bool = False,
+) -> bytes:
+    """`channel_history` as the REST API's JSON body, from `history_pages` when it holds it.
+
+    The access check runs on every call (one query); the page, its details and its JSON only
+    when the channel changed since the page was stored. The body holds nothing that depends on
+    who asks.
+    """
+    _check_cursor(after_seq, before_seq, around_message_id)
+    limit = _clamp_limit(limit)
+    position = access_channel_read_position(user=user, channel_id=channel_id)
+    key = (
+        position.channel_id,
+        position.created_at,
+        position.last_seq,
+        after_seq,
+        before_seq,
+        around_message_id,
+        limit,
+        roots_only,
+    )
+    body = history_pages.get(key)
+    if body is None:
+        messages, has_more_before, has_more_after = _history_rows(
+            channel_id=position.channel_id,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            around_message_id=around_message_id,
+            limit=limit,
+            roots_only=roots_only,
+        )
+        body = render_json(
+            {
+                "channel_id": position.channel_id,
+                "last_seq": position.last_seq,
+                "has_more_before": has_more_before,
+                "has_more_after": has_more_after,
+                "messages": payloads(messages),
+            }
+        )
+        history_pages.put(key, body)
+    return body
 
 
 def thread_messages(*, user: User, root_id: int) -> tuple[Message, list[Message]]:

@@ -27,6 +27,7 @@ import os
 import random
 import resource
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -711,6 +712,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--generators", type=int, default=1, help="client processes")
     parser.add_argument("--sample-users", type=int, default=500, help="users whose tokens load")
     parser.add_argument(
+        "--changes-per-s",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="channel changes per second during each run (a reaction-like version bump of a "
+        "recent message, weighted by channel size): what moves the history page cache's keys",
+    )
+    parser.add_argument(
         "--endpoints",
         default=",".join(ENDPOINTS),
         help=",".join(ENDPOINTS + EXTRA_ENDPOINTS) + f" (default {','.join(ENDPOINTS)})",
@@ -824,6 +833,58 @@ def database_backend_pids(dbname: str) -> list[int]:
     return pids
 
 
+class ChannelChanges:
+    """Changes of channels while an endpoint is measured (`--changes-per-s`), as writers make.
+
+    Each change does what a reaction or an attachment verdict does to the history: in one
+    transaction it takes the channel's next sequence value and gives it to one of the latest 50
+    messages as its version. Channels are drawn in proportion to their messages (big channels
+    change most). It moves every cache key of that channel, which is what a read-only run
+    would hide. Its PostgreSQL backend counts in the "postgres" column.
+    """
+
+    def __init__(self, conninfo: str, per_second: float, seed: int) -> None:
+        self.conninfo, self.per_second = conninfo, per_second
+        self.rng = random.Random(seed)
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        if self.per_second > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.conninfo) as conn:
+            rows = conn.execute(
+                "SELECT channel_id, COUNT(*) FROM chat_message GROUP BY channel_id"
+            ).fetchall()
+            conn.commit()
+            channel_ids, weights = [r[0] for r in rows], [r[1] for r in rows]
+            interval, due = 1.0 / self.per_second, time.monotonic()
+            while not self._stop.is_set():
+                channel_id = self.rng.choices(channel_ids, weights)[0]
+                with conn.transaction():
+                    row = conn.execute(
+                        "UPDATE chat_channel SET last_seq = last_seq + 1 WHERE id = %s "
+                        "RETURNING last_seq",
+                        [channel_id],
+                    ).fetchone()
+                    conn.execute(
+                        "UPDATE chat_message SET version = %s WHERE id = (SELECT id FROM "
+                        "chat_message WHERE channel_id = %s ORDER BY seq DESC LIMIT 1 OFFSET %s)",
+                        [row[0] if row else 0, channel_id, self.rng.randrange(50)],
+                    )
+                self.count += 1
+                due += interval
+                self._stop.wait(max(0.0, due - time.monotonic()))
+
+
 def measure_endpoint(
     args: argparse.Namespace,
     endpoint: str,
@@ -860,7 +921,9 @@ def measure_endpoint(
         }
     )
     sampler.start()
+    changes = ChannelChanges(conninfo, args.changes_per_s, args.seed)
     try:
+        changes.start()
         for pipe in pipes:
             pipe.send((args.warmup, args.duration))
         for pipe in pipes:
@@ -879,6 +942,7 @@ def measure_endpoint(
         sampler.mark("end")
         profiled = recording.wait() if recording is not None else None
     finally:
+        changes.stop()
         sampler.stop()
         for pipe in pipes:
             with contextlib.suppress(OSError):
@@ -903,6 +967,7 @@ def measure_endpoint(
         "pg_options": args.pg_options,
         "overlay": args.overlay,
         "concurrency": args.concurrency,
+        "channel_changes_per_s": round(changes.count / wall, 1) if wall else 0.0,
         "duration_s": round(wall, 1),
         "requests_per_s": round(ok / wall, 1) if wall else 0.0,
         "latency": latency_summary(latencies),
