@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -105,6 +107,22 @@ def test_use_after_five_minutes_updates_last_used_at(user: User) -> None:
 
     token.refresh_from_db()
     assert token.last_used_at > stale
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_recording_the_use_does_not_wait_for_the_disk_and_commits(user: User) -> None:
+    token, raw = services.api_token_create(user=user, name="ci")
+
+    with CaptureQueriesContext(connection) as queries:
+        user_for_token(raw)
+
+    assert "SET LOCAL synchronous_commit TO OFF" in [q["sql"] for q in queries]
+    with connection.cursor() as cursor:  # the transaction's setting did not outlive it
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+    token.refresh_from_db()
+    assert token.last_used_at is not None
 
 
 # --- Bearer authentication over REST -------------------------------------------------------------
