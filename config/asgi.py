@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.chat.routing import websocket_urlpatterns  # noqa: E402
 from apps.core.websocket import OriginCheckMiddleware, TokenAuthMiddleware  # noqa: E402
+from apps.core.wsframes import DirectFramesMiddleware  # noqa: E402
 
 http_app = django_asgi_app
 if settings.ENCLAVE_SERVE_STATIC:
@@ -20,8 +21,11 @@ if settings.ENCLAVE_SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
-websocket_app = OriginCheckMiddleware(
-    AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+websocket_app = DirectFramesMiddleware(
+    OriginCheckMiddleware(
+        AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+    ),
+    max_buffer=settings.ENCLAVE_WS_SEND_BUFFER_MAX_BYTES,
 )
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})

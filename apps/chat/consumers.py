@@ -45,10 +45,15 @@ from apps.core import realtime
 from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError, InvalidInput
 from apps.core.events import channel_group, encode_frame, presence_group, user_group
+from apps.core.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
+from apps.core.wsframes import DirectFrames, Written
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# The socket's reader fell so far behind that its send buffer is full (wsframes): the client
+# reconnects at once and catches up, like after any other lost connection.
+CLOSE_TOO_SLOW = 4008
 
 
 class TokenBucket:
@@ -463,7 +468,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.presence_registered = False
         # Until the socket is open, and while an operation runs: pushes wait here, controls
         # in `deferred` (applied once the memberships are known, in order).
-        self.held: list[tuple[str, int | None]] | None = []
+        self.held: list[tuple[str, int | None, bytes]] | None = []
+        # Under uvicorn: fan-out frames go straight to the transport (apps/core/wsframes.py).
+        self.direct: DirectFrames | None = (self.scope.get("extensions") or {}).get(DIRECT_FRAMES)
         self.deferred: list[dict[str, Any]] | None = []
         self.refresh_due = False
         user = self.scope.get("user")
@@ -606,8 +613,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _release_held(self) -> None:
         held, self.held = self.held, None
-        for frame, channel_id in held or ():
-            await self.deliver(frame, channel_id)
+        for frame, channel_id, wire in held or ():
+            await self.deliver(frame, channel_id, wire)
 
     async def _handle(self, ref: Any, frame: dict[str, Any]) -> None:
         op_type = frame.get("type")
@@ -722,15 +729,24 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- called by the real-time hub ---------------------------------------------------------
 
-    async def deliver(self, frame: str, channel_id: int | None) -> None:
+    async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
         if self.closing:
             return
         if self.held is not None:
-            self.held.append((frame, channel_id))
+            self.held.append((frame, channel_id, wire))
             return
         # Drop events of a channel this socket has just lost (removal races the leave).
         if channel_id is not None and channel_id not in self.channel_ids:
             return
+        if self.direct is not None:
+            written = self.direct.write(wire)
+            if written is Written.SENT:
+                return
+            if written is Written.OVERFLOW:
+                # Too slow to read its events: it reconnects and catches up (after_seq).
+                logger.warning("closing a socket whose reader fell behind (user %s)", self.user.pk)
+                await self._shut(CLOSE_TOO_SLOW)
+                return
         await self._write(frame)
 
     async def control(self, message: dict[str, Any]) -> None:

@@ -33,6 +33,8 @@ from typing import Any, Protocol
 import orjson
 from django.conf import settings
 
+from apps.core.wsframes import text_frame
+
 logger = logging.getLogger(__name__)
 
 RESYNC_FRAME = orjson.dumps({"v": 1, "type": "resync"}).decode()
@@ -41,7 +43,8 @@ RESYNC_FRAME = orjson.dumps({"v": 1, "type": "resync"}).decode()
 class Subscriber(Protocol):
     """A socket as the hub sees it (apps.chat.consumers.ClientConsumer)."""
 
-    async def deliver(self, frame: str, channel_id: int | None) -> None: ...
+    async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
+        """`frame` as text, and `wire`: the same as a whole WebSocket frame (wsframes)."""
 
     async def control(self, message: dict[str, Any]) -> None: ...
 
@@ -121,7 +124,7 @@ class Hub:
                 targets.update(members)
         if header.get("type") == "client.control":
             await self._hand_to(targets, control=header)
-        else:
+        elif targets:
             await self._hand_to(targets, frame=frame, channel_id=header.get("channel_id"))
 
     async def _hand_to(
@@ -133,13 +136,14 @@ class Hub:
         control: dict[str, Any] | None = None,
     ) -> None:
         """Give a frame (or a control message) to each subscriber; one broken socket must not
-        starve the others."""
+        starve the others. The frame is put on the wire once for all of them."""
+        wire = text_frame(frame.encode()) if control is None else b""
         for subscriber in subscribers:
             try:
                 if control is not None:
                     await subscriber.control(control)
                 else:
-                    await subscriber.deliver(frame, channel_id)
+                    await subscriber.deliver(frame, channel_id, wire)
             except Exception:
                 logger.exception("real-time delivery to a socket failed")
 

@@ -266,6 +266,9 @@ ENCLAVE_PRESENCE_TTL_SECONDS = env.int("ENCLAVE_PRESENCE_TTL_SECONDS", default=9
 # How often an open socket re-reads its user, session and memberships (self-repair should a
 # join/leave/close control have been lost; also after every interruption of the event bus).
 ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
+# Under uvicorn, a socket whose unsent events pass this many bytes is closed (code 4008): its
+# client reconnects and catches up instead of holding up everyone's events (apps/core/wsframes).
+ENCLAVE_WS_SEND_BUFFER_MAX_BYTES = env.int("ENCLAVE_WS_SEND_BUFFER_MAX_BYTES", default=8 << 20)
 # Batches of messages one app process writes at once, each in its own thread and database
 # connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
 # One by default: a second writer thread in the same process fights the event loop for the

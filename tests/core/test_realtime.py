@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from apps.core import realtime
+from apps.core.wsframes import text_frame
 
 
 class Recorder:
@@ -25,9 +26,10 @@ class Recorder:
         self.frames: list[tuple[str, int | None]] = []
         self.controls: list[dict[str, Any]] = []
 
-    async def deliver(self, frame: str, channel_id: int | None) -> None:
+    async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
         if self.broken:
             raise RuntimeError("socket gone")
+        assert wire == text_frame(frame.encode())
         self.frames.append((frame, channel_id))
 
     async def control(self, message: dict[str, Any]) -> None:

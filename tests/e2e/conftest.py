@@ -139,7 +139,8 @@ class LiveServer:
             else [
                 *(UVICORN, "config.asgi:application", "--host", "127.0.0.1"),
                 *("--port", str(self.port), "--loop", "uvloop", "--http", "httptools"),
-                *("--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log"),
+                *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false"),
+                *("--lifespan", "off", "--no-access-log"),
             ]
         )
         self.process = subprocess.Popen(

@@ -121,6 +121,8 @@ def _server_command(options: Options, fd: int) -> list[str]:
             "httptools",
             "--ws",
             "websockets-sansio",
+            "--ws-per-message-deflate",
+            "false",
             "--no-access-log",
             "--log-level",
             "warning",
