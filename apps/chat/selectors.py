@@ -14,7 +14,7 @@ from typing import NamedTuple
 import orjson
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, Field, Model, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Field, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -27,6 +27,7 @@ from apps.chat.permissions import (
     access_message_read,
 )
 from apps.core.errors import InvalidInput
+from apps.core.sqlrows import attnames, converted, select_list
 from apps.files.models import Attachment
 
 
@@ -83,17 +84,6 @@ _CHANNEL_LIST_SQL = """
 """
 
 
-def _select_list(model: type[Model], alias: str) -> str:
-    quote = connection.ops.quote_name
-    # Concrete fields always have a column; "or" only narrows the type.
-    columns = [field.column or field.attname for field in model._meta.concrete_fields]
-    return ", ".join(f"{alias}.{quote(column)}" for column in columns)
-
-
-def _attnames(model: type[Model]) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
 def channel_list_for_user(
     *, user: User, channel_ids: list[int] | None = None
 ) -> list[ChannelSummary]:
@@ -102,10 +92,10 @@ def channel_list_for_user(
     `channel_ids` narrows the list (e.g. to one channel for its detail view). A message counts
     as a mention when it names the user or says @all/@everyone; one that does both counts once.
     """
-    membership_columns, channel_columns = _attnames(Membership), _attnames(Channel)
+    membership_columns, channel_columns = attnames(Membership), attnames(Channel)
     sql = _CHANNEL_LIST_SQL.format(
-        membership_columns=_select_list(Membership, "m"),
-        channel_columns=_select_list(Channel, "c"),
+        membership_columns=select_list(Membership, "m"),
+        channel_columns=select_list(Channel, "c"),
         message=Message._meta.db_table,
         mention=Mention._meta.db_table,
         membership=Membership._meta.db_table,
@@ -123,13 +113,8 @@ def channel_list_for_user(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    # The ORM's value converters, which a raw cursor skips (SQLite's datetimes, for one).
-    compiler = Membership.objects.none().query.get_compiler(connection=connection)
     fields = [*Membership._meta.concrete_fields, *Channel._meta.concrete_fields]
-    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
-    if converters:
-        rows = list(compiler.apply_converters(rows, converters))
-    for row in rows:
+    for row in converted(rows, fields):
         membership = Membership.from_db(connection.alias, membership_columns, row[:split])
         channel = Channel.from_db(connection.alias, channel_columns, row[split:end])
         membership.channel = channel
@@ -460,14 +445,7 @@ def _page_rows(
     with connection.cursor() as cursor:
         cursor.execute(sql, [channel_id, *params, limit])
         rows = cursor.fetchall()
-    # The ORM's value converters, which a raw cursor skips (SQLite's datetimes and UUIDs).
-    compiler = Message.objects.none().query.get_compiler(connection=connection)
-    converters = compiler.get_converters(
-        [field.get_col(field.model._meta.db_table) for field in _ROW_MODEL_FIELDS]
-    )
-    if converters:
-        rows = list(compiler.apply_converters(rows, converters))
-    return [MessageRow._make(row) for row in rows]
+    return [MessageRow._make(row) for row in converted(rows, _ROW_MODEL_FIELDS)]
 
 
 # --- the history page as the REST API sends it, cached ------------------------------------------

@@ -795,6 +795,19 @@ class _BatchedSend:
     rendered: RenderedMessage
     message: Message | None = None
 
+    def new_message(self, *, seq: int, now: datetime) -> Message:
+        """Its unsaved message, numbered `seq` in its channel."""
+        return _new_message(
+            sender=self.request.sender,
+            channel_id=self.request.channel_id,
+            seq=seq,
+            client_msg_id=self.client_msg_id,
+            body=self.body,
+            rendered=self.rendered,
+            thread_root=None,
+            now=now,
+        )
+
 
 class _BatchUsernames:
     """Username resolver for the renders of one batch: every candidate @name of the batch's
@@ -919,16 +932,7 @@ class _SendBatch:
             for channel_id, channel_sends in by_channel.items():
                 first_seq = last_seqs[channel_id] - len(channel_sends) + 1
                 for seq, send in enumerate(channel_sends, start=first_seq):
-                    send.message = _new_message(
-                        sender=send.request.sender,
-                        channel_id=channel_id,
-                        seq=seq,
-                        client_msg_id=send.client_msg_id,
-                        body=send.body,
-                        rendered=send.rendered,
-                        thread_root=None,
-                        now=now,
-                    )
+                    send.message = send.new_message(seq=seq, now=now)
             messages = Message.objects.bulk_create([_message_of(send) for send in self.sends])
             mentions = [
                 mention
@@ -978,16 +982,7 @@ class _SendBatch:
                 raise RuntimeError("the batch statement stored a partial batch")
             for index, send in enumerate(sends):
                 pk, seq = stored[index]
-                send.message = _new_message(
-                    sender=send.request.sender,
-                    channel_id=send.request.channel_id,
-                    seq=seq,
-                    client_msg_id=send.client_msg_id,
-                    body=send.body,
-                    rendered=send.rendered,
-                    thread_root=None,
-                    now=now,
-                )
+                send.message = send.new_message(seq=seq, now=now)
                 send.message.pk = pk
                 send.message._state.adding = False
                 send.message._state.db = connection.alias

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 
 def select_list(model: type[Model], alias: str) -> str:
@@ -24,24 +24,35 @@ def select_list(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{quote(column)}" for column in columns)
 
 
+def attnames(model: type[Model]) -> list[str]:
+    """The attribute names of `model`'s concrete fields, in the order of `select_list`."""
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def converted(rows: Iterable[Sequence[Any]], fields: Sequence[Field[Any, Any]]) -> list[Any]:
+    """`rows` with the ORM's value converters of `fields` applied to their first columns (a
+    raw cursor skips them: SQLite's datetimes and UUIDs, for instance)."""
+    compiler = fields[0].model._default_manager.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+    if converters:
+        return list(compiler.apply_converters(rows, converters))
+    return list(rows)
+
+
 def instances(
     rows: Iterable[Sequence[Any]], models: Sequence[type[Model]]
 ) -> list[tuple[Model, ...]]:
     """One instance of each of `models` per row; a row holds their `select_list`s in order."""
     fields = [field for model in models for field in model._meta.concrete_fields]
-    compiler = models[0]._default_manager.none().query.get_compiler(connection=connection)
-    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
-    if converters:
-        rows = compiler.apply_converters(rows, converters)
     spans = []
     start = 0
     for model in models:
-        names = [field.attname for field in model._meta.concrete_fields]
+        names = attnames(model)
         spans.append((model, names, start, start + len(names)))
         start += len(names)
     return [
         tuple(model.from_db(connection.alias, names, row[lo:hi]) for model, names, lo, hi in spans)
-        for row in rows
+        for row in converted(rows, fields)
     ]
 
 

@@ -27,3 +27,21 @@ def raises_domain_error(code: str, status: int | None = None) -> Iterator[None]:
     assert info.value.code == code, f"expected {code!r}, got {info.value.code!r}"
     if status is not None:
         assert info.value.http_status == status
+
+
+def pushed_payloads(channel: Channel) -> list[dict[str, Any]]:
+    """What `message.new` would carry for each stored message of `channel`, in seq order."""
+    from apps.chat import events
+
+    stored = Message.objects.select_related("sender").filter(channel=channel).order_by("seq")
+    return [
+        dict(
+            events.message_payload(
+                m,
+                reactions=m.reactions.all(),
+                mentioned_user_ids=[mention.user_id for mention in m.mentions.all()],
+                attachments=m.attachments.order_by("created_at", "id"),
+            )
+        )
+        for m in stored
+    ]

@@ -18,7 +18,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Role, User
-from apps.chat import events, selectors, services
+from apps.chat import selectors, services
 from apps.chat.models import Channel, ChannelKind, Message
 from apps.chat.permissions import access_channel_read, access_channel_read_position
 from apps.core.errors import DomainError
@@ -26,7 +26,7 @@ from apps.files import clamd
 from apps.files import services as file_services
 from apps.files.models import Attachment
 from tests.api_matrix import clean_image_attachment, png_bytes
-from tests.chat.support import raises_domain_error, send
+from tests.chat.support import pushed_payloads, raises_domain_error, send
 
 pytestmark = pytest.mark.django_db
 
@@ -124,16 +124,7 @@ def test_history_body_equals_the_pushed_payloads(alice: User, bob: User, general
         attachment_ids=[clean_image_attachment(alice, name="chart.png").pk],
     )
     get_history(bob, general)  # stored in the cache
-    stored = Message.objects.select_related("sender").filter(channel=general).order_by("seq")
-    pushed = [
-        events.message_payload(
-            m,
-            reactions=m.reactions.all(),
-            mentioned_user_ids=[mention.user_id for mention in m.mentions.all()],
-            attachments=m.attachments.order_by("created_at", "id"),
-        )
-        for m in stored
-    ]
+    pushed = pushed_payloads(general)
 
     assert get_history(bob, general)["messages"] == orjson.loads(selectors.render_json(pushed))
 

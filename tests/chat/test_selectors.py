@@ -11,7 +11,7 @@ from apps.chat import events, selectors, services
 from apps.chat.models import Channel, ChannelKind, Membership, Message, Reaction
 from apps.chat.presence import ONLINE
 from tests.api_matrix import clean_image_attachment
-from tests.chat.support import raises_domain_error, send
+from tests.chat.support import pushed_payloads, raises_domain_error, send
 
 pytestmark = pytest.mark.django_db
 
@@ -316,20 +316,12 @@ def test_history_payloads_equal_the_pushed_payloads(
         body="chart",
         attachment_ids=[clean_image_attachment(alice, name="chart.png").pk],
     )
-    stored = Message.objects.select_related("sender").filter(channel=general).order_by("seq")
-    pushed = [
-        events.message_payload(
-            m,
-            reactions=m.reactions.all(),
-            mentioned_user_ids=[mention.user_id for mention in m.mentions.all()],
-            attachments=m.attachments.order_by("created_at", "id"),
-        )
-        for m in stored
-    ]
+    pushed = pushed_payloads(general)
 
     page = selectors.channel_history(user=bob, channel_id=general.pk)
 
     assert selectors.payloads(page.messages) == pushed
+    stored = Message.objects.select_related("sender").filter(channel=general).order_by("seq")
     assert selectors.payloads(list(stored)) == pushed
 
 
