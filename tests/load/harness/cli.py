@@ -96,7 +96,6 @@ def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[Cli
                 rate=options.rate,
                 duration=options.duration,
                 body_size=options.body_size,
-                compression=options.ws_compression,
                 connect_timeout=options.connect_timeout,
                 connect_retries=options.connect_retries,
                 ack_timeout=options.ack_timeout,
@@ -273,6 +272,7 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         seq_before=seq_before,
         rate=options.rate,
         duration=options.duration,
+        relay=options.start_servers and options.server == "relay",
     )
     summary.update(report)
     known = sum(

@@ -30,8 +30,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.load.harness import leanws
+from tests.load.harness.leanws import HandshakeFailed, LeanSocket
 
 BODY_MARKER = "load"
 
@@ -52,7 +53,6 @@ class ClientPlan:
     rate: float  # aggregate messages per second over all processes
     duration: float
     body_size: int
-    compression: bool
     connect_timeout: float
     connect_retries: int
     ack_timeout: float
@@ -107,8 +107,7 @@ class Generator:
         self.plan = plan
         self.control = control
         self.result = ClientResult(index=plan.index)
-        self.sockets: dict[int, ClientConnection] = {}
-        self.readers: list[asyncio.Task[None]] = []
+        self.sockets: dict[int, LeanSocket] = {}
         self.pending: dict[int, Sent] = {}
         self.refs = itertools.count(1)
         self.stopping = False
@@ -182,47 +181,42 @@ class Generator:
     async def _connect_once(self, user_id: int, token: str, url: str) -> str | None:
         """Open one socket and wait for `hello`; the failure's name, or None."""
         begun = time.time()
-        ws: ClientConnection | None = None
+        rooms = self.room_sets.get(user_id, set())
         failure: str | None = None
+        ws: LeanSocket | None = None
         try:
             async with asyncio.timeout(self.plan.connect_timeout):
-                ws = await connect(
+                ws, first = await leanws.connect(
                     f"{url}?token={token}",
-                    compression="deflate" if self.plan.compression else None,
-                    open_timeout=None,
-                    ping_interval=None,
-                    close_timeout=5,
-                    max_size=2**22,
-                    max_queue=None,
+                    lambda raw: self._on_frame(user_id, rooms, raw),
                 )
-                hello = orjson.loads(await ws.recv())
+                hello = orjson.loads(first)
                 if hello.get("type") != "hello":
                     failure = "no_hello"
-        except InvalidStatus as error:
-            failure = f"http_{error.response.status_code}"
+        except HandshakeFailed as error:
+            failure = f"http_{error.status}"
         except TimeoutError:
             failure = "timeout"
-        except ConnectionClosed as error:
-            failure = f"closed_{error.rcvd.code if error.rcvd else 1006}"
+        except ConnectionError as error:
+            failure = str(error).replace("closed with ", "closed_").replace(" ", "_")
         except Exception as error:  # refused, reset, bad handshake: count them by kind
             failure = type(error).__name__
         if failure is not None or ws is None:
             if ws is not None:
-                ws.transport.abort()  # a half-open socket must not linger into the run
+                ws.abort()  # a half-open socket must not linger into the run
             return failure or "no_socket"
         now = time.time()
         self.result.connected_at[user_id] = now
         self.result.connect_latencies.append(now - begun)
         self.sockets[user_id] = ws
-        self.readers.append(asyncio.create_task(self._read(user_id, ws)))
+        ws.closed.add_done_callback(lambda closed: self._on_close(user_id, closed.result()))
         watch = self.plan.watch.get(user_id)
         if watch:
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(
-                    orjson.dumps(
-                        {"v": 1, "type": "presence.subscribe", "user_ids": watch, "ref": "watch"}
-                    ).decode()
-                )
+            ws.send_text(
+                orjson.dumps(
+                    {"v": 1, "type": "presence.subscribe", "user_ids": watch, "ref": "watch"}
+                ).decode()
+            )
         return None
 
     async def _close_all(self) -> None:
@@ -231,35 +225,29 @@ class Generator:
                 await asyncio.gather(
                     *(ws.close() for ws in self.sockets.values()), return_exceptions=True
                 )
-        for reader in self.readers:
-            reader.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
 
     # --- receiving ------------------------------------------------------------------------------
 
-    async def _read(self, user_id: int, ws: ClientConnection) -> None:
+    def _on_frame(self, user_id: int, rooms: set[int], raw: bytes) -> None:
+        now = time.time()
         result = self.result
-        rooms = self.room_sets.get(user_id, set())
-        try:
-            async for raw in ws:
-                now = time.time()
-                result.frames_received += 1
-                result.bytes_received += len(raw)
-                frame = orjson.loads(raw)
-                kind = frame.get("type")
-                if kind == "message.new":
-                    self._on_push(user_id, rooms, frame, now)
-                elif kind == "ack":
-                    self._on_ack(frame, now)
-                elif kind == "error":
-                    self._on_error(frame)
-                else:
-                    result.event_counts[str(kind)] += 1
-        except ConnectionClosed as closed:
-            code = closed.rcvd.code if closed.rcvd else 1006
-            result.close_codes[str(code)] += 1
+        result.frames_received += 1
+        result.bytes_received += len(raw)
+        frame = orjson.loads(raw)
+        kind = frame.get("type")
+        if kind == "message.new":
+            self._on_push(user_id, rooms, frame, now)
+        elif kind == "ack":
+            self._on_ack(frame, now)
+        elif kind == "error":
+            self._on_error(frame)
+        else:
+            result.event_counts[str(kind)] += 1
+
+    def _on_close(self, user_id: int, code: int) -> None:
+        self.result.close_codes[str(code)] += 1
         if not self.stopping:
-            result.disconnected_at[user_id] = time.time()
+            self.result.disconnected_at[user_id] = time.time()
 
     def _on_push(self, user_id: int, rooms: set[int], frame: dict[str, Any], now: float) -> None:
         result = self.result
@@ -329,7 +317,7 @@ class Generator:
 
     def _pick_sender(
         self, pools: list[list[tuple[int, int]]], weights: list[float]
-    ) -> tuple[int, int, ClientConnection] | None:
+    ) -> tuple[int, int, LeanSocket] | None:
         """A random (user, room) whose socket is still open; a few tries, then give up."""
         for _ in range(20):
             pool = self.random.choices(pools, weights)[0] if len(pools) > 1 else pools[0]
@@ -381,9 +369,7 @@ class Generator:
             ).decode()
             self.pending[ref] = sent
             result.sends.append(sent)
-            try:
-                await ws.send(frame)
-            except ConnectionClosed:
+            if not ws.send_text(frame):
                 self.pending.pop(ref, None)
                 result.errors[sent.client_msg_id] = "socket_closed"
         result.send_ended = time.time()

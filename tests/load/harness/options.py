@@ -47,7 +47,6 @@ class Options:
     body_size: int
     watch: int
     postgres_settings: list[tuple[str, str]]
-    ws_compression: bool
     connect_timeout: float
     connect_retries: int
     ack_timeout: float
@@ -133,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     topo = parser.add_argument_group("server topology")
     topo.add_argument("--servers", type=int, default=1, help="ASGI server processes")
-    topo.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    topo.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn", "relay"],
+        default="daphne",
+        help="relay: the minimal WebSocket relay (tests/load/relay.py), no persistence",
+    )
     topo.add_argument(
         "--listen",
         choices=["reuseport", "ports"],
@@ -182,11 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="presence: each client watches up to this many peers of its rooms (0: none)",
-    )
-    load.add_argument(
-        "--ws-compression",
-        action="store_true",
-        help="offer permessage-deflate (off by default: daphne does not negotiate it)",
     )
     load.add_argument(
         "--settle",
@@ -278,7 +277,6 @@ def parse_options(argv: list[str] | None = None) -> Options:
         body_size=args.body_size,
         watch=args.watch,
         postgres_settings=[tuple(item.split("=", 1)) for item in args.postgres_setting],  # type: ignore[misc]
-        ws_compression=args.ws_compression,
         connect_timeout=args.connect_timeout,
         connect_retries=args.connect_retries,
         ack_timeout=args.ack_timeout,

@@ -109,6 +109,9 @@ def _listening_socket(port: int, *, reuse_port: bool) -> socket.socket:
 
 def _server_command(options: Options, fd: int) -> list[str]:
     bin_dir = Path(sys.executable).parent
+    if options.server == "relay":
+        relay = [sys.executable, "-m", "tests.load.relay", "--fd", str(fd)]
+        return [*relay, "--database-url", options.database_url]
     if options.server == "uvicorn":
         return [
             str(bin_dir / "uvicorn"),
