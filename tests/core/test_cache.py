@@ -25,3 +25,16 @@ def test_instances_share_one_client_and_see_each_others_keys() -> None:
     other = SharedRedisCache(REDIS_TEST_URL.rsplit("/", 1)[0] + "/14", params)
     assert other._cache is not first._cache  # type: ignore[attr-defined]
     first.delete("throttle")
+
+
+def test_one_redis_client_per_pool_serves_every_call() -> None:
+    cache = SharedRedisCache(REDIS_TEST_URL, {"KEY_PREFIX": f"enclave-test-{uuid.uuid4().hex[:8]}"})
+    client = cache._cache  # type: ignore[attr-defined]
+
+    cache.set("k", 1, timeout=10)
+    first = client.get_client(write=True)
+    assert cache.get("k") == 1
+
+    assert client.get_client(write=True) is first
+    assert client.get_client() is first  # one server: reads use the same pool
+    cache.delete("k")
