@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import APIToken, User
+from apps.core.sqlrows import instances, select_list
 
 TOKEN_PREFIX = "enc_"  # noqa: S105 - a public marker, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -27,22 +28,37 @@ def user_for_token(raw: str) -> User | None:
     """The active user a raw token belongs to, or None if it is unknown, revoked or expired."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    try:
-        # The digest is unique: no ORDER BY, at most one row.
-        token = APIToken.objects.select_related("user").get(
-            digest=token_digest(raw), revoked_at__isnull=True
-        )
-    except APIToken.DoesNotExist:
+    # Every REST request and handshake: by hand, the ORM spent more CPU building the query
+    # (~0.45 ms) than the database answering it. The digest is unique: at most one row.
+    sql = _LOOKUP_SQL.format(
+        token_columns=select_list(APIToken, "t"),
+        user_columns=select_list(User, "u"),
+        token=APIToken._meta.db_table,
+        user=User._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_digest(raw)])
+        rows = cursor.fetchall()
+    if not rows:
         return None
-    if not token.user.is_active:
+    token, user = instances(rows, (APIToken, User))[0]
+    if not isinstance(token, APIToken) or not isinstance(user, User) or not user.is_active:
         return None
+    token.user = user
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
         return None
     # Write last_used_at at most every few minutes: tokens are used on every request.
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
         _touch(token, now)
-    return token.user
+    return user
+
+
+_LOOKUP_SQL = """
+SELECT {token_columns}, {user_columns}
+FROM {token} t JOIN {user} u ON u.id = t.user_id
+WHERE t.digest = %s AND t.revoked_at IS NULL
+"""
 
 
 def _touch(token: APIToken, now: datetime) -> None:

@@ -109,6 +109,20 @@ def test_use_after_five_minutes_updates_last_used_at(user: User) -> None:
     assert token.last_used_at > stale
 
 
+def test_the_user_comes_whole_from_one_query(user: User) -> None:
+    _token, raw = services.api_token_create(user=user, name="ci")
+    user_for_token(raw)  # the first use records last_used_at
+
+    with CaptureQueriesContext(connection) as queries:
+        found = user_for_token(raw)
+
+    assert len(queries) == 1
+    assert found is not None
+    fields = [field.attname for field in User._meta.concrete_fields]
+    expected = User.objects.get(pk=user.pk)
+    assert [getattr(found, f) for f in fields] == [getattr(expected, f) for f in fields]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_recording_the_use_does_not_wait_for_the_disk_and_commits(user: User) -> None:
