@@ -71,7 +71,9 @@ class LocalPresenceStore:
         expiry = time.monotonic() + self.ttl
         with self._lock:
             for user_id, connection_id, state in entries:
-                self._data.setdefault(user_id, {})[connection_id] = (state, expiry)
+                connections = self._data.get(user_id, {})
+                if connection_id in connections:  # a tab removed meanwhile stays removed
+                    connections[connection_id] = (state, expiry)
 
     def status_of(self, user_ids: list[int]) -> dict[int, str]:
         with self._lock:
@@ -143,13 +145,17 @@ class RedisPresenceStore:
         return self._status_after(user_id)
 
     def keep_alive(self, entries: list[tuple[int, str, str]]) -> None:
+        """Extend the entries that still exist, in one script call.
+
+        Only existing fields: a keep-alive snapshot taken before a tab closed must not bring
+        its entry back after the close removed it (the user would look online for a TTL).
+        """
+        if not entries:
+            return
         expiry = time.time() + self.ttl
-        pipe = self.client.pipeline(transaction=False)
-        for user_id, connection_id, state in entries:
-            key = self._key(user_id)
-            pipe.hset(key, connection_id, f"{state}|{expiry}")
-            pipe.expire(key, self._key_ttl())
-        pipe.execute()
+        keys = [self._key(user_id) for user_id, _cid, _state in entries]
+        values = [v for _uid, cid, state in entries for v in (cid, f"{state}|{expiry}")]
+        self.client.eval(_KEEP_ALIVE_SCRIPT, len(keys), *keys, self._key_ttl(), *values)
 
     def status_of(self, user_ids: list[int]) -> dict[int, str]:
         pipe = self.client.pipeline()
@@ -160,6 +166,20 @@ class RedisPresenceStore:
             uid: aggregate(self._states(raw, now)[0])
             for uid, raw in zip(user_ids, pipe.execute(), strict=True)
         }
+
+
+# KEYS: one hash per entry; ARGV: the hashes' TTL, then (field, value) per entry.
+_KEEP_ALIVE_SCRIPT = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+    local field = ARGV[2 * i]
+    if redis.call('HEXISTS', key, field) == 1 then
+        redis.call('HSET', key, field, ARGV[2 * i + 1])
+        redis.call('EXPIRE', key, ttl)
+    end
+end
+return 0
+"""
 
 
 @lru_cache(maxsize=1)

@@ -46,3 +46,18 @@ def test_entries_expire_unless_kept_alive(store: presence.PresenceStore) -> None
         store.keep_alive([(1, "kept", presence.AWAY)])
 
     assert store.status_of([1, 2]) == {1: presence.AWAY, 2: presence.OFFLINE}
+
+
+def test_a_keep_alive_taken_before_a_tab_closed_does_not_bring_it_back(
+    store: presence.PresenceStore,
+) -> None:
+    store.set(1, "closing", presence.ONLINE)
+    store.set(1, "staying", presence.AWAY)
+    snapshot = [(1, "closing", presence.ONLINE), (1, "staying", presence.AWAY)]
+
+    store.remove(1, "closing")  # the tab closes while the keep-alive is on its way
+    store.keep_alive(snapshot)
+
+    assert store.user_status(1) == presence.AWAY
+    store.remove(1, "staying")
+    assert store.user_status(1) == presence.OFFLINE
