@@ -22,6 +22,7 @@ from apps.accounts.models import User
 from apps.chat import events
 from apps.chat.models import Channel, ChannelKind, Membership, Mention, Message, Reaction
 from apps.chat.permissions import (
+    ChannelReadPosition,
     access_channel_read,
     access_channel_read_position,
     access_message_read,
@@ -280,11 +281,21 @@ def _message_details(
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
-    channel: Channel
+    channel_id: int
     messages: list[MessageRow]
     has_more_before: bool
     has_more_after: bool
     last_seq: int
+
+    def body(self) -> dict[str, object]:
+        """The REST API's response body for this page."""
+        return {
+            "channel_id": self.channel_id,
+            "last_seq": self.last_seq,
+            "has_more_before": self.has_more_before,
+            "has_more_after": self.has_more_after,
+            "messages": payloads(self.messages),
+        }
 
 
 def _clamp_limit(limit: int | None) -> int:
@@ -330,10 +341,28 @@ def channel_history(
     The REST view serves the same page through `channel_history_json` (cached).
     """
     _check_cursor(after_seq, before_seq, around_message_id)
-    limit = _clamp_limit(limit)
-    channel, _membership = access_channel_read(user=user, channel_id=channel_id)
+    position = access_channel_read_position(user=user, channel_id=channel_id)
+    return _page_at(
+        position,
+        after_seq=after_seq,
+        before_seq=before_seq,
+        around_message_id=around_message_id,
+        limit=_clamp_limit(limit),
+        roots_only=roots_only,
+    )
+
+
+def _page_at(
+    position: ChannelReadPosition,
+    *,
+    after_seq: int | None,
+    before_seq: int | None,
+    around_message_id: int | None,
+    limit: int,
+    roots_only: bool,
+) -> HistoryPage:
     messages, has_more_before, has_more_after = _history_rows(
-        channel_id=channel.pk,
+        channel_id=position.channel_id,
         after_seq=after_seq,
         before_seq=before_seq,
         around_message_id=around_message_id,
@@ -341,11 +370,11 @@ def channel_history(
         roots_only=roots_only,
     )
     return HistoryPage(
-        channel=channel,
+        channel_id=position.channel_id,
         messages=messages,
         has_more_before=has_more_before,
         has_more_after=has_more_after,
-        last_seq=channel.last_seq,
+        last_seq=position.last_seq,
     )
 
 
@@ -554,23 +583,15 @@ def channel_history_json(
     )
     body = history_pages.get(key)
     if body is None:
-        messages, has_more_before, has_more_after = _history_rows(
-            channel_id=position.channel_id,
+        page = _page_at(
+            position,
             after_seq=after_seq,
             before_seq=before_seq,
             around_message_id=around_message_id,
             limit=limit,
             roots_only=roots_only,
         )
-        body = render_json(
-            {
-                "channel_id": position.channel_id,
-                "last_seq": position.last_seq,
-                "has_more_before": has_more_before,
-                "has_more_after": has_more_after,
-                "messages": payloads(messages),
-            }
-        )
+        body = render_json(page.body())
         history_pages.put(key, body)
     return body
 
