@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from apps.core.errors import Forbidden, NotAuthenticated, NotFound
-from apps.core.sqlrows import instances, select_list
+from apps.core.sqlrows import fetch_all_together, instances, select_list
 
 
 def _require_active(user: User) -> None:
@@ -148,12 +148,8 @@ class ChannelPostAccess:
 
 def access_channel_post_batch(*, pairs: Iterable[tuple[User, int]]) -> ChannelPostAccess:
     """Fetch what `access_channel_post` needs for every (user, channel id) pair: one query."""
-    sql, params = channel_post_access_query(pairs=pairs)
-    if not sql:
-        return channel_post_access_from_rows([])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return channel_post_access_from_rows(cursor.fetchall())
+    [rows] = fetch_all_together([channel_post_access_query(pairs=pairs)])
+    return channel_post_access_from_rows(rows)
 
 
 def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str, list[int]]:

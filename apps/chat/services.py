@@ -116,12 +116,8 @@ def _clean_body(body: object) -> str:
 
 def _resolve_usernames(usernames: set[str]) -> Mapping[str, MentionTarget]:
     """Active users by lower-cased username (one indexed query; see User.Meta.indexes)."""
-    sql, params = _usernames_query(usernames)
-    if not sql:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _mention_targets(cursor.fetchall())
+    [rows] = fetch_all_together([_usernames_query(usernames)])
+    return _mention_targets(rows)
 
 
 _MENTION_TARGET_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
