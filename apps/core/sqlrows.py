@@ -8,6 +8,7 @@ the instances are made with `Model.from_db`, exactly as a queryset makes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
+@functools.cache
 def select_list(model: type[Model], alias: str) -> str:
     """`alias.col1, alias.col2, ...`: every concrete column of `model`, in field order."""
     quote = connection.ops.quote_name
@@ -32,11 +34,20 @@ def attnames(model: type[Model]) -> list[str]:
 def converted(rows: Iterable[Sequence[Any]], fields: Sequence[Field[Any, Any]]) -> list[Any]:
     """`rows` with the ORM's value converters of `fields` applied to their first columns (a
     raw cursor skips them: SQLite's datetimes and UUIDs, for instance)."""
-    compiler = fields[0].model._default_manager.none().query.get_compiler(connection=connection)
-    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+    compiler, converters = _converters(tuple(fields))
     if converters:
         return list(compiler.apply_converters(rows, converters))
     return list(rows)
+
+
+@functools.cache
+def _converters(fields: tuple[Field[Any, Any], ...]) -> tuple[Any, dict[int, Any]]:
+    """A compiler and the converters of `fields`, built once per field list (about 70 µs a
+    time on the hot paths that use them). The compiler holds Django's connection proxy, which
+    resolves to the calling thread's connection when the converters run."""
+    compiler = fields[0].model._default_manager.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+    return compiler, converters
 
 
 def instances(
