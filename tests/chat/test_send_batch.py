@@ -588,6 +588,25 @@ def test_a_batch_of_plain_messages_costs_the_same_statements_whatever_its_size(
     assert [o.created for o in outcomes if isinstance(o, SendResult)] == [True] * size
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_batches_of_any_size_reuse_one_prepared_write(room_of_five: Any) -> None:
+    for size in (1, BATCH_CHANNELS, 12):
+        outcomes = send_batch(plain_batch(room_of_five, size))
+        assert all(isinstance(o, SendResult) and o.created for o in outcomes)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%INSERT INTO%RETURNING id, channel_id, seq%"],
+        )
+        runs = [count for (count,) in cursor.fetchall()]
+    # Parsed once (per parameter-type combination), not once per batch size.
+    assert len(runs) == 1
+    assert runs == [3]
+
+
 @pytest.mark.django_db
 def test_a_batch_over_fifty_channels_costs_the_same_statements(
     make_user: MakeUser, make_channel: MakeChannel, django_assert_num_queries: Any

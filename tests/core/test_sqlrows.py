@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership
-from apps.core.sqlrows import fetch_all_together, instances, select_list
+from apps.core.sqlrows import fetch_all_together, instances, prepared_cursor, select_list
 
 
 @pytest.mark.django_db
@@ -66,3 +66,41 @@ def test_instances_equal_what_the_orm_loads(make_user: Any, make_channel: Any) -
         getattr(orm_membership, f) for f in fields
     ]
     assert loaded_channel._state.adding is False
+
+
+@pytest.mark.django_db
+def test_a_prepared_cursor_returns_rows_logs_its_queries_and_raises_djangos_errors(
+    make_user: Any,
+) -> None:
+    alice = make_user(username="alice")
+    table = User._meta.db_table
+    with CaptureQueriesContext(connection) as sent, prepared_cursor() as cursor:
+        cursor.execute(f"SELECT username FROM {table} WHERE id = %s", [alice.pk])  # noqa: S608
+        assert cursor.fetchall() == [("alice",)]
+    assert len(sent) == 1  # Django's wrapper: tests and DEBUG still see the statement
+
+    with pytest.raises(IntegrityError), transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET username = %s WHERE id = %s",  # noqa: S608
+            ["alice", make_user(username="bob").pk],
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_prepares_the_statement_once_per_connection() -> None:
+    sql = "SELECT count(*) FROM unnest(%s::bigint[]) AS ids(id) WHERE id > %s"
+    for ids, floor in (([1, 2, 3], 1), ([5, 6], 0), ([], 0)):
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, [ids, floor])
+            assert cursor.fetchone() == (sum(1 for i in ids if i > floor),)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%unnest($1::bigint[])%"],
+        )
+        runs = [count for (count,) in cursor.fetchall()]
+    # One prepared statement per parameter-type combination; all three runs went through them.
+    assert runs and sum(runs) == 3
