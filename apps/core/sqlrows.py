@@ -99,7 +99,7 @@ class _PreparingCursor(psycopg.Cursor[Any]):
     """Server-side binding, and every statement prepared on its first run on a connection:
     later runs skip PostgreSQL's parse, analysis and planning (the generic plan is reused)."""
 
-    def execute(  # type: ignore[override]
+    def execute(
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None
     ) -> Any:
         return super().execute(query, params, prepare=True, binary=binary)
@@ -120,4 +120,4 @@ def prepared_cursor() -> CursorWrapper:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         # What connection.cursor() does, with our cursor class instead of Django's.
-        return connection._prepare_cursor(_PreparingCursor(connection.connection))
+        return connection._prepare_cursor(_PreparingCursor(connection.connection))  # type: ignore[attr-defined]

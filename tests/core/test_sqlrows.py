@@ -103,4 +103,5 @@ def test_postgresql_prepares_the_statement_once_per_connection() -> None:
         )
         runs = [count for (count,) in cursor.fetchall()]
     # One prepared statement per parameter-type combination; all three runs went through them.
-    assert runs and sum(runs) == 3
+    assert runs
+    assert sum(runs) == 3

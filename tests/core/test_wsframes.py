@@ -185,6 +185,17 @@ async def test_pushes_go_through_direct_frames_and_a_reader_too_slow_is_closed(
     [pushed] = [f for f in direct.frames if f["type"] == "message.new"]  # ...but directly
     assert pushed["message"]["id"] == ack["message_id"]
 
+    # Replies too: an ack and an error.
+    await bob_socket.send({**message("from bob"), "ref": "b1"})
+    await bob_socket.send({"type": "no.such.op", "ref": "b2"})
+    await ann_socket.event("message.new")
+    await bob_socket.assert_nothing()
+    replies = {f["ref"]: f for f in direct.frames if f.get("ref") in ("b1", "b2")}
+    assert replies["b1"]["type"] == "ack"
+    assert replies["b1"]["seq"] == ack["seq"] + 1
+    assert replies["b2"]["type"] == "error"
+    assert replies["b2"]["code"] == "unknown_type"
+
     direct.overflow = True
     await ann_socket.ask(message("second"))
 
