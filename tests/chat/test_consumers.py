@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from apps.accounts.services import (
     user_deactivate,
 )
 from apps.chat import presence, services
-from apps.chat.consumers import OPERATIONS
+from apps.chat.consumers import OPERATIONS, ClientConsumer
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory
 from tests.ws import WsClient, application, session_cookie
@@ -992,6 +993,19 @@ async def test_read_mark_reaches_the_readers_other_tabs(ws_connect: Connect, tea
 
 
 # --- self-repair when control messages are lost --------------------------------------------------
+
+
+def test_sockets_opened_together_recheck_at_different_times(settings: Any) -> None:
+    settings.ENCLAVE_WS_RECHECK_SECONDS = 300
+    sockets = [ClientConsumer() for _ in range(200)]
+    opened = time.monotonic()
+    for socket in sockets:
+        socket._schedule_heartbeats()
+
+    due_in = [socket.recheck_due - opened for socket in sockets]
+    assert min(due_in) >= 150  # at most every interval, at least every half
+    assert max(due_in) <= 300 + 1
+    assert max(due_in) - min(due_in) > 100  # spread, not all in the same seconds
 
 
 async def test_lost_leave_is_repaired_by_the_heartbeat(
