@@ -776,6 +776,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # Drop events of a channel this socket has just lost (removal races the leave).
         if channel_id is not None and channel_id not in self.channel_ids:
             return
+        # The common case inline (no coroutine per delivery); overflow and fallback in _write.
+        if self.direct is not None and self.direct.write(wire) is Written.SENT:
+            return
         await self._write(frame, wire)
 
     async def control(self, message: dict[str, Any]) -> None:
