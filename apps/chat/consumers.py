@@ -767,19 +767,22 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- called by the real-time hub ---------------------------------------------------------
 
-    async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
+    def deliver_now(self, frame: str, channel_id: int | None, wire: bytes) -> bool:
+        """The push dealt with without awaiting (the common case: written to the transport,
+        held, or dropped); False if `deliver` must write it (ASGI, or closing a slow reader)."""
         if self.closing:
-            return
+            return True
         if self.held is not None:
             self.held.append((frame, channel_id, wire))
-            return
+            return True
         # Drop events of a channel this socket has just lost (removal races the leave).
         if channel_id is not None and channel_id not in self.channel_ids:
-            return
-        # The common case inline (no coroutine per delivery); overflow and fallback in _write.
-        if self.direct is not None and self.direct.write(wire) is Written.SENT:
-            return
-        await self._write(frame, wire)
+            return True
+        return self.direct is not None and self.direct.write(wire) is Written.SENT
+
+    async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
+        if not self.deliver_now(frame, channel_id, wire):
+            await self._write(frame, wire)
 
     async def control(self, message: dict[str, Any]) -> None:
         if self.closing:

@@ -43,6 +43,9 @@ RESYNC_FRAME = orjson.dumps({"v": 1, "type": "resync"}).decode()
 class Subscriber(Protocol):
     """A socket as the hub sees it (apps.chat.consumers.ClientConsumer)."""
 
+    def deliver_now(self, frame: str, channel_id: int | None, wire: bytes) -> bool:
+        """Deliver without awaiting if it can (True); False: the hub awaits `deliver`."""
+
     async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
         """`frame` as text, and `wire`: the same as a whole WebSocket frame (wsframes)."""
 
@@ -137,12 +140,19 @@ class Hub:
     ) -> None:
         """Give a frame (or a control message) to each subscriber; one broken socket must not
         starve the others. The frame is put on the wire once for all of them."""
-        wire = text_frame(frame.encode()) if control is None else b""
+        if control is not None:
+            for subscriber in subscribers:
+                try:
+                    await subscriber.control(control)
+                except Exception:
+                    logger.exception("real-time delivery to a socket failed")
+            return
+        wire = text_frame(frame.encode())
         for subscriber in subscribers:
             try:
-                if control is not None:
-                    await subscriber.control(control)
-                else:
+                # No coroutine per socket in the common case: 56,000 deliveries a second
+                # at the mixed workload's peak.
+                if not subscriber.deliver_now(frame, channel_id, wire):
                     await subscriber.deliver(frame, channel_id, wire)
             except Exception:
                 logger.exception("real-time delivery to a socket failed")
