@@ -47,6 +47,7 @@ from apps.core import realtime
 from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError, InvalidInput
 from apps.core.events import channel_group, encode_frame, presence_group, user_group
+from apps.core.sqlrows import fetch_all_together
 from apps.core.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
 from apps.core.wsframes import DirectFrames, Written, text_frame
 
@@ -433,13 +434,26 @@ def _socket_state(*, user_id: int, session_key: str | None) -> SocketState:
     that happens after this check reaches the socket as a control message; one that happened
     before is seen here, so none slips between the handshake and the registration.
     """
-    fresh = User.objects.filter(pk=user_id, is_active=True).values("role", "language").first()
-    if fresh is None:
+    # Both in one round trip (PostgreSQL), by hand: every handshake and re-check runs them,
+    # and the ORM spent more CPU building the two queries than the database running them.
+    user_rows, channel_rows = fetch_all_together(
+        [
+            (_SOCKET_USER_SQL.format(user=User._meta.db_table), [user_id]),
+            (_SOCKET_CHANNELS_SQL.format(membership=Membership._meta.db_table), [user_id]),
+        ]
+    )
+    if not user_rows:
         return SocketState(frozenset(), close_code=CLOSE_CODE_DEACTIVATED)
     if session_key is not None and not _session_alive(session_key, user_id):
         return SocketState(frozenset(), close_code=CLOSE_CODE_SESSION_ENDED)
-    channel_ids = Membership.objects.filter(user_id=user_id).values_list("channel_id", flat=True)
-    return SocketState(frozenset(channel_ids), role=fresh["role"], language=fresh["language"])
+    [(role, language)] = user_rows
+    return SocketState(
+        frozenset(channel_id for (channel_id,) in channel_rows), role=role, language=language
+    )
+
+
+_SOCKET_USER_SQL = 'SELECT "role", "language" FROM {user} WHERE id = %s AND is_active'
+_SOCKET_CHANNELS_SQL = "SELECT channel_id FROM {membership} WHERE user_id = %s"
 
 
 def _heartbeat(
