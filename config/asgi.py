@@ -2,14 +2,24 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
+
+from django.conf import settings  # noqa: E402
+
+if settings.ENCLAVE_HTTP_ONE_THREAD_HOP:
+    from apps.core.asgi_handler import OneHopASGIHandler
+
+    django_asgi_app: object = OneHopASGIHandler()
+else:
+    from django.core.handlers.asgi import ASGIHandler
+
+    django_asgi_app = ASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 
 from apps.chat.routing import websocket_urlpatterns  # noqa: E402
 from apps.core.websocket import OriginCheckMiddleware, TokenAuthMiddleware  # noqa: E402

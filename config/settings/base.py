@@ -277,6 +277,10 @@ ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 # Under uvicorn, a socket whose unsent events pass this many bytes is closed (code 4008): its
 # client reconnects and catches up instead of holding up everyone's events (apps/core/wsframes).
 ENCLAVE_WS_SEND_BUFFER_MAX_BYTES = env.int("ENCLAVE_WS_SEND_BUFFER_MAX_BYTES", default=8 << 20)
+# HTTP requests run Django's middleware and the (synchronous) view in one worker thread,
+# as under WSGI, instead of crossing between the event loop and threads three times
+# (apps/core/asgi_handler.py).
+ENCLAVE_HTTP_ONE_THREAD_HOP = env.bool("ENCLAVE_HTTP_ONE_THREAD_HOP", default=True)
 # Batches of messages one app process writes at once, each in its own thread and database
 # connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
 # One by default: a second writer thread in the same process fights the event loop for the
