@@ -8,15 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
 from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
-if settings.ENCLAVE_HTTP_ONE_THREAD_HOP:
-    from apps.core.asgi_handler import OneHopASGIHandler
+from apps.core.asgi_handler import OneHopASGIHandler  # noqa: E402
 
-    django_asgi_app: object = OneHopASGIHandler()
-else:
-    from django.core.handlers.asgi import ASGIHandler
-
-    django_asgi_app = ASGIHandler()
+django_asgi_app = OneHopASGIHandler() if settings.ENCLAVE_HTTP_ONE_THREAD_HOP else ASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
