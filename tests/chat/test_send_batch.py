@@ -27,6 +27,7 @@ from apps.chat.services import SendRequest, SendResult
 from apps.core.errors import DomainError
 from apps.core.events import channel_group
 from tests.chat.support import send
+from tests.pgsupport import prepared_statement_runs
 
 MakeUser = Callable[..., User]
 MakeChannel = Callable[..., Channel]
@@ -595,16 +596,8 @@ def test_on_postgresql_batches_of_any_size_reuse_one_prepared_write(room_of_five
         outcomes = send_batch(plain_batch(room_of_five, size))
         assert all(isinstance(o, SendResult) and o.created for o in outcomes)
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE %s",
-            ["%INSERT INTO%RETURNING id, channel_id, seq%"],
-        )
-        runs = [count for (count,) in cursor.fetchall()]
     # Parsed once (per parameter-type combination), not once per batch size.
-    assert len(runs) == 1
-    assert runs == [3]
+    assert prepared_statement_runs("%INSERT INTO%RETURNING id, channel_id, seq%") == [3]
 
 
 @pytest.mark.django_db

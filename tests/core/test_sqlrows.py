@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership
 from apps.core.sqlrows import fetch_all_together, instances, prepared_cursor, select_list
+from tests.pgsupport import prepared_statement_runs
 
 
 @pytest.mark.django_db
@@ -95,13 +96,7 @@ def test_postgresql_prepares_the_statement_once_per_connection() -> None:
             cursor.execute(sql, [ids, floor])
             assert cursor.fetchone() == (sum(1 for i in ids if i > floor),)
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE %s",
-            ["%unnest($1::bigint[])%"],
-        )
-        runs = [count for (count,) in cursor.fetchall()]
+    runs = prepared_statement_runs("%unnest($1::bigint[])%")
     # One prepared statement per parameter-type combination; all three runs went through them.
     assert runs
     assert sum(runs) == 3
