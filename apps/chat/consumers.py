@@ -598,7 +598,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _write(self, frame: str, wire: bytes | None = None) -> None:
         """One frame to this client (`wire`: the same as a whole WebSocket frame, if built).
         Under uvicorn it goes straight to the transport (apps/core/wsframes.py), replies as
-        well as pushes: a tenth of the event loop's time went into framing acks through ASGI.
+        well as pushes: framing acks through ASGI was ~7 % of the event loop's samples.
         """
         if self.direct is not None:
             written = self.direct.write(wire if wire is not None else text_frame(frame.encode()))

@@ -4,7 +4,7 @@ Django's pool (`OPTIONS["pool"]`) with `CONN_HEALTH_CHECKS` checks a connection 
 leaves the pool: psycopg_pool's `ConnectionPool.check_connection` sends an empty query and
 waits for the answer. A socket server takes a connection for every operation (each send batch,
 each thread hop of a handshake) and a REST request for every request, so that was one extra
-round trip each: 10 % of the send writer's samples at the peak (docs/performance.md §5.16).
+round trip each: 10 % of the send writer's samples at the peak (docs/performance.md §5.17).
 
 `install()` (at start-up, before Django creates its pool on first use) makes that check skip
 the round trip for a connection that passed one less than `CHECK_EVERY` seconds ago and whose

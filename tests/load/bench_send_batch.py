@@ -8,7 +8,9 @@ Run against the configured database (DATABASE_URL; SQLite by default), e.g.:
         PYTHONPATH=. .venv/bin/python tests/load/bench_send_batch.py [--messages N]
 
 Prints one JSON line per batch size: rows/s, milliseconds per batch (wall clock), this
-process's CPU per row (steadier on a shared machine), statements per batch.
+process's CPU per row (steadier on a shared machine), statements per batch and, when
+PostgreSQL runs on this host, its backend's CPU per batch (from /proc). `--unprepared` turns
+off the prepared batch statement (docs/performance.md §5.16), to compare the two.
 Users `bench-send-N` and their rooms are created on first use and reused; the messages stay
 (use a database of its own). Pushes are not sent (the channel layer is stubbed out): this
 measures the database path of one worker thread, as the socket's SendBatcher uses it.
@@ -77,6 +79,21 @@ def random_requests(
     return requests
 
 
+def backend_cpu_seconds() -> float | None:
+    """CPU time of this connection's PostgreSQL backend so far, if it runs on this host."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     rooms: list[tuple[Channel, list[User]]], *, batch_size: int, messages: int, seed: int
 ) -> dict[str, Any]:
@@ -93,6 +110,7 @@ def measure(
         return execute(sql, params, many, context)
 
     services.messages_send_batch(requests=random_requests(rooms, batch_size, randomness))  # warm
+    backend_started = backend_cpu_seconds()
     with connection.execute_wrapper(count):
         started, cpu_started = time.perf_counter(), time.process_time()
         for batch in batches:
@@ -100,8 +118,16 @@ def measure(
             if not all(isinstance(o, services.SendResult) and o.created for o in outcomes):
                 raise SystemExit(f"a send failed: {outcomes}")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    backend_ended = backend_cpu_seconds()
     rows = batch_size * len(batches)
+    backend: dict[str, Any] = {}
+    if backend_started is not None and backend_ended is not None:
+        backend["postgres_cpu_ms_per_batch"] = round(
+            1000 * (backend_ended - backend_started) / len(batches), 3
+        )
+        backend["cpu_ms_per_batch"] = round(1000 * cpu / len(batches), 3)
     return {
+        **backend,
         "vendor": connection.vendor,
         "batch_size": batch_size,
         "rows": rows,
@@ -139,7 +165,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--room-size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--unprepared", action="store_true", help="no prepared statements (for comparison)"
+    )
     arguments = parser.parse_args()
+    if arguments.unprepared and connection.vendor == "postgresql":
+        connection.ensure_connection()
+        connection.connection.prepare_threshold = None  # psycopg: never prepare
 
     core_events._send_to_groups = lambda groups, message: None  # type: ignore[assignment]
     rooms = bench_rooms(users=arguments.users, room_size=arguments.room_size)
