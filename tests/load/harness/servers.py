@@ -114,7 +114,9 @@ def _server_command(options: Options, fd: int) -> list[str]:
         return [*relay, "--database-url", options.database_url]
     if options.server == "uvicorn":
         return [
-            str(bin_dir / "uvicorn"),
+            sys.executable,
+            "-m",
+            "tests.load.harness.uvicorn_tcp",  # uvicorn, with the descriptor adopted as TCP
             "config.asgi:application",
             "--fd",
             str(fd),
