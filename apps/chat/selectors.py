@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import orjson
 from django.conf import settings
@@ -28,7 +28,7 @@ from apps.chat.permissions import (
     access_message_read,
 )
 from apps.core.errors import InvalidInput
-from apps.core.sqlrows import attnames, converted, select_list
+from apps.core.sqlrows import attnames, converted, instances, select_list
 from apps.files.models import Attachment
 
 
@@ -93,7 +93,6 @@ def channel_list_for_user(
     `channel_ids` narrows the list (e.g. to one channel for its detail view). A message counts
     as a mention when it names the user or says @all/@everyone; one that does both counts once.
     """
-    membership_columns, channel_columns = attnames(Membership), attnames(Channel)
     sql = _CHANNEL_LIST_SQL.format(
         membership_columns=select_list(Membership, "m"),
         channel_columns=select_list(Channel, "c"),
@@ -109,17 +108,14 @@ def channel_list_for_user(
     )
     params = [user.pk] * 7 + list(channel_ids or [])
     summaries = []
-    split = len(membership_columns)
-    end = split + len(channel_columns)
+    counts_from = len(attnames(Membership)) + len(attnames(Channel))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    fields = [*Membership._meta.concrete_fields, *Channel._meta.concrete_fields]
-    for row in converted(rows, fields):
-        membership = Membership.from_db(connection.alias, membership_columns, row[:split])
-        channel = Channel.from_db(connection.alias, channel_columns, row[split:end])
+    for loaded, row in zip(instances(rows, (Membership, Channel)), rows, strict=True):
+        membership, channel = cast(Membership, loaded[0]), cast(Channel, loaded[1])
         membership.channel = channel
-        unread, everyone, named = row[end:]
+        unread, everyone, named = row[counts_from:]
         summaries.append(
             ChannelSummary(
                 channel=channel,
