@@ -24,7 +24,9 @@ from typing import Any
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
-CHECK_EVERY = 1.0  # seconds
+# One policy for both kinds of connection: pooled here, persistent in apps.core.dbthread.
+from apps.core.dbthread import HEALTH_CHECK_EVERY as CHECK_EVERY
+
 _now = time.monotonic  # tests replace this clock, not the process-wide one
 _checked_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
