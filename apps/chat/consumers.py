@@ -593,6 +593,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _shut(self, code: int) -> None:
         """Close and stop writing: nothing more reaches a socket whose credentials ended."""
         self.closing = True
+        if self.direct is not None:
+            self.direct.flush()  # what was written before keeps its place ahead of the close
         await self.close(code=code)
 
     async def _write(self, frame: str, wire: bytes | None = None) -> None:
@@ -609,6 +611,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 logger.warning("closing a socket whose reader fell behind (user %s)", self.user.pk)
                 await self._shut(CLOSE_TOO_SLOW)
                 return
+            self.direct.flush()  # frames queued earlier go first
         await self.base_send({"type": "websocket.send", "text": frame})
 
     async def send_error(self, ref: Any, code: str, message: str, details: Any = None) -> None:

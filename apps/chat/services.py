@@ -1148,6 +1148,28 @@ def _in_language_of(user: User) -> translation.override:
     return translation.override(user.language or settings.LANGUAGE_CODE)
 
 
+class _SendersLanguages:
+    """`_in_language_of` for the requests of a batch in turn, inside one `translation.override`
+    that restores the caller's language at the end: the language is switched only where it
+    changes from one sender to the next (two overrides per request were 5 % of a busy
+    server's samples)."""
+
+    def __enter__(self) -> _SendersLanguages:
+        self._current = translation.get_language()
+        self._restore = translation.override(self._current)
+        self._restore.__enter__()
+        return self
+
+    def use(self, user: User) -> None:
+        language = user.language or settings.LANGUAGE_CODE
+        if language != self._current:
+            translation.activate(language)
+            self._current = language
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore.__exit__(*exc_info)
+
+
 def _send_alone(request: SendRequest) -> SendResult | DomainError:
     with _in_language_of(request.sender):
         try:
@@ -1185,15 +1207,16 @@ def messages_send_batch(*, requests: Sequence[SendRequest]) -> list[SendResult |
     outcomes: list[SendResult | DomainError | None] = [None] * len(requests)
     keys: list[SendKey | None] = []
     uuids: list[uuid.UUID | None] = []
-    for index, request in enumerate(requests):
-        msg_uuid: uuid.UUID | None = None
-        with _in_language_of(request.sender):
+    with _SendersLanguages() as languages:
+        for index, request in enumerate(requests):
+            msg_uuid: uuid.UUID | None = None
+            languages.use(request.sender)
             try:
                 msg_uuid = _parse_client_msg_id(request.client_msg_id)
             except DomainError as error:
                 outcomes[index] = error
-        uuids.append(msg_uuid)
-        keys.append((request.sender.pk, msg_uuid) if msg_uuid is not None else None)
+            uuids.append(msg_uuid)
+            keys.append((request.sender.pk, msg_uuid) if msg_uuid is not None else None)
     alone = _sends_alone(requests, keys)
     batched = [
         index for index in range(len(requests)) if index not in alone and outcomes[index] is None
@@ -1202,14 +1225,16 @@ def messages_send_batch(*, requests: Sequence[SendRequest]) -> list[SendResult |
     accepted: dict[int, _BatchedSend] = {}
     if batched:
         batch = _SendBatch([(requests[index], uuids[index]) for index in batched])
-        for index in batched:
-            request = requests[index]
-            with _in_language_of(request.sender):
+        with _SendersLanguages() as languages:
+            checks: list[tuple[int, SendResult | _BatchedSend | _Resend]] = []
+            for index in batched:
+                request = requests[index]
+                languages.use(request.sender)
                 try:
-                    checked = batch.check(request, uuids[index])
+                    checks.append((index, batch.check(request, uuids[index])))
                 except DomainError as error:
                     outcomes[index] = error
-                    continue
+        for index, checked in checks:
             if isinstance(checked, SendResult):
                 outcomes[index] = checked
             elif isinstance(checked, _Resend):

@@ -5,6 +5,8 @@ Every app process keeps one `Hub` on its event loop. Sockets register under topi
 pre-serialised frame ONCE to a single Redis pub/sub channel that every app process subscribes
 to, and each process writes that same frame straight to its own sockets of those topics: no
 channel-layer message, queue, task or decode per recipient, and no Redis round trip per socket.
+The events a process publishes in one turn of its event loop (a send batch's messages) travel
+as one pub/sub message: one PUBLISH, and one message for each subscriber to read.
 Like Mattermost's cluster bus, every process sees every event and filters locally: one small
 decode per event per process, and no per-topic SUBSCRIBE that could race a socket's join.
 
@@ -24,9 +26,10 @@ import asyncio
 import logging
 import os
 import random
+import struct
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -52,17 +55,49 @@ class Subscriber(Protocol):
     async def control(self, message: dict[str, Any]) -> None: ...
 
 
+# A pub/sub message is one or more records, each its length then its bytes.
+_LENGTH = struct.Struct("!I")
+# A batch larger than this is published as several messages (Redis takes up to 512 MB).
+MAX_MESSAGE_BYTES = 1 << 20
+
+
 def encode(topics: Iterable[str], message: dict[str, Any]) -> bytes:
-    """The wire form: a JSON header line (topics, channel id, control), then the raw frame."""
+    """One record: a JSON header line (topics, channel id, control), then the raw frame."""
     header = {k: v for k, v in message.items() if k != "frame"}
     header["g"] = list(topics)
     frame = message.get("frame")
-    return orjson.dumps(header) + b"\n" + (frame.encode() if frame else b"")
+    record = orjson.dumps(header) + b"\n" + (frame.encode() if frame else b"")
+    return _LENGTH.pack(len(record)) + record
 
 
-def decode(payload: bytes) -> tuple[dict[str, Any], str]:
-    head, _sep, frame = payload.partition(b"\n")
-    return orjson.loads(head), frame.decode()
+def decode(payload: bytes) -> Iterator[tuple[dict[str, Any], str]]:
+    """The records of a pub/sub message, in order: (header, frame)."""
+    offset, end = 0, len(payload)
+    while offset < end:
+        (length,) = _LENGTH.unpack_from(payload, offset)
+        offset += _LENGTH.size
+        record = payload[offset : offset + length]
+        if len(record) != length:
+            raise ValueError("a truncated real-time record")
+        offset += length
+        head, _sep, frame = record.partition(b"\n")
+        yield orjson.loads(head), frame.decode()
+
+
+def messages_of(records: list[bytes]) -> list[bytes]:
+    """Records joined into as few pub/sub messages as MAX_MESSAGE_BYTES allows, in order."""
+    messages: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for record in records:
+        if current and size + len(record) > MAX_MESSAGE_BYTES:
+            messages.append(b"".join(current))
+            current, size = [], 0
+        current.append(record)
+        size += len(record)
+    if current:
+        messages.append(b"".join(current))
+    return messages
 
 
 def channel_name() -> str:
@@ -119,16 +154,22 @@ class Hub:
     # --- delivery -----------------------------------------------------------------------------
 
     async def deliver(self, payload: bytes) -> None:
-        header, frame = decode(payload)
-        targets: set[Subscriber] = set()
-        for topic in header["g"]:
-            members = self.topics.get(topic)
-            if members:
-                targets.update(members)
-        if header.get("type") == "client.control":
-            await self._hand_to(targets, control=header)
-        elif targets:
-            await self._hand_to(targets, frame=frame, channel_id=header.get("channel_id"))
+        """Every record of a pub/sub message to its local sockets, in order."""
+        for header, frame in decode(payload):
+            topics = header["g"]
+            if len(topics) == 1:  # the common case: one channel's members, no set to build
+                targets: Iterable[Subscriber] = tuple(self.topics.get(topics[0], ()))
+            else:
+                union: set[Subscriber] = set()
+                for topic in topics:
+                    members = self.topics.get(topic)
+                    if members:
+                        union.update(members)
+                targets = union
+            if header.get("type") == "client.control":
+                await self._hand_to(targets, control=header)
+            elif targets:
+                await self._hand_to(targets, frame=frame, channel_id=header.get("channel_id"))
 
     async def _hand_to(
         self,
@@ -173,9 +214,10 @@ class Hub:
             self._flusher = self.loop.create_task(self._flush())
 
     async def _flush(self) -> None:
-        """Publish everything queued, one pipelined round trip per batch."""
+        """Publish everything queued: one message per batch (a few if it is large), in one
+        pipelined round trip."""
         while self._outbox:
-            batch, self._outbox = self._outbox, []
+            batch, self._outbox = messages_of(self._outbox), []
             if self.url is None:  # in-process: deliver in publishing order
                 for payload in batch:
                     await self.deliver(payload)
@@ -191,7 +233,7 @@ class Hub:
                     # A pooled connection that Redis closed fails once; a fresh one is tried.
                     # Then the events (committed) are lost hints: clients converge over REST.
                     if attempt == 2:
-                        logger.exception("publishing %d real-time events failed", len(batch))
+                        logger.exception("publishing %d real-time messages failed", len(batch))
 
     # --- the Redis subscription -----------------------------------------------------------------
 

@@ -322,11 +322,14 @@ def test_errors_are_in_each_senders_language(
 ) -> None:
     zhang = make_user(language="zh-hans")
 
-    outcomes = send_batch([request(zhang, general), request(carol, general)])
+    outcomes = send_batch(
+        [request(zhang, general), request(carol, general), request(zhang, general)]
+    )
 
     assert [(o.code, o.message) for o in outcomes if isinstance(o, DomainError)] == [
         ("not_member", "加入频道后才能发言。"),
         ("not_member", "Join the channel to post in it."),
+        ("not_member", "加入频道后才能发言。"),
     ]
     assert translation.get_language() == "en"
 

@@ -66,10 +66,68 @@ def test_the_wire_form_round_trips_without_re_encoding_the_frame() -> None:
     frame = '{"v":1,"type":"typing","note":"多语言\\n"}'
     payload = realtime.encode(["chan.1", "user.2"], push(frame, 1))
 
-    header, decoded = realtime.decode(payload)
+    [(header, decoded)] = realtime.decode(payload)
 
     assert decoded == frame
     assert header == {"type": "client.push", "channel_id": 1, "g": ["chan.1", "user.2"]}
+
+
+def test_records_travel_together_in_order_and_split_at_the_size_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [realtime.encode([f"chan.{n}"], push(f"frame {n}\n", n)) for n in range(10)]
+    monkeypatch.setattr(realtime, "MAX_MESSAGE_BYTES", 3 * len(records[0]))
+
+    messages = realtime.messages_of(records)
+
+    assert [len(list(realtime.decode(m))) for m in messages] == [3, 3, 3, 1]
+    decoded = [record for message in messages for record in realtime.decode(message)]
+    assert [(h["g"], f) for h, f in decoded] == [([f"chan.{n}"], f"frame {n}\n") for n in range(10)]
+    assert realtime.messages_of([]) == []
+
+
+def test_a_truncated_message_is_an_error_not_a_shorter_frame() -> None:
+    payload = realtime.encode(["chan.1"], push("whole", 1))
+
+    with pytest.raises(ValueError, match="truncated"):
+        list(realtime.decode(payload[:-1]))
+
+
+@pytest.mark.redis
+def test_events_of_one_turn_are_one_redis_message(settings: Any) -> None:
+    from tests.conftest import REDIS_TEST_URL
+
+    settings.ENCLAVE_REALTIME_URL = REDIS_TEST_URL
+    settings.ENCLAVE_REALTIME_PREFIX = f"test-batch-{threading.get_ident()}"
+    in_loop(_test_events_of_one_turn_are_one_redis_message)
+
+
+async def _test_events_of_one_turn_are_one_redis_message() -> None:
+    import redis.asyncio as aioredis
+
+    from tests.conftest import REDIS_TEST_URL
+
+    watcher = aioredis.Redis.from_url(REDIS_TEST_URL).pubsub()
+    await watcher.subscribe(realtime.channel_name())
+    hub = realtime.hub()
+    sink = Recorder("sink")
+    await hub.attach()
+    hub.add(sink, ["chan.5"])
+
+    for n in range(50):  # one turn: a send batch's worth of events
+        realtime.publish(["chan.5"], push(str(n), 5))
+    await settle()
+    seen: list[bytes] = []
+    for _ in range(5):  # the subscription's confirmation, then whatever was published
+        message = await watcher.get_message(timeout=0.2)
+        if message is not None and message["type"] == "message":
+            seen.append(message["data"])
+
+    assert len(seen) == 1
+    assert [frame for _h, frame in realtime.decode(seen[0])] == [str(n) for n in range(50)]
+    assert [frame for frame, _c in sink.frames] == [str(n) for n in range(50)]
+    await hub.detach(sink, ["chan.5"])
+    await watcher.aclose()
 
 
 def test_an_event_reaches_each_subscriber_of_its_topics_once(local_bus: None) -> None:

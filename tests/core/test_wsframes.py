@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind
 from apps.core.wsframes import (
     SCOPE_EXTENSION,
+    Cork,
     DirectFrames,
     DirectFramesMiddleware,
     Written,
@@ -60,12 +62,80 @@ def fake_protocol(transport: FakeTransport, **state: Any) -> Any:
     return types.SimpleNamespace(**{**defaults, **state}, conn=conn, transport=transport)
 
 
-def test_an_open_plain_socket_gets_the_frame() -> None:
+async def test_an_open_plain_socket_gets_the_frame_at_the_end_of_the_turn() -> None:
     transport = FakeTransport()
 
     written = DirectFrames(fake_protocol(transport), max_buffer=100).write(b"frame")
+    assert (written, transport.written) == (Written.SENT, [])
+    await asyncio.sleep(0)
 
-    assert (written, transport.written) == (Written.SENT, [b"frame"])
+    assert transport.written == [b"frame"]
+
+
+async def test_frames_of_one_turn_leave_in_one_write_per_socket_in_order() -> None:
+    cork = Cork()
+    first, second = FakeTransport(), FakeTransport()
+    to_first = DirectFrames(fake_protocol(first), max_buffer=100, cork=cork)
+    to_second = DirectFrames(fake_protocol(second), max_buffer=100, cork=cork)
+
+    for frame in (b"a", b"b", b"c"):
+        to_first.write(frame)
+    to_second.write(b"x")
+    await asyncio.sleep(0)
+    to_first.write(b"d")  # the next turn: a write of its own
+    await asyncio.sleep(0)
+
+    assert first.written == [b"abc", b"d"]
+    assert second.written == [b"x"]
+
+
+async def test_flush_writes_at_once_so_an_asgi_send_after_it_keeps_its_place() -> None:
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100)
+
+    frames.write(b"a")
+    frames.write(b"b")
+    frames.flush()
+    transport.written.append(b"close")  # what uvicorn would write for websocket.close
+    await asyncio.sleep(0)
+
+    assert transport.written == [b"ab", b"close"]
+
+
+async def test_frames_queued_when_the_connection_starts_closing_are_dropped() -> None:
+    transport = FakeTransport()
+    protocol = fake_protocol(transport)
+    frames = DirectFrames(protocol, max_buffer=100)
+
+    frames.write(b"a")
+    protocol.close_sent = True  # never a data frame after the close frame
+    await asyncio.sleep(0)
+
+    assert transport.written == []
+
+
+def test_a_cork_left_behind_by_a_closed_loop_schedules_on_the_next_one() -> None:
+    cork = Cork()
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
+    loop = asyncio.new_event_loop()
+
+    def write_then_stop() -> None:
+        frames.write(b"a")  # its end-of-turn callback never runs: the loop stops and closes
+        loop.stop()
+
+    loop.call_soon(write_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert transport.written == []
+
+    async def write_and_wait() -> None:
+        frames.write(b"b")
+        await asyncio.sleep(0)
+
+    asyncio.run(write_and_wait())
+
+    assert transport.written == [b"ab"]
 
 
 @pytest.mark.parametrize(
@@ -78,7 +148,7 @@ def test_an_open_plain_socket_gets_the_frame() -> None:
         {"extensions": ["permessage-deflate"]},  # every socket compresses its own frames
     ],
 )
-def test_otherwise_the_asgi_path_is_taken(state: dict[str, Any]) -> None:
+async def test_otherwise_the_asgi_path_is_taken(state: dict[str, Any]) -> None:
     transport = FakeTransport()
 
     written = DirectFrames(fake_protocol(transport, **state), max_buffer=100).write(b"frame")
@@ -98,6 +168,17 @@ def test_a_reader_that_fell_behind_overflows_instead_of_buffering_more() -> None
     written = DirectFrames(fake_protocol(transport), max_buffer=100).write(b"frame")
 
     assert (written, transport.written) == (Written.OVERFLOW, [])
+
+
+async def test_frames_waiting_for_the_end_of_the_turn_count_against_the_buffer() -> None:
+    transport = FakeTransport(buffered=90)
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100)
+
+    assert frames.write(b"12345") is Written.SENT
+    assert frames.write(b"123456") is Written.OVERFLOW  # 90 + 5 + 6 > 100
+    await asyncio.sleep(0)
+
+    assert transport.written == [b"12345"]
 
 
 async def test_the_middleware_offers_direct_frames_only_under_uvicorn() -> None:
@@ -138,6 +219,8 @@ class RecordingFrames:
         assert frame == text_frame(frame[header:])
         self.frames.append(orjson.loads(frame[header:]))
         return Written.SENT
+
+    def flush(self) -> None: ...
 
 
 @pytest.mark.django_db(transaction=True)
