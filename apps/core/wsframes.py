@@ -88,6 +88,7 @@ class DirectFrames:
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._settled = False  # handshake complete and no extension: checked once
+        self._room = 0  # what the send buffer takes beyond what it held at the turn's start
 
     def _writable(self) -> bool:
         protocol = self._protocol
@@ -104,16 +105,21 @@ class DirectFrames:
         )
 
     def write(self, frame: bytes) -> Written:
-        """Queue `frame` for the end of this turn of the event loop."""
-        if not self._writable():
-            return Written.UNAVAILABLE
-        pending_bytes = self._pending_bytes + len(frame)
-        if self._protocol.transport.get_write_buffer_size() + pending_bytes > self._max_buffer:
-            return Written.OVERFLOW
+        """Queue `frame` for the end of this turn of the event loop.
+
+        The connection's state is looked at by the turn's first frame; later ones only add up
+        against the send buffer (a close in between drops them at `flush`)."""
         if not self._pending or self._cork.stale():
+            if not self._writable():
+                return Written.UNAVAILABLE
+            self._room = self._max_buffer - self._protocol.transport.get_write_buffer_size()
+            if len(frame) > self._room:
+                return Written.OVERFLOW
             self._cork.add(self)
+        elif self._pending_bytes + len(frame) > self._room:
+            return Written.OVERFLOW
         self._pending.append(frame)
-        self._pending_bytes = pending_bytes
+        self._pending_bytes += len(frame)
         return Written.SENT
 
     def flush(self) -> None:
