@@ -25,6 +25,11 @@ def _require_active(user: User) -> None:
         raise Forbidden(_("This account is deactivated."), code="account_deactivated")
 
 
+def access_search(*, user: User) -> None:
+    """Any active user may search; what they find is limited to what they may read."""
+    _require_active(user)
+
+
 def _channel_not_found() -> NotFound:
     return NotFound(_("No such channel."), code="channel_not_found")
 

@@ -435,6 +435,16 @@ def _row_fields() -> list[Field[object, object]]:
 
 _ROW_MODEL_FIELDS = _row_fields()
 
+
+def _row_columns() -> str:
+    """`MessageRow`'s columns in SQL: `m` the message, `u` its sender."""
+    quote = connection.ops.quote_name
+    return ", ".join(
+        f"{'m' if field.model is Message else 'u'}.{quote(field.column or field.attname)}"
+        for field in _ROW_MODEL_FIELDS
+    )
+
+
 # Hand-written, as the channel list is: the ORM's filter/order/slice/values_list chain cost more
 # CPU per page than PostgreSQL spent answering it. One index range scan on (channel, seq) or
 # (channel, version), then the senders by primary key.
@@ -454,13 +464,8 @@ def _page_rows(
 ) -> list[MessageRow]:
     """Rows of one channel, `where` / `order` / `limit` applied. `where` and `order` are fixed
     fragments written in `_history_rows`, never client input (values go in `params`)."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{'m' if field.model is Message else 'u'}.{quote(field.column or field.attname)}"
-        for field in _ROW_MODEL_FIELDS
-    )
     sql = _PAGE_SQL.format(
-        columns=columns,
+        columns=_row_columns(),
         message=Message._meta.db_table,
         user=User._meta.db_table,
         roots_only=" AND m.thread_root_id IS NULL" if roots_only else "",
@@ -471,6 +476,28 @@ def _page_rows(
         cursor.execute(sql, [channel_id, *params, limit])
         rows = cursor.fetchall()
     return [MessageRow._make(row) for row in converted(rows, _ROW_MODEL_FIELDS)]
+
+
+_ROWS_BY_ID_SQL = """
+    SELECT {columns} FROM {message} m JOIN {user} u ON u.id = m.sender_id WHERE m.id IN ({ids})
+"""
+
+
+def load_rows(ids: Sequence[int]) -> list[MessageRow]:
+    """The rows of these messages, in the order of `ids` (search results); one query."""
+    if not ids:
+        return []
+    sql = _ROWS_BY_ID_SQL.format(
+        columns=_row_columns(),
+        message=Message._meta.db_table,
+        user=User._meta.db_table,
+        ids=", ".join(["%s"] * len(ids)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(ids))
+        rows = cursor.fetchall()
+    by_id = {row.id: row for row in map(MessageRow._make, converted(rows, _ROW_MODEL_FIELDS))}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 # --- the history page as the REST API sends it, cached ------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 from django.conf import settings
@@ -1166,8 +1167,13 @@ class _SendersLanguages:
             translation.activate(language)
             self._current = language
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._restore.__exit__(*exc_info)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._restore.__exit__(exc_type, exc, traceback)
 
 
 def _send_alone(request: SendRequest) -> SendResult | DomainError:

@@ -13,7 +13,9 @@ Run:  PYTHONPATH=. .venv/bin/python tests/load/bench_reads.py [--servers 2] [--s
       [--duration 20] [--concurrency 16] [--endpoints history,channels] [--profile 10]
 Prints one JSON object per endpoint (req/s, latency percentiles, errors, CPU per process
 group) on its own line; logs and py-spy profiles go to var/load/reads-<timestamp>/.
-The search endpoint of issue 6 does not exist yet and is not measured here.
+`search` looks for a word of the data set's phrases (each phrase is in 1/16 of the
+messages: the worst case for an index), `search_rare` for a message number (`#1234`: the
+1,235th message of each channel that has one), both in the user's own channels.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from html import escape
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import psycopg
 
@@ -54,7 +56,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/enclave_reads"
 # Flushed by the server start-up: a Redis database no one else uses (harness 9, tests 0 and 7).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/10"
 DATASET_VERSION = 1
-ENDPOINTS = ("history", "history_after", "history_before", "channels")
+ENDPOINTS = ("history", "history_after", "history_before", "channels", "search", "search_rare")
 # Not run by default: /healthz (one SELECT 1, no DRF, no auth), the floor of the stack.
 EXTRA_ENDPOINTS = ("healthz",)
 EMOJI = ("👍", "🎉", "❤️", "😂", "👀", "✅", "🙏", "🔥")
@@ -76,6 +78,8 @@ PHRASES = (
     "mail me at someone@example.com if it breaks again",
     "lol",
 )
+# What `search` asks for: words of PHRASES (English and Chinese).
+SEARCH_WORDS = ("meeting", "deploy", "review", "VPN", "会议", "问题", "发布", "下午")
 
 
 # --- the data set ---------------------------------------------------------------------------------
@@ -533,6 +537,13 @@ def request_targets(
         if endpoint in ("channels", "healthz"):
             path = "/api/v1/channels/" if endpoint == "channels" else "/healthz"
             targets.append((tokens[uid], path))
+            continue
+        if endpoint == "search":
+            word = quote(rng.choice(SEARCH_WORDS))
+            targets.append((tokens[uid], f"/api/v1/search/?q={word}"))
+            continue
+        if endpoint == "search_rare":
+            targets.append((tokens[uid], f"/api/v1/search/?q={rng.randint(1, 5000)}"))
             continue
         channel_id, last_seq = rng.choice(channels_of[uid])
         path = f"/api/v1/channels/{channel_id}/messages/"

@@ -1,0 +1,36 @@
+"""The search index of messages on PostgreSQL (apps/chat/search.py): the function that turns a
+body into a tsvector (CJK as unigrams and bigrams) and a GIN index on it, built without
+locking out writes. Other databases search by substring and need neither.
+
+A later change to `enclave_search_vector` comes with a migration that replaces the function
+and rebuilds the index (REINDEX): an index over an IMMUTABLE function is not updated by a
+change of the function.
+"""
+
+from typing import Any
+
+from django.db import migrations
+
+from apps.chat.search import SEARCH_FUNCTION_SQL, SEARCH_INDEX, SEARCH_INDEX_SQL
+
+
+def create(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(SEARCH_FUNCTION_SQL)
+    schema_editor.execute(SEARCH_INDEX_SQL)
+
+
+def drop(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}")
+    schema_editor.execute("DROP FUNCTION IF EXISTS enclave_search_vector(text)")
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY
+
+    dependencies = [("chat", "0004_message_fk_indexes_covered")]
+
+    operations = [migrations.RunPython(create, drop)]

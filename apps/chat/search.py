@@ -1,0 +1,169 @@
+"""Message search, for Chinese, Japanese and Korean as well as English.
+
+CJK text has no spaces between words, so a word-based full-text index sees a whole sentence
+as one token and cannot find a word inside it. Like Elasticsearch's CJK analyzer, Enclave
+indexes CJK text as character n-grams: every character on its own and every two adjacent
+ones. A query's CJK run is looked up by its bigrams (all of them must be there), a single
+character by itself; everything else (Latin script, digits) goes through PostgreSQL's
+`english` configuration, so "meetings" finds "meeting".
+
+On PostgreSQL the document side is the SQL function `enclave_search_vector(body)` behind a
+GIN expression index (migration 0005): every way a message is written (the send batch's one
+statement, the ORM, an edit, a deletion that clears the body, a bulk load) keeps the index
+current without code of its own, and a search is one index scan. `query_text` builds the
+query side in Python the same way. Elsewhere (the embedded SQLite default) a search is a
+substring match per term: fine for a demo's few thousand messages.
+
+A user finds only what they may read: messages of the channels they are a member of, or of
+one channel they may read (`channel_id`, a public channel included). Deleted messages are
+never found. Results come newest first, a page at a time (`before_id`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.chat import events
+from apps.chat.models import Membership, Message
+from apps.chat.permissions import access_channel_read_position, access_search
+from apps.chat.selectors import load_rows, payloads
+from apps.core.errors import InvalidInput
+
+# Kana, CJK ideographs (with extension A and the compatibility block) and Hangul syllables.
+CJK_CHARACTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]+")
+
+MAX_QUERY_CHARS = 200
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+# The document side, in SQL (migration 0005 creates it; keep `query_text` in step). CJK runs
+# are cut out of the text the parser sees and appended as unigrams and bigrams; a message
+# without CJK pays one regular-expression test.
+SEARCH_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION enclave_search_vector(body text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+SELECT CASE WHEN body !~ '[{CJK_CHARACTERS}]' THEN to_tsvector('english'::regconfig, body)
+ELSE to_tsvector('english'::regconfig,
+    regexp_replace(body, '[{CJK_CHARACTERS}]+', ' ', 'g') || ' ' || coalesce((
+        SELECT string_agg(chars[i] || coalesce(' ' || chars[i] || chars[i + 1], ''), ' ')
+        FROM regexp_matches(body, '[{CJK_CHARACTERS}]+', 'g') AS run(found),
+            LATERAL regexp_split_to_array(run.found[1], '') AS split(chars),
+            LATERAL generate_series(1, cardinality(split.chars)) AS i
+    ), ''))
+END
+$fn$
+"""  # noqa: S608 - a constant character class, no input
+SEARCH_INDEX = "chat_message_search"
+SEARCH_INDEX_SQL = (
+    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON chat_message "
+    "USING gin (enclave_search_vector(body)) WHERE deleted_at IS NULL"
+)
+
+_SEARCH_SQL = """
+    SELECT m.id FROM {message} m
+    WHERE enclave_search_vector(m.body) @@ plainto_tsquery('english'::regconfig, %s)
+        AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0
+        AND m.deleted_at IS NULL AND {scope} AND m.id < %s
+    ORDER BY m.id DESC LIMIT %s
+"""
+_MEMBER_SCOPE = "m.channel_id IN (SELECT channel_id FROM {membership} WHERE user_id = %s)"
+_CHANNEL_SCOPE = "m.channel_id = %s"
+_NO_CURSOR = 2**63 - 1
+
+
+def query_text(query: str) -> str:
+    """The text `plainto_tsquery` gets for a user's query: non-CJK text as typed, each CJK
+    run as its bigrams (a lone character as itself), as the index holds them."""
+    grams: list[str] = []
+    for run in _CJK_RUN.findall(query):
+        grams.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+    return " ".join([_CJK_RUN.sub(" ", query).strip(), *grams]).strip()
+
+
+def _terms(query: str) -> list[str]:
+    """Substring terms for the fallback: whitespace-separated words, CJK runs on their own."""
+    return [term for term in _CJK_RUN.sub(lambda m: f" {m.group(0)} ", query).split() if term]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    results: list[events.MessagePayload]
+    has_more: bool
+    next_before_id: int | None
+
+
+def clean_query(query: str) -> str:
+    query = " ".join(query.split())
+    if not query:
+        raise InvalidInput(_("Enter something to search for."), code="empty_query")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            _("A search is at most %(max)d characters.") % {"max": MAX_QUERY_CHARS},
+            code="query_too_long",
+        )
+    return query
+
+
+def search_messages(
+    *,
+    user: User,
+    query: str,
+    channel_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> SearchPage:
+    """Messages `user` may read that match `query`, newest first: a page of `limit`."""
+    query = clean_query(query)
+    access_search(user=user)
+    if channel_id is not None:
+        access_channel_read_position(user=user, channel_id=channel_id)
+    limit = max(1, min(limit, MAX_LIMIT))
+    cursor_id = before_id if before_id is not None else _NO_CURSOR
+    if connection.vendor == "postgresql":
+        ids = _ids_postgresql(user, query, channel_id, cursor_id, limit + 1)
+    else:
+        ids = _ids_substring(user, query, channel_id, cursor_id, limit + 1)
+    has_more = len(ids) > limit
+    ids = ids[:limit]
+    rows = load_rows(ids)
+    return SearchPage(
+        results=payloads(rows),
+        has_more=has_more,
+        next_before_id=ids[-1] if has_more else None,
+    )
+
+
+def _ids_postgresql(
+    user: User, query: str, channel_id: int | None, before_id: int, limit: int
+) -> list[int]:
+    text = query_text(query)
+    if channel_id is not None:
+        scope, scope_params = _CHANNEL_SCOPE, [channel_id]
+    else:
+        scope = _MEMBER_SCOPE.format(membership=Membership._meta.db_table)
+        scope_params = [user.pk]
+    sql = _SEARCH_SQL.format(message=Message._meta.db_table, scope=scope)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [text, text, *scope_params, before_id, limit])
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _ids_substring(
+    user: User, query: str, channel_id: int | None, before_id: int, limit: int
+) -> list[int]:
+    messages = Message.objects.filter(deleted_at__isnull=True, pk__lt=before_id)
+    if channel_id is not None:
+        messages = messages.filter(channel_id=channel_id)
+    else:
+        messages = messages.filter(
+            channel_id__in=Membership.objects.filter(user=user).values("channel_id")
+        )
+    for term in _terms(query):
+        messages = messages.filter(body__icontains=term)
+    return list(messages.order_by("-pk").values_list("pk", flat=True)[:limit])
