@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.chat.urls")),
     path("", include("apps.files.urls")),
+    path("", include("apps.search.urls")),
 ]
 
 urlpatterns = [

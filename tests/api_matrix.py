@@ -406,7 +406,7 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("chat_api:presence", "post"): Route(
         everyone(200), body=lambda world, case: {"status": "online"}
     ),
-    ("chat_api:search", "get"): Route(
+    ("search_api:search", "get"): Route(
         read(200, "channel_not_found"),
         query=lambda world, case: {"q": "hello", "channel_id": world.channel_id(case.scope)},
     ),

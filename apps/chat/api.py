@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat import events, search, selectors, services
+from apps.chat import events, selectors, services
 from apps.chat import serializers as s
 from apps.chat.models import Membership
 from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
@@ -254,39 +254,6 @@ class ChannelMessagesApi(APIView):
         return Response(
             {"duplicate": not result.created, "message": selectors.payloads([message])[0]},
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
-
-
-class SearchApi(APIView):
-    renderer_classes = [FastJSONRenderer]
-
-    @extend_schema(
-        operation_id="messages_search",
-        parameters=[s.SearchQueryIn],
-        responses=s.SearchOut,
-        summary="Search the messages you may read, newest first",
-        description=(
-            "Every word must match (English words by their stem: `meetings` finds `meeting`). "
-            "Chinese, Japanese and Korean text matches as typed, inside longer text too. "
-            "Without `channel_id`, the channels you are a member of; page on with "
-            "`before_id=next_before_id` while `has_more`."
-        ),
-    )
-    def get(self, request: AuthedRequest) -> Response:
-        query = validated(s.SearchQueryIn, request.query_params)
-        page = search.search_messages(
-            user=request.user,
-            query=query["q"],
-            channel_id=query.get("channel_id"),
-            before_id=query.get("before_id"),
-            limit=query["limit"],
-        )
-        return Response(
-            {
-                "results": page.results,
-                "has_more": page.has_more,
-                "next_before_id": page.next_before_id,
-            }
         )
 
 

@@ -138,27 +138,6 @@ class HistoryQueryIn(serializers.Serializer):
     roots_only = serializers.BooleanField(required=False, default=False)
 
 
-class SearchQueryIn(serializers.Serializer):
-    q = serializers.CharField(
-        trim_whitespace=False,
-        allow_blank=True,
-        help_text="Words or phrases; Chinese, Japanese and Korean need no spaces.",
-    )
-    channel_id = serializers.IntegerField(
-        required=False, min_value=1, help_text="Only this channel (one you may read)."
-    )
-    before_id = serializers.IntegerField(
-        required=False, min_value=1, help_text="The next page: `next_before_id` of this one."
-    )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
-
-
-class SearchOut(serializers.Serializer):
-    results = MessageOut(many=True)
-    has_more = serializers.BooleanField()
-    next_before_id = serializers.IntegerField(allow_null=True)
-
-
 class MessageSendIn(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
     client_msg_id = serializers.UUIDField(required=False, allow_null=True)

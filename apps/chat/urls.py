@@ -35,5 +35,4 @@ urlpatterns = [
     path("messages/<int:message_id>/thread/", api.ThreadApi.as_view(), name="thread"),
     path("messages/<int:message_id>/reactions/", api.ReactionsApi.as_view(), name="reactions"),
     path("presence/", api.PresenceApi.as_view(), name="presence"),
-    path("search/", api.SearchApi.as_view(), name="search"),
 ]

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.chat",
     "apps.files",
+    "apps.search",
 ]
 
 MIDDLEWARE = [

@@ -8,9 +8,9 @@ character by itself; everything else (Latin script, digits) goes through Postgre
 `english` configuration, so "meetings" finds "meeting".
 
 On PostgreSQL the document side is the SQL function `enclave_search_vector(body)` behind a
-GIN expression index (migration 0005): every way a message is written (the send batch's one
-statement, the ORM, an edit, a deletion that clears the body, a bulk load) keeps the index
-current without code of its own, and a search is one index scan. `query_text` builds the
+GIN expression index (migrations/0001): every way a message is written (the send batch's
+one statement, the ORM, an edit, a deletion that clears the body, a bulk load) keeps the
+index current without code of its own, and a search is one index scan. `query_text` builds the
 query side in Python the same way. Elsewhere (the embedded SQLite default) a search is a
 substring match per term: fine for a demo's few thousand messages.
 
@@ -42,7 +42,7 @@ MAX_QUERY_CHARS = 200
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
-# The document side, in SQL (migration 0005 creates it; keep `query_text` in step). CJK runs
+# The document side, in SQL (migrations/0001 creates it; keep `query_text` in step). CJK runs
 # are cut out of the text the parser sees and appended as unigrams and bigrams; a message
 # without CJK pays one regular-expression test.
 SEARCH_FUNCTION_SQL = f"""

@@ -1,4 +1,4 @@
-"""The search index of messages on PostgreSQL (apps/chat/search.py): the function that turns a
+"""The search index of messages on PostgreSQL (apps/search/selectors.py): the function that turns a
 body into a tsvector (CJK as unigrams and bigrams) and a GIN index on it, built without
 locking out writes. Other databases search by substring and need neither.
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import migrations
 
-from apps.chat.search import SEARCH_FUNCTION_SQL, SEARCH_INDEX, SEARCH_INDEX_SQL
+from apps.search.selectors import SEARCH_FUNCTION_SQL, SEARCH_INDEX, SEARCH_INDEX_SQL
 
 
 def create(apps: Any, schema_editor: Any) -> None:
@@ -30,6 +30,8 @@ def drop(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY
+
+    initial = True
 
     dependencies = [("chat", "0004_message_fk_indexes_covered")]
 

@@ -1,4 +1,4 @@
-"""Message search (apps/chat/search.py, GET /api/v1/search/): English and CJK, only what the
+"""Message search (apps/search/selectors.py, GET /api/v1/search/): English and CJK, only what the
 user may read, newest first, a page at a time. The suite runs twice: on SQLite (substring
 search) and on PostgreSQL (the GIN index over `enclave_search_vector`)."""
 
@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import User
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, Message
-from apps.chat.search import query_text
+from apps.search.selectors import query_text
 from tests.chat.conftest import MakeUser
 
 MakeChannel = Callable[..., Channel]
