@@ -299,6 +299,8 @@ ENCLAVE_GC_FULL_SECONDS = env.int("ENCLAVE_GC_FULL_SECONDS", default=600)
 # At most this many users one socket may watch with `presence.subscribe`.
 ENCLAVE_PRESENCE_WATCH_MAX = env.int("ENCLAVE_PRESENCE_WATCH_MAX", default=1000)
 ENCLAVE_HISTORY_PAGE_MAX = env.int("ENCLAVE_HISTORY_PAGE_MAX", default=200)
+# A message search on PostgreSQL is cancelled after this long (apps/search): 503 search_timeout.
+ENCLAVE_SEARCH_TIMEOUT_MS = env.int("ENCLAVE_SEARCH_TIMEOUT_MS", default=5000)
 
 # --- Files: uploads, storage, scanning (apps.files) -------------------------------------------
 ENCLAVE_UPLOAD_MAX_BYTES = env.int("ENCLAVE_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
