@@ -92,7 +92,10 @@ _SEARCH_SQL = """
         AND m.deleted_at IS NULL AND {scope} AND m.id < %s
     ORDER BY m.id DESC LIMIT %s
 """
-_MEMBER_SCOPE = "m.channel_id IN (SELECT channel_id FROM {membership} WHERE user_id = %s)"
+# `+ 0`: no index on channel_id for this test. Otherwise the planner, misjudging how many
+# messages a big channel holds, ANDs the word's index scan with a scan of each channel's
+# messages, once per membership (59 ms for a rare word; 1.6 ms without, on 1M messages).
+_MEMBER_SCOPE = "m.channel_id + 0 IN (SELECT channel_id FROM {membership} WHERE user_id = %s)"
 _CHANNEL_SCOPE = "m.channel_id = %s"
 _NO_CURSOR = 2**63 - 1
 

@@ -219,3 +219,27 @@ def test_postgresql_answers_from_the_search_index(alice: User, general: Channel)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "chat_message_search" in plan
+
+
+@pytest.mark.postgres
+def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
+    alice: User,
+    general: Channel,
+    client_for: ClientFor,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apps.search import selectors
+
+    say(alice, general, "slow path")
+    settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
+    slow = selectors._SEARCH_SQL.replace("SELECT m.id", "SELECT m.id + (SELECT 0 FROM pg_sleep(1))")
+    monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
+
+    response = search(client_for(alice), "slow")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "search_timeout"
+    monkeypatch.undo()  # the same connection answers the next search
+    settings.ENCLAVE_SEARCH_TIMEOUT_MS = 5000
+    assert bodies(search(client_for(alice), "slow")) == ["slow path"]
