@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from django.conf import settings
@@ -474,29 +474,29 @@ def _page_rows(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [channel_id, *params, limit])
-        rows = cursor.fetchall()
-    return [MessageRow._make(row) for row in converted(rows, _ROW_MODEL_FIELDS)]
+        return rows_of(cursor.fetchall())
 
 
-_ROWS_BY_ID_SQL = """
-    SELECT {columns} FROM {message} m JOIN {user} u ON u.id = m.sender_id WHERE m.id IN ({ids})
-"""
+def rows_select() -> str:
+    """`SELECT ... FROM ... JOIN ...` of `MessageRow`s (`m` the message, `u` its sender), for
+    a query of another app to add its WHERE, ORDER BY and LIMIT to; `rows_of` reads them."""
+    return (
+        f"SELECT {_row_columns()} FROM {Message._meta.db_table} m "  # noqa: S608 - model names
+        f"JOIN {User._meta.db_table} u ON u.id = m.sender_id"
+    )
+
+
+def rows_of(fetched: Sequence[Sequence[Any]]) -> list[MessageRow]:
+    return [MessageRow._make(row) for row in converted(fetched, _ROW_MODEL_FIELDS)]
 
 
 def load_rows(ids: Sequence[int]) -> list[MessageRow]:
-    """The rows of these messages, in the order of `ids` (search results); one query."""
+    """The rows of these messages, in the order of `ids`; one query."""
     if not ids:
         return []
-    sql = _ROWS_BY_ID_SQL.format(
-        columns=_row_columns(),
-        message=Message._meta.db_table,
-        user=User._meta.db_table,
-        ids=", ".join(["%s"] * len(ids)),
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(ids))
-        rows = cursor.fetchall()
-    by_id = {row.id: row for row in map(MessageRow._make, converted(rows, _ROW_MODEL_FIELDS))}
+        cursor.execute(f"{rows_select()} WHERE m.id IN ({', '.join(['%s'] * len(ids))})", ids)
+        by_id = {row.id: row for row in rows_of(cursor.fetchall())}
     return [by_id[pk] for pk in ids if pk in by_id]
 
 

@@ -36,7 +36,7 @@ from apps.accounts.models import User
 from apps.chat import events
 from apps.chat.models import Membership, Message
 from apps.chat.permissions import access_channel_read_position, access_search
-from apps.chat.selectors import load_rows, payloads
+from apps.chat.selectors import MessageRow, load_rows, payloads, rows_of, rows_select
 from apps.core.errors import DomainError, InvalidInput
 
 # Kana, CJK ideographs (with extension A and the compatibility block) and Hangul syllables.
@@ -86,7 +86,7 @@ SEARCH_INDEX_SQL = (
 )
 
 _SEARCH_SQL = """
-    SELECT m.id FROM {message} m
+    {select}
     WHERE m.search_vector @@ plainto_tsquery('english'::regconfig, %s)
         AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0
         AND m.deleted_at IS NULL AND {scope} AND m.id < %s
@@ -155,29 +155,28 @@ def search_messages(
     limit = max(1, min(limit, MAX_LIMIT))
     cursor_id = before_id if before_id is not None else _NO_CURSOR
     if connection.vendor == "postgresql":
-        ids = _ids_postgresql(user, query, channel_id, cursor_id, limit + 1)
+        rows = _rows_postgresql(user, query, channel_id, cursor_id, limit + 1)
     else:
-        ids = _ids_substring(user, query, channel_id, cursor_id, limit + 1)
-    has_more = len(ids) > limit
-    ids = ids[:limit]
-    rows = load_rows(ids)
+        rows = load_rows(_ids_substring(user, query, channel_id, cursor_id, limit + 1))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
     return SearchPage(
         results=payloads(rows),
         has_more=has_more,
-        next_before_id=ids[-1] if has_more else None,
+        next_before_id=rows[-1].id if has_more else None,
     )
 
 
-def _ids_postgresql(
+def _rows_postgresql(
     user: User, query: str, channel_id: int | None, before_id: int, limit: int
-) -> list[int]:
+) -> list[MessageRow]:
     text = query_text(query)
     if channel_id is not None:
         scope, scope_params = _CHANNEL_SCOPE, [channel_id]
     else:
         scope = _MEMBER_SCOPE.format(membership=Membership._meta.db_table)
         scope_params = [user.pk]
-    sql = _SEARCH_SQL.format(message=Message._meta.db_table, scope=scope)
+    sql = _SEARCH_SQL.format(select=rows_select(), scope=scope)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -185,7 +184,7 @@ def _ids_postgresql(
                 [str(settings.ENCLAVE_SEARCH_TIMEOUT_MS)],
             )
             cursor.execute(sql, [text, text, *scope_params, before_id, limit])
-            return [pk for (pk,) in cursor.fetchall()]
+            return rows_of(cursor.fetchall())
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise

@@ -233,7 +233,9 @@ def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
 
     say(alice, general, "slow path")
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
-    slow = selectors._SEARCH_SQL.replace("SELECT m.id", "SELECT m.id + (SELECT 0 FROM pg_sleep(1))")
+    slow = selectors._SEARCH_SQL.replace(
+        "WHERE m.search_vector", "WHERE (SELECT true FROM pg_sleep(1)) AND m.search_vector"
+    )
     monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
 
     response = search(client_for(alice), "slow")
