@@ -25,6 +25,7 @@ import { resync } from "./sync.js";
 import "./notifications.js";
 import "./quick-switcher.js";
 import "./relative-time.js";
+import "./search.js";
 import "./sidebar-sections.js";
 import "./settings.js";
 import "./thread.js";
