@@ -245,3 +245,15 @@ def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
     monkeypatch.undo()  # the same connection answers the next search
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 5000
     assert bodies(search(client_for(alice), "slow")) == ["slow path"]
+
+
+@pytest.mark.postgres
+def test_a_query_of_stop_words_finds_nothing_without_scanning(
+    alice: User, general: Channel, client_for: ClientFor
+) -> None:
+    say(alice, general, "the and of")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT numnode(plainto_tsquery('english', %s))", [query_text("the and of")])
+        assert cursor.fetchone() == (0,)  # the gate in _SEARCH_SQL: an empty query is false
+    assert bodies(search(client_for(alice), "the and of")) == []
