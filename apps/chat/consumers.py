@@ -280,8 +280,10 @@ class SendBatcher:
 
     Sends that arrive while a batch is being written wait and go together in the next one:
     one worker-thread hop, a constant number of statements and one COMMIT per batch instead of
-    per message. There is no timer: an idle server writes a lone message at once, a busy one
-    batches exactly as much as piled up. Each send is acknowledged after its batch committed.
+    per message. By default there is no timer: an idle server writes a lone message at once, a
+    busy one batches exactly as much as piled up. `window` (ENCLAVE_SEND_BATCH_WINDOW_MS) makes
+    a batch of fewer than SMALL_BATCH sends wait that long for more first. Each send is
+    acknowledged after its batch committed.
 
     With `ENCLAVE_SEND_WRITERS` > 1 (PostgreSQL), that many batches are written at once, each
     in its own thread and connection: one batch's COMMIT (an fsync) no longer holds up the
@@ -290,10 +292,15 @@ class SendBatcher:
     """
 
     MAX_BATCH = 256
+    # A batch this small waits `window` seconds for company first (when a window is set).
+    SMALL_BATCH = 4
 
-    def __init__(self, writers: int) -> None:
+    def __init__(self, writers: int, *, window: float = 0.0) -> None:
         self.pending: list[tuple[services.SendRequest, asyncio.Future[dict[str, Any]]]] = []
         self.writers = max(1, writers)
+        # ENCLAVE_SEND_BATCH_WINDOW_MS: off by default (an idle server writes a lone message at
+        # once); with several processes each commits many one-message batches otherwise.
+        self.window = max(0.0, window)
         self.active = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.call = (
@@ -318,6 +325,8 @@ class SendBatcher:
     async def _drain(self) -> None:
         try:
             while self.pending:
+                if self.window and len(self.pending) < self.SMALL_BATCH:
+                    await asyncio.sleep(self.window)
                 batch = self.pending[: self.MAX_BATCH]
                 del self.pending[: self.MAX_BATCH]
                 try:
@@ -408,7 +417,12 @@ def presence_keeper() -> PresenceKeeper:
 
 
 def send_batcher() -> SendBatcher:
-    return _of_this_loop(SendBatcher, lambda: SendBatcher(settings.ENCLAVE_SEND_WRITERS))
+    return _of_this_loop(
+        SendBatcher,
+        lambda: SendBatcher(
+            settings.ENCLAVE_SEND_WRITERS, window=settings.ENCLAVE_SEND_BATCH_WINDOW_MS / 1000
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

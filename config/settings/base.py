@@ -289,6 +289,10 @@ ENCLAVE_HTTP_ONE_THREAD_HOP = env.bool("ENCLAVE_HTTP_ONE_THREAD_HOP", default=Tr
 # extra writer threads keep database connections open past a test's end
 # (tests/chat/test_consumers.py runs two writers on PostgreSQL and closes them itself).
 ENCLAVE_SEND_WRITERS = env.int("ENCLAVE_SEND_WRITERS", default=1)
+# Milliseconds a batch of fewer than 4 sends waits for more before it is written (0: never).
+# With several processes at a moderate rate each commits mostly one-message batches
+# (docs/performance.md §5.24 has the measurement).
+ENCLAVE_SEND_BATCH_WINDOW_MS = env.float("ENCLAVE_SEND_BATCH_WINDOW_MS", default=0.0)
 # CPython collector thresholds of the ASGI server process (apps/core/gctune.py); empty leaves
 # the collector alone (CPython's 700,10,10, no freeze).
 ENCLAVE_GC_THRESHOLDS = tuple(
