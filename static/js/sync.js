@@ -251,8 +251,20 @@ function onMemberEvent(frame) {
   }
 }
 
+/** My mute or notification setting changed (in this tab or another): follow the server. */
+function onMembershipSettings(frame) {
+  const channel = store.channels.get(frame.channel_id);
+  if (!channel?.membership) return;
+  const { is_muted: isMuted, notification_level: level } = frame;
+  if (channel.membership.is_muted === isMuted && channel.membership.notification_level === level) return;
+  updateChannel(frame.channel_id, {
+    membership: { ...channel.membership, is_muted: isMuted, notification_level: level },
+  });
+}
+
 on("push", (frame) => {
   if (CHANNEL_PUSHES.has(frame.type)) onChannelPush(frame);
+  else if (frame.type === "membership.updated") onMembershipSettings(frame);
   else if (frame.type === "channel.created" || frame.type === "channel.updated") onChannelEvent(frame);
   else if (frame.type.startsWith("member.")) onMemberEvent(frame);
 });

@@ -273,7 +273,20 @@ class AppPage:
         self.username = username
         self.base_url = base_url
         self.errors: list[str] = []
+        # What the tab said and did, printed if the test fails (`open_app`'s teardown).
+        self.journal: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self._note(f"console.{message.type}: {message.text}"))
+        page.on("websocket", self._watch_socket)
+
+    def _note(self, line: str) -> None:
+        self.journal.append(f"{time.monotonic():.3f} {line}")
+
+    def _watch_socket(self, socket: Any) -> None:
+        self._note(f"websocket opened {socket.url}")
+        socket.on("framesent", lambda payload: self._note(f"ws sent {str(payload)[:200]}"))
+        socket.on("framereceived", lambda payload: self._note(f"ws got {str(payload)[:200]}"))
+        socket.on("close", lambda _socket: self._note("websocket closed"))
 
     def open(self, channel_id: int | None = None) -> AppPage:
         path = f"/c/{channel_id}/" if channel_id else "/"
@@ -310,9 +323,20 @@ class AppPage:
         ]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item, so fixtures can tell that the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def open_app(
-    browser: Any, e2e_server: LiveServer, session_states: Callable[[str], dict[str, Any]]
+    request: pytest.FixtureRequest,
+    browser: Any,
+    e2e_server: LiveServer,
+    session_states: Callable[[str], dict[str, Any]],
 ) -> Iterator[Callable[..., AppPage]]:
     """`open_app("alice", channel_id=..., locale=...)`: a fresh browser context per call."""
     contexts: list[Any] = []
@@ -336,6 +360,14 @@ def open_app(
         return app.open(channel_id)
 
     yield open_
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # A flaky failure is diagnosed from this: each tab's console and sockets, the server's log.
+        for app in pages:
+            print(f"--- {app.username}'s tab ---", *app.journal, sep="\n")
+        lines = e2e_server.log_path.read_text(errors="replace").splitlines()
+        log = [line for line in lines if '"GET /static/' not in line][-80:]
+        print(f"--- {e2e_server.server} log, last lines ---", *log, sep="\n")
     for context in contexts:
         context.close()
     errors = [f"{app.username}: {error}" for app in pages for error in app.errors]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -80,3 +81,20 @@ def test_permission_is_asked_only_through_a_dismissible_prompt(
     expect(prompt).to_be_hidden()
     alice.open(channel["id"])
     expect(prompt).to_be_hidden()
+
+
+def test_mute_and_level_changed_in_one_tab_show_in_the_other(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    channel = api_for("bob").create_channel(members=("alice",))
+    first = open_app("alice", channel_id=channel["id"])
+    second = open_app("alice", channel_id=channel["id"])
+    first.page.click("#mute-toggle")
+    expect(first.page.locator("#mute-toggle")).to_have_attribute("aria-pressed", "true")
+    # The other tab learns it from the server's push, without a reload.
+    expect(second.sidebar_link(channel["id"])).to_have_class(re.compile(r"\bis-muted\b"))
+    expect(second.page.locator("#mute-toggle")).to_have_attribute("aria-pressed", "true")
+    first.page.click("#details-toggle")
+    first.page.locator("#details-notify").select_option("mentions")
+    second.page.click("#details-toggle")
+    expect(second.page.locator("#details-notify")).to_have_value("mentions")
