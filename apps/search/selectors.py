@@ -24,6 +24,7 @@ never found. Results come newest first, a page at a time (`before_id`).
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -182,18 +183,24 @@ def _rows_postgresql(
         scope = _MEMBER_SCOPE.format(membership=Membership._meta.db_table)
         scope_params = [user.pk]
     sql = _SEARCH_SQL.format(select=rows_select(), scope=scope)
+    params = [str(settings.ENCLAVE_SEARCH_TIMEOUT_MS), text, text, *scope_params, before_id, limit]
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true)",
-                [str(settings.ENCLAVE_SEARCH_TIMEOUT_MS)],
-            )
-            cursor.execute(sql, [text, text, *scope_params, before_id, limit])
+        # One round trip: the timeout and the search travel as one simple-protocol query
+        # string (client-side binding), which PostgreSQL runs as one implicit transaction, so
+        # the local setting covers the search and ends with it: no BEGIN and COMMIT of our own.
+        # Inside a transaction, a savepoint keeps a cancelled search from breaking it.
+        savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(_TIMEOUT_SQL + sql, params)
+            cursor.nextset()
             return rows_of(cursor.fetchall())
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise
         raise SearchTimeout() from error
+
+
+_TIMEOUT_SQL = "SELECT set_config('statement_timeout', %s, true);\n"
 
 
 def _ids_substring(

@@ -222,6 +222,38 @@ def test_postgresql_answers_from_the_search_index(alice: User, general: Channel)
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_timeout_covers_the_search_only(
+    alice: User, general: Channel, client_for: ClientFor, settings: Any
+) -> None:
+    """Production runs in autocommit: the timeout and the search go as one query string, and
+    the connection keeps its own setting afterwards."""
+    from apps.search import selectors
+
+    say(alice, general, "slow path")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        before = cursor.fetchone()[0]
+    settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
+    slow = selectors._SEARCH_SQL.replace(
+        "WHERE m.search_vector", "WHERE (SELECT true FROM pg_sleep(1)) AND m.search_vector"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selectors, "_SEARCH_SQL", slow)
+        assert not connection.in_atomic_block
+        response = search(client_for(alice), "slow")
+    assert response.status_code == 503
+    assert response.json()["code"] == "search_timeout"
+
+    settings.ENCLAVE_SEARCH_TIMEOUT_MS = 5000
+    assert bodies(search(client_for(alice), "slow")) == ["slow path"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == before
+        cursor.execute("SELECT pg_sleep(0.05)")  # no 20 ms limit left behind
+
+
+@pytest.mark.postgres
 def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
     alice: User,
     general: Channel,
