@@ -105,6 +105,29 @@ def _files_storage_in_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's; and before it drops the test database, end the sessions other threads
+    still hold (a send writer thread keeps its connection, by design) and close each pool.
+    Otherwise the database is "being accessed by other users", and it is left behind."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in connections:
+            wrapper = connections[alias]
+            if wrapper.vendor == "postgresql":
+                with wrapper.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+            close_pool = getattr(wrapper, "close_pool", None)
+            if close_pool is not None:
+                wrapper.close()
+                close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_presence() -> Iterator[None]:
     from apps.chat.presence import RedisPresenceStore, presence_store
