@@ -247,6 +247,7 @@ def _message_details(
     those cost more CPU than PostgreSQL spent answering them. Attachments are rare, so their
     rows are loaded in a second query only for the messages that have some.
     """
+    params: list[Any]
     if connection.vendor == "postgresql":
         # One array parameter: the same query text for every page, which psycopg converts
         # once and caches (a list of 150 placeholders it parsed again on every request).

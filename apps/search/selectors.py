@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -183,7 +184,8 @@ def _rows_postgresql(
         scope = _MEMBER_SCOPE.format(membership=Membership._meta.db_table)
         scope_params = [user.pk]
     sql = _SEARCH_SQL.format(select=rows_select(), scope=scope)
-    params = [str(settings.ENCLAVE_SEARCH_TIMEOUT_MS), text, text, *scope_params, before_id, limit]
+    timeout = str(settings.ENCLAVE_SEARCH_TIMEOUT_MS)
+    params: list[Any] = [timeout, text, text, *scope_params, before_id, limit]
     try:
         # One round trip: the timeout and the search travel as one simple-protocol query
         # string (client-side binding), which PostgreSQL runs as one implicit transaction, so
