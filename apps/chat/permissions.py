@@ -157,21 +157,27 @@ def access_channel_post_batch(*, pairs: Iterable[tuple[User, int]]) -> ChannelPo
     return channel_post_access_from_rows(rows)
 
 
-def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str, list[int]]:
+def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str, list[Any]]:
     """The query of `access_channel_post_batch` (empty without pairs), for callers that send
     it together with others: each pair's channel, with the user's membership if there is one.
     By hand: the ORM spent more CPU building it than the database running it."""
     wanted = sorted({(user.pk, channel_id) for user, channel_id in pairs})
     if not wanted:
         return "", []
-    sql = _POST_ACCESS_SQL.format(
-        pairs=", ".join(["(%s, %s)"] * len(wanted)),
+    params: list[Any]
+    if connection.vendor == "postgresql":  # one text for any number of pairs: prepared
+        template = _POST_ACCESS_SQL_POSTGRESQL
+        params = [[user_id for user_id, _c in wanted], [channel_id for _u, channel_id in wanted]]
+    else:
+        template = _POST_ACCESS_SQL.replace("{pairs}", ", ".join(["(%s, %s)"] * len(wanted)))
+        params = [value for pair in wanted for value in pair]
+    sql = template.format(
         channel_columns=select_list(Channel, "c"),
         membership_columns=select_list(Membership, "m"),
         channel=Channel._meta.db_table,
         membership=Membership._meta.db_table,
     )
-    return sql, [value for pair in wanted for value in pair]
+    return sql, params
 
 
 def channel_post_access_from_rows(rows: Iterable[Sequence[Any]]) -> ChannelPostAccess:
@@ -193,6 +199,16 @@ WITH wanted(user_id, channel_id) AS (VALUES {pairs})
 SELECT {channel_columns}, {membership_columns}
 FROM wanted
 JOIN {channel} c ON c.id = wanted.channel_id
+LEFT JOIN {membership} m ON m.channel_id = wanted.channel_id AND m.user_id = wanted.user_id
+"""
+# Prepared, so planned once for any pairs (a generic plan, which must not guess how many
+# there are): each channel by its primary key in a LATERAL subquery (LIMIT 1 keeps it one),
+# never a hash join over the whole channel table.
+_POST_ACCESS_SQL_POSTGRESQL = """
+WITH wanted(user_id, channel_id) AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
+SELECT {channel_columns}, {membership_columns}
+FROM wanted
+CROSS JOIN LATERAL (SELECT * FROM {channel} WHERE id = wanted.channel_id LIMIT 1) c
 LEFT JOIN {membership} m ON m.channel_id = wanted.channel_id AND m.user_id = wanted.user_id
 """
 

@@ -55,7 +55,7 @@ from apps.chat.permissions import (
 from apps.chat.selectors import direct_member_ids, user_directory
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
-from apps.core.sqlrows import fetch_all_together, prepared_cursor
+from apps.core.sqlrows import fetch_all_prepared, fetch_all_together, prepared_cursor
 from apps.files import services as file_services
 from apps.files.models import Attachment
 
@@ -124,16 +124,21 @@ def _resolve_usernames(usernames: set[str]) -> Mapping[str, MentionTarget]:
 _MENTION_TARGET_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
 
 
-def _usernames_query(usernames: Iterable[str]) -> tuple[str, list[str]]:
+def _usernames_query(usernames: Iterable[str]) -> tuple[str, list[Any]]:
     """`_resolve_usernames`' query (empty for no names), by hand: it runs with every batch."""
     names = sorted(usernames)
     if not names:
         return "", []
     columns = ", ".join(connection.ops.quote_name(name) for name in _MENTION_TARGET_FIELDS)
+    params: list[Any]
+    if connection.vendor == "postgresql":  # one text for any number of names: prepared
+        wanted, params = "= ANY(%s::text[])", [names]
+    else:
+        wanted, params = f"IN ({', '.join(['%s'] * len(names))})", names
     return (
         f"SELECT {columns} FROM {User._meta.db_table} "  # noqa: S608 - names from the model
-        f"WHERE LOWER(username) IN ({', '.join(['%s'] * len(names))}) AND is_active",
-        names,
+        f"WHERE LOWER(username) {wanted} AND is_active",
+        params,
     )
 
 
@@ -852,8 +857,8 @@ class _SendBatch:
         self._usernames = _BatchUsernames(
             request.body for request, _uuid in requests if isinstance(request.body, str)
         )
-        # Stored keys, access, mentioned users: one round trip (see fetch_all_together).
-        stored_rows, access_rows, user_rows = fetch_all_together(
+        # Stored keys, access, mentioned users: one round trip, prepared (fetch_all_prepared).
+        stored_rows, access_rows, user_rows = fetch_all_prepared(
             [
                 _stored_ids_query(keys),
                 channel_post_access_query(
@@ -1054,13 +1059,17 @@ def _stored_ids_query(keys: Sequence[SendKey]) -> tuple[str, list[Any]]:
         return "", []
     prep_uuid = Message._meta.get_field("client_msg_id").get_db_prep_value
     pairs = sorted(set(keys))
-    placeholders = ", ".join(["(%s, %s)"] * len(pairs))
-    sql = _STORED_IDS_SQL.format(pairs=placeholders, message=Message._meta.db_table)
-    return sql, [v for sender, key in pairs for v in (sender, prep_uuid(key, connection))]
+    if connection.vendor == "postgresql":  # one text for any number of keys: prepared
+        wanted = "SELECT * FROM unnest(%s::bigint[], %s::uuid[])"
+        params: list[Any] = [[sender for sender, _key in pairs], [key for _sender, key in pairs]]
+    else:
+        wanted = f"VALUES {', '.join(['(%s, %s)'] * len(pairs))}"
+        params = [v for sender, key in pairs for v in (sender, prep_uuid(key, connection))]
+    return _STORED_IDS_SQL.format(wanted=wanted, message=Message._meta.db_table), params
 
 
 _STORED_IDS_SQL = """
-WITH wanted(sender_id, client_msg_id) AS (VALUES {pairs})
+WITH wanted(sender_id, client_msg_id) AS ({wanted})
 SELECT m.id FROM wanted JOIN {message} m
     ON m.sender_id = wanted.sender_id AND m.client_msg_id = wanted.client_msg_id
 """

@@ -121,3 +121,35 @@ def prepared_cursor() -> CursorWrapper:
     with connection.wrap_database_errors:
         # What connection.cursor() does, with our cursor class instead of Django's.
         return connection._prepare_cursor(_PreparingCursor(connection.connection))  # type: ignore[attr-defined]
+
+
+def fetch_all_prepared(queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    """`fetch_all_together` for hot queries whose text is constant (arrays, not placeholder
+    lists): on PostgreSQL each is prepared once per connection and all go out together in one
+    pipeline, one round trip; PostgreSQL plans none of them again. Elsewhere, and with prepared
+    statements turned off, as `fetch_all_together`.
+
+    Why: under load the send batch's look-ups (stored keys, access) cost PostgreSQL more to
+    plan than to run: 5.7 s of planning against 2.5 s of execution a minute at 1,000 messages/s
+    (pg_stat_statements, docs/performance.md §28).
+    """
+    if connection.vendor != "postgresql":
+        return fetch_all_together(queries)
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw is None or raw.prepare_threshold is None:
+        return fetch_all_together(queries)
+    results: list[list[Any]] = [[] for _ in queries]
+    sent = [(index, sql, params) for index, (sql, params) in enumerate(queries) if sql]
+    cursors = []
+    with connection.wrap_database_errors, raw.pipeline():
+        for index, sql, params in sent:
+            # Django's wrapper, as in prepared_cursor: its logging, execute wrappers, errors.
+            cursor = connection._prepare_cursor(_PreparingCursor(raw))  # type: ignore[attr-defined]
+            cursor.execute(sql, params)  # queued: the pipeline sends them all at its end
+            cursors.append((index, cursor))
+    with connection.wrap_database_errors:
+        for index, cursor in cursors:
+            results[index] = cursor.fetchall()
+            cursor.close()
+    return results

@@ -127,8 +127,13 @@ else:
     # client and never prepare, so a threshold no statement reaches prepares nothing else.
     # Behind a transaction-mode pooler without prepared-statement support (PgBouncer < 1.21),
     # set ENCLAVE_DB_PREPARED_STATEMENTS=false.
+    # Those prepared statements take arrays, so PostgreSQL's custom plans (the first five, and
+    # after that whenever a generic plan looks dearer) guess from each call's array lengths and
+    # replan every call: most of the send batch's look-up cost under load (docs §28). Generic
+    # plans for them; no other statement is prepared (see above), so nothing else changes.
     if env.bool("ENCLAVE_DB_PREPARED_STATEMENTS", default=True):
         _db_options.setdefault("prepare_threshold", 2**31 - 1)
+        _db_options["options"] += " -c plan_cache_mode=force_generic_plan"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -41,11 +41,12 @@ SEND_ONE_WITH_MENTION_QUERIES = 9
 # messages_send_batch of plain messages, whatever their number and channels: client_msg_id
 # look-up, memberships+channels (+ users when someone is mentioned), SAVEPOINT, UPDATE
 # channels, INSERT messages (+ INSERT mentions), UPDATE memberships, RELEASE. On PostgreSQL
-# the look-ups go as one multi-statement query and one statement writes everything.
+# the look-ups are prepared statements sent in one pipeline (one round trip, counted here as
+# one statement each) and one statement writes everything.
 BATCH_CHANNELS = 5
 POSTGRESQL = connection.vendor == "postgresql"
-BATCH_QUERIES = 4 if POSTGRESQL else 7
-BATCH_WITH_MENTIONS_QUERIES = BATCH_QUERIES if POSTGRESQL else BATCH_QUERIES + 2
+BATCH_QUERIES = 5 if POSTGRESQL else 7
+BATCH_WITH_MENTIONS_QUERIES = BATCH_QUERIES + 1 if POSTGRESQL else BATCH_QUERIES + 2
 
 
 def request(
@@ -464,7 +465,7 @@ def test_a_key_stored_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
     captured_events: list[dict[str, Any]],
 ) -> None:
     key = uuid.uuid4()
-    look_up = services.fetch_all_together
+    look_up = services.fetch_all_prepared
 
     def store_the_key_meanwhile(queries: Any) -> Any:
         rows = look_up(queries)
@@ -472,7 +473,7 @@ def test_a_key_stored_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
         send(alice, general, "sent elsewhere", client_msg_id=key)
         return rows
 
-    monkeypatch.setattr(services, "fetch_all_together", store_the_key_meanwhile)
+    monkeypatch.setattr(services, "fetch_all_prepared", store_the_key_meanwhile)
     captured_events.clear()
 
     before, resend, after = send_batch(
@@ -501,14 +502,14 @@ def test_a_channel_deleted_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
     captured_events: list[dict[str, Any]],
 ) -> None:
     doomed = make_channel(members=(alice,))
-    look_up = services.fetch_all_together
+    look_up = services.fetch_all_prepared
 
     def delete_the_channel_meanwhile(queries: Any) -> Any:
         rows = look_up(queries)  # the batch saw the channel; an admin deletes it now
         Channel.objects.filter(pk=doomed.pk).delete()
         return rows
 
-    monkeypatch.setattr(services, "fetch_all_together", delete_the_channel_meanwhile)
+    monkeypatch.setattr(services, "fetch_all_prepared", delete_the_channel_meanwhile)
     captured_events.clear()
 
     first, lost, last = send_batch(
@@ -601,6 +602,29 @@ def test_on_postgresql_batches_of_any_size_reuse_one_prepared_write(room_of_five
 
     # Parsed once (per parameter-type combination), not once per batch size.
     assert prepared_statement_runs("%INSERT INTO%RETURNING id, channel_id, seq%") == [3]
+    # So are the look-ups before it: stored keys and access, one pipeline per batch.
+    assert prepared_statement_runs("%unnest(%::bigint[], %::uuid[])%") == [3]
+    assert prepared_statement_runs("%unnest(%::bigint[], %::bigint[])%LEFT JOIN%") == [3]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_mention_look_ups_are_prepared_once(room_of_five: Any) -> None:
+    people, channels = room_of_five
+    for size in (1, 3):
+        mentioning = [
+            request(people[0], channels[0], f"@{people[1].username} and @{people[2].username}")
+            for _ in range(size)
+        ]
+        outcomes = send_batch(mentioning)
+        assert all(isinstance(o, SendResult) and o.created for o in outcomes)
+        assert all(
+            set(o.message.mentions.values_list("user_id", flat=True))
+            == {people[1].pk, people[2].pk}
+            for o in outcomes
+            if isinstance(o, SendResult)
+        )
+    assert prepared_statement_runs("%LOWER(username) = ANY(%") == [2]
 
 
 @pytest.mark.django_db

@@ -10,7 +10,13 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership
-from apps.core.sqlrows import fetch_all_together, instances, prepared_cursor, select_list
+from apps.core.sqlrows import (
+    fetch_all_prepared,
+    fetch_all_together,
+    instances,
+    prepared_cursor,
+    select_list,
+)
 from tests.pgsupport import prepared_statement_runs
 
 
@@ -33,6 +39,40 @@ def test_each_query_gets_its_own_rows_in_order_and_empty_ones_are_not_sent(
     assert results == [[("bob",)], [], [(alice.pk,), (bob.pk,)], []]
     # One round trip on PostgreSQL (one multi-statement query), one query each elsewhere.
     assert len(sent) == (1 if connection.vendor == "postgresql" else 3)
+
+
+@pytest.mark.django_db
+def test_prepared_queries_get_their_rows_in_order_and_are_prepared_once(make_user: Any) -> None:
+    alice, bob = make_user(username="alice"), make_user(username="bob")
+    table = User._meta.db_table
+    array = connection.vendor == "postgresql"
+    by_names = (
+        f"SELECT id FROM {table} WHERE username = ANY(%s::text[]) ORDER BY id"  # noqa: S608
+        if array
+        else f"SELECT id FROM {table} WHERE username IN (%s, %s) ORDER BY id"  # noqa: S608
+    )
+    names: list[Any] = [["alice", "bob"]] if array else ["alice", "bob"]
+    queries = [
+        (f"SELECT username FROM {table} WHERE id = %s", [bob.pk]),  # noqa: S608
+        ("", []),
+        (by_names, names),
+    ]
+
+    for _ in range(3):
+        assert fetch_all_prepared(queries) == [[("bob",)], [], [(alice.pk,), (bob.pk,)]]
+
+    if array:  # each statement parsed and planned once on this connection
+        assert prepared_statement_runs("SELECT username FROM % WHERE id = $1") == [3]
+        assert prepared_statement_runs("%username = ANY($1::text[])%") == [3]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_failing_prepared_query_raises_djangos_error() -> None:
+    from django.db import ProgrammingError
+
+    with pytest.raises(ProgrammingError):
+        fetch_all_prepared([("SELECT 1", []), ("SELECT * FROM no_such_table", [])])
 
 
 @pytest.mark.django_db
