@@ -131,6 +131,8 @@ else:
     # after that whenever a generic plan looks dearer) guess from each call's array lengths and
     # replan every call: most of the send batch's look-up cost under load (docs §28). Generic
     # plans for them; no other statement is prepared (see above), so nothing else changes.
+    # (With Django's `server_side_binding` option every query would be bound on the server and
+    # prepared by psycopg: then drop this, or search gets generic plans that suit no query.)
     if env.bool("ENCLAVE_DB_PREPARED_STATEMENTS", default=True):
         _db_options.setdefault("prepare_threshold", 2**31 - 1)
         _db_options["options"] += " -c plan_cache_mode=force_generic_plan"
