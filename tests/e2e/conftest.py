@@ -296,6 +296,13 @@ class AppPage:
             self.wait_channel_open(channel_id)
         return self
 
+    def wait_socket_ready(self, timeout_s: float = 10.0) -> None:
+        """Until the tab's WebSocket got the server's hello: pushes reach it from then on."""
+        deadline = time.monotonic() + timeout_s
+        while not any('"type":"hello"' in line for line in self.journal):
+            assert time.monotonic() < deadline, f"{self.username}'s socket never said hello"
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the frame events
+
     def wait_channel_open(self, channel_id: int) -> None:
         # Attached, not visible: on a phone the sidebar is off screen.
         self.page.wait_for_selector(

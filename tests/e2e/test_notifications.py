@@ -89,6 +89,7 @@ def test_mute_and_level_changed_in_one_tab_show_in_the_other(
     channel = api_for("bob").create_channel(members=("alice",))
     first = open_app("alice", channel_id=channel["id"])
     second = open_app("alice", channel_id=channel["id"])
+    second.wait_socket_ready()  # a push sent before its socket is up would not reach it
     first.page.click("#mute-toggle")
     expect(first.page.locator("#mute-toggle")).to_have_attribute("aria-pressed", "true")
     # The other tab learns it from the server's push, without a reload.
