@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from apps.core.errors import Forbidden, NotAuthenticated, NotFound
-from apps.core.sqlrows import fetch_all_together, instances, select_list
+from apps.core.sqlrows import fetch_all_together, instances, rows_table, select_list
 
 
 def _require_active(user: User) -> None:
@@ -164,14 +164,12 @@ def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str
     wanted = sorted({(user.pk, channel_id) for user, channel_id in pairs})
     if not wanted:
         return "", []
-    params: list[Any]
-    if connection.vendor == "postgresql":  # one text for any number of pairs: prepared
-        template = _POST_ACCESS_SQL_POSTGRESQL
-        params = [[user_id for user_id, _c in wanted], [channel_id for _u, channel_id in wanted]]
-    else:
-        template = _POST_ACCESS_SQL.replace("{pairs}", ", ".join(["(%s, %s)"] * len(wanted)))
-        params = [value for pair in wanted for value in pair]
-    sql = template.format(
+    rows, params = rows_table(wanted, ("bigint", "bigint"))  # on PostgreSQL: prepared
+    sql = _POST_ACCESS_SQL.format(
+        wanted=rows,
+        channel_join=(
+            _CHANNEL_BY_KEY if connection.vendor == "postgresql" else _CHANNEL_JOIN
+        ).format(channel=Channel._meta.db_table),
         channel_columns=select_list(Channel, "c"),
         membership_columns=select_list(Membership, "m"),
         channel=Channel._meta.db_table,
@@ -195,22 +193,19 @@ def channel_post_access_from_rows(rows: Iterable[Sequence[Any]]) -> ChannelPostA
 
 
 _POST_ACCESS_SQL = """
-WITH wanted(user_id, channel_id) AS (VALUES {pairs})
+WITH wanted(user_id, channel_id) AS ({wanted})
 SELECT {channel_columns}, {membership_columns}
 FROM wanted
-JOIN {channel} c ON c.id = wanted.channel_id
+{channel_join}
 LEFT JOIN {membership} m ON m.channel_id = wanted.channel_id AND m.user_id = wanted.user_id
 """
-# Prepared, so planned once for any pairs (a generic plan, which must not guess how many
-# there are): each channel by its primary key in a LATERAL subquery (LIMIT 1 keeps it one),
-# never a hash join over the whole channel table.
-_POST_ACCESS_SQL_POSTGRESQL = """
-WITH wanted(user_id, channel_id) AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
-SELECT {channel_columns}, {membership_columns}
-FROM wanted
-CROSS JOIN LATERAL (SELECT * FROM {channel} WHERE id = wanted.channel_id LIMIT 1) c
-LEFT JOIN {membership} m ON m.channel_id = wanted.channel_id AND m.user_id = wanted.user_id
-"""
+_CHANNEL_JOIN = "JOIN {channel} c ON c.id = wanted.channel_id"
+# PostgreSQL prepares the query, so plans it once for any pairs (a generic plan, which must not
+# guess how many there are): each channel by its primary key in a LATERAL subquery (LIMIT 1
+# keeps it one), never a hash join over the whole channel table.
+_CHANNEL_BY_KEY = (
+    "CROSS JOIN LATERAL (SELECT * FROM {channel} WHERE id = wanted.channel_id LIMIT 1) c"
+)
 
 
 def can_manage_channel(*, user: User, channel: Channel, membership: Membership | None) -> bool:

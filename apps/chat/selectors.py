@@ -28,7 +28,7 @@ from apps.chat.permissions import (
     access_message_read,
 )
 from apps.core.errors import InvalidInput
-from apps.core.sqlrows import attnames, converted, instances, select_list
+from apps.core.sqlrows import any_of, attnames, converted, instances, select_list
 from apps.files.models import Attachment
 
 
@@ -247,13 +247,10 @@ def _message_details(
     those cost more CPU than PostgreSQL spent answering them. Attachments are rare, so their
     rows are loaded in a second query only for the messages that have some.
     """
-    params: list[Any]
-    if connection.vendor == "postgresql":
-        # One array parameter: the same query text for every page, which psycopg converts
-        # once and caches (a list of 150 placeholders it parsed again on every request).
-        ids_sql, params = "= ANY(%s)", [ids] * 3
-    else:
-        ids_sql, params = f"IN ({', '.join(['%s'] * len(ids))})", ids * 3
+    # On PostgreSQL one array parameter: the same text for every page (psycopg parsed a list
+    # of 150 placeholders again on every request).
+    ids_sql, ids_params = any_of(ids, "bigint")
+    params = ids_params * 3
     sql = _DETAILS_SQL.format(
         reaction=Reaction._meta.db_table,
         mention=Mention._meta.db_table,

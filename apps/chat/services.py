@@ -55,7 +55,13 @@ from apps.chat.permissions import (
 from apps.chat.selectors import direct_member_ids, user_directory
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
-from apps.core.sqlrows import fetch_all_prepared, fetch_all_together, prepared_cursor
+from apps.core.sqlrows import (
+    any_of,
+    fetch_all_prepared,
+    fetch_all_together,
+    prepared_cursor,
+    rows_table,
+)
 from apps.files import services as file_services
 from apps.files.models import Attachment
 
@@ -130,11 +136,7 @@ def _usernames_query(usernames: Iterable[str]) -> tuple[str, list[Any]]:
     if not names:
         return "", []
     columns = ", ".join(connection.ops.quote_name(name) for name in _MENTION_TARGET_FIELDS)
-    params: list[Any]
-    if connection.vendor == "postgresql":  # one text for any number of names: prepared
-        wanted, params = "= ANY(%s::text[])", [names]
-    else:
-        wanted, params = f"IN ({', '.join(['%s'] * len(names))})", names
+    wanted, params = any_of(names, "text")  # on PostgreSQL one text for any names: prepared
     return (
         f"SELECT {columns} FROM {User._meta.db_table} "  # noqa: S608 - names from the model
         f"WHERE LOWER(username) {wanted} AND is_active",
@@ -1058,13 +1060,8 @@ def _stored_ids_query(keys: Sequence[SendKey]) -> tuple[str, list[Any]]:
     if not keys:
         return "", []
     prep_uuid = Message._meta.get_field("client_msg_id").get_db_prep_value
-    pairs = sorted(set(keys))
-    if connection.vendor == "postgresql":  # one text for any number of keys: prepared
-        wanted = "SELECT * FROM unnest(%s::bigint[], %s::uuid[])"
-        params: list[Any] = [[sender for sender, _key in pairs], [key for _sender, key in pairs]]
-    else:
-        wanted = f"VALUES {', '.join(['(%s, %s)'] * len(pairs))}"
-        params = [v for sender, key in pairs for v in (sender, prep_uuid(key, connection))]
+    pairs = [(sender, prep_uuid(key, connection)) for sender, key in sorted(set(keys))]
+    wanted, params = rows_table(pairs, ("bigint", "uuid"))  # on PostgreSQL: prepared
     return _STORED_IDS_SQL.format(wanted=wanted, message=Message._meta.db_table), params
 
 

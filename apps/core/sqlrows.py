@@ -95,6 +95,28 @@ def fetch_all_together(queries: Sequence[tuple[str, Sequence[Any]]]) -> list[lis
     return results
 
 
+def any_of(values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+    """`= ANY(%s::type[])` with the values as one array parameter on PostgreSQL, `IN (%s, ...)`
+    elsewhere, and the parameters. On PostgreSQL the text is the same for any number of
+    values: psycopg converts it once and caches it (it skips texts of over 50 parameters), and
+    a prepared statement can take it."""
+    if connection.vendor == "postgresql":
+        return f"= ANY(%s::{sql_type}[])", [list(values)]
+    return f"IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def rows_table(rows: Sequence[Sequence[Any]], sql_types: Sequence[str]) -> tuple[str, list[Any]]:
+    """A query of these rows, for `WITH name(columns) AS (...)`, and its parameters: on
+    PostgreSQL `SELECT * FROM unnest(%s::type1[], ...)`, one array per column (the same text
+    for any number of rows, see `any_of`); elsewhere `VALUES (%s, ...), ...`."""
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in sql_types)
+        columns = [[row[index] for row in rows] for index in range(len(sql_types))]
+        return f"SELECT * FROM unnest({arrays})", columns  # noqa: S608 - our own type names
+    row = f"({', '.join(['%s'] * len(sql_types))})"
+    return f"VALUES {', '.join([row] * len(rows))}", [value for r in rows for value in r]
+
+
 class _PreparingCursor(psycopg.Cursor[Any]):
     """Server-side binding, and every statement prepared on its first run on a connection:
     later runs skip PostgreSQL's parse, analysis and planning (the generic plan is reused)."""
