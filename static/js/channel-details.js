@@ -264,7 +264,11 @@ byId("details-toggle").addEventListener("click", (event) => {
 on("channels", ({ changed = [], gone = [] }) => {
   if (channelId === null) return;
   if (gone.includes(channelId)) dialog.close();
-  else if (changed.includes(channelId) && !dialog.querySelector("form:focus-within")) renderAll();
+  else if (changed.includes(channelId)) {
+    // Keep a name or topic being typed; the rest (notification level, buttons) follows.
+    if (dialog.querySelector("form:focus-within")) renderActions();
+    else renderAll();
+  }
 });
 // Someone joined or left the channel whose members are on screen.
 on("push", (frame) => {

@@ -95,7 +95,8 @@ def test_mute_and_level_changed_in_one_tab_show_in_the_other(
     # The other tab learns it from the server's push, without a reload.
     expect(second.sidebar_link(channel["id"])).to_have_class(re.compile(r"\bis-muted\b"))
     expect(second.page.locator("#mute-toggle")).to_have_attribute("aria-pressed", "true")
+    # The other tab's details dialog is open (focus in its name form): its level follows too.
+    second.page.click("#details-toggle")
     first.page.click("#details-toggle")
     first.page.locator("#details-notify").select_option("mentions")
-    second.page.click("#details-toggle")
     expect(second.page.locator("#details-notify")).to_have_value("mentions")
