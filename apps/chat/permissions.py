@@ -172,7 +172,6 @@ def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str
         ).format(channel=Channel._meta.db_table),
         channel_columns=select_list(Channel, "c"),
         membership_columns=select_list(Membership, "m"),
-        channel=Channel._meta.db_table,
         membership=Membership._meta.db_table,
     )
     return sql, params
