@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import types
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from apps.core.wsframes import (
     Written,
     text_frame,
 )
+from tests.wsfakes import fake_protocol
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
@@ -48,18 +48,6 @@ class FakeTransport:
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
-
-
-def fake_protocol(transport: FakeTransport, **state: Any) -> Any:
-    defaults: dict[str, Any] = {
-        "handshake_complete": True,
-        "close_sent": False,
-        "disconnected": False,
-    }
-    conn = types.SimpleNamespace(
-        state=state.pop("conn_state", State.OPEN), extensions=state.pop("extensions", [])
-    )
-    return types.SimpleNamespace(**{**defaults, **state}, conn=conn, transport=transport)
 
 
 async def test_an_open_plain_socket_gets_the_frame_at_the_end_of_the_turn() -> None:

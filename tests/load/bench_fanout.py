@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import time
-import types
 from typing import Any
 
 import django
@@ -27,12 +26,11 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
-from websockets.protocol import State  # noqa: E402
-
 from apps.chat.consumers import ClientConsumer  # noqa: E402
 from apps.core import realtime  # noqa: E402
 from apps.core.events import channel_group  # noqa: E402
 from apps.core.wsframes import Cork, DirectFrames, text_frame  # noqa: E402
+from tests.wsfakes import fake_protocol  # noqa: E402
 
 
 class CountingTransport:
@@ -54,13 +52,7 @@ class CountingTransport:
 def _socket(channel_id: int, cork: Cork) -> tuple[ClientConsumer, CountingTransport]:
     """A consumer as the hub sees it after its handshake: open, direct frames, one channel."""
     transport = CountingTransport()
-    protocol = types.SimpleNamespace(
-        handshake_complete=True,
-        close_sent=False,
-        disconnected=False,
-        conn=types.SimpleNamespace(state=State.OPEN, extensions=[]),
-        transport=transport,
-    )
+    protocol = fake_protocol(transport)
     consumer = ClientConsumer.__new__(ClientConsumer)
     consumer.closing = False
     consumer.held = None
