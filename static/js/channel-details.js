@@ -138,7 +138,12 @@ async function loadMembers() {
   const id = channelId;
   const rows = await getAll(`channels/${id}/members/`, { limit: 200 });
   if (id !== channelId) return;
-  members = rows.sort((a, b) => a.name.localeCompare(b.name));
+  rows.sort((a, b) => a.name.localeCompare(b.name));
+  // An invite or removal loads the list twice (its own reload and the member.* push): the
+  // second answer is usually the same. Rebuilding the rows anyway replaced the Remove button
+  // under a press in progress, and a button replaced between mouse down and up gets no click.
+  if (JSON.stringify(rows) === JSON.stringify(members)) return;
+  members = rows;
   renderMembers();
 }
 
