@@ -32,6 +32,7 @@ websocket_app = DirectFramesMiddleware(
         AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
     ),
     max_buffer=settings.ENCLAVE_WS_SEND_BUFFER_MAX_BYTES,
+    push_hold=settings.ENCLAVE_WS_PUSH_HOLD_MS / 1000,
 )
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})

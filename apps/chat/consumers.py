@@ -809,7 +809,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # Drop events of a channel this socket has just lost (removal races the leave).
         if channel_id is not None and channel_id not in self.channel_ids:
             return True
-        return self.direct is not None and self.direct.write(wire) is Written.SENT
+        return self.direct is not None and self.direct.write(wire, may_wait=True) is Written.SENT
 
     async def deliver(self, frame: str, channel_id: int | None, wire: bytes) -> None:
         if not self.deliver_now(frame, channel_id, wire):

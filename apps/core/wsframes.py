@@ -12,6 +12,14 @@ system call, and on loopback the receiver's TCP work too, per frame. Under load 
 grow and so do the batches, which is what Nagle's algorithm used to do for us, without its
 40 ms delayed-ACK stalls (docs/performance.md §5.20).
 
+A busy socket's pushes also wait for each other across turns (`ENCLAVE_WS_PUSH_HOLD_MS`): a
+push to a socket written less than that long ago waits for the process's next hold tick, and
+leaves with whatever else came for it meanwhile. A member of a busy 500-member channel gets a
+frame every few tens of milliseconds, each in a turn of its own; one `send` (and one wake-up
+of its reader) per frame was most of the kernel time of a loaded server. A socket that was
+quiet gets its push at the end of the turn, as before, and replies (acks, errors, answers)
+never wait: one takes the held pushes along, in order, at the end of its turn.
+
 Only what ASGI would have done is done: the frame is the one websockets would have written,
 and only while the connection is open with nothing negotiated. There is no awaiting the
 transport's flow control: a reader too slow to take its events lets its send buffer grow to
@@ -30,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import struct
+import time
 from typing import Any
 
 SCOPE_EXTENSION = "enclave.direct_frames"
@@ -52,17 +61,33 @@ class Written(enum.Enum):
 
 
 class Cork:
-    """The sockets with frames waiting for the end of this turn of the event loop."""
+    """The sockets with frames waiting for the end of this turn of the event loop, and those
+    whose pushes wait for the next hold tick (at most `hold` seconds away)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: float = 0.0) -> None:
+        self.hold = hold
         self.waiting: list[DirectFrames] = []
+        self.held: list[DirectFrames] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._tick: asyncio.TimerHandle | None = None
 
     def add(self, frames: DirectFrames) -> None:
         if not self.waiting or self.stale():
             self.loop = asyncio.get_running_loop()
             self.loop.call_soon(self.flush)
         self.waiting.append(frames)
+
+    def add_held(self, frames: DirectFrames) -> None:
+        if self._tick is None or self.stale():
+            self.loop = asyncio.get_running_loop()
+            self._tick = self.loop.call_later(self.hold, self.flush_held)
+        self.held.append(frames)
+
+    def flush_held(self) -> None:
+        self._tick = None
+        held, self.held = self.held, []
+        for frames in held:
+            frames.flush()
 
     def stale(self) -> bool:
         """True if the loop that was to flush is gone (tests run one loop after another)."""
@@ -89,6 +114,8 @@ class DirectFrames:
         self._pending_bytes = 0
         self._settled = False  # handshake complete and no extension: checked once
         self._room = 0  # what the send buffer takes beyond what it held at the turn's start
+        self._due_this_turn = False  # the pending frames leave at the end of this turn
+        self._flushed_at = float("-inf")  # time.monotonic() of the last write, if holding
 
     def _writable(self) -> bool:
         protocol = self._protocol
@@ -104,10 +131,11 @@ class DirectFrames:
             or protocol.transport.is_closing()
         )
 
-    def write(self, frame: bytes) -> Written:
-        """Queue `frame` for the end of this turn of the event loop.
+    def write(self, frame: bytes, *, may_wait: bool = False) -> Written:
+        """Queue `frame` for the end of this turn of the event loop; a push (`may_wait`) to a
+        socket written less than the cork's `hold` ago, for the next hold tick.
 
-        The connection's state is looked at by the turn's first frame; later ones only add up
+        The connection's state is looked at by the first frame queued; later ones only add up
         against the send buffer (a close in between drops them at `flush`)."""
         if not self._pending or self._cork.stale():
             if not self._writable():
@@ -115,9 +143,17 @@ class DirectFrames:
             self._room = self._max_buffer - self._protocol.transport.get_write_buffer_size()
             if len(frame) > self._room:
                 return Written.OVERFLOW
-            self._cork.add(self)
+            hold = self._cork.hold
+            if may_wait and hold and time.monotonic() - self._flushed_at < hold:
+                self._cork.add_held(self)
+            else:
+                self._due_this_turn = True
+                self._cork.add(self)
         elif self._pending_bytes + len(frame) > self._room:
             return Written.OVERFLOW
+        elif not (may_wait or self._due_this_turn):  # a reply takes the held pushes along
+            self._due_this_turn = True
+            self._cork.add(self)
         self._pending.append(frame)
         self._pending_bytes += len(frame)
         return Written.SENT
@@ -132,6 +168,9 @@ class DirectFrames:
             return
         self._pending = []
         self._pending_bytes = 0
+        self._due_this_turn = False
+        if self._cork.hold:
+            self._flushed_at = time.monotonic()
         if self._writable():
             self._protocol.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
@@ -139,10 +178,11 @@ class DirectFrames:
 class DirectFramesMiddleware:
     """Outermost WebSocket middleware: puts `DirectFrames` in the scope under uvicorn."""
 
-    def __init__(self, app: Any, *, max_buffer: int) -> None:
+    def __init__(self, app: Any, *, max_buffer: int, push_hold: float = 0.0) -> None:
         self.app = app
         self.max_buffer = max_buffer
-        self.cork = Cork()  # one per process: one end-of-turn callback for all its sockets
+        # One per process: one end-of-turn callback and one hold tick for all its sockets.
+        self.cork = Cork(hold=push_hold)
         try:
             from uvicorn.protocols.websockets.websockets_sansio_impl import (
                 WebSocketsSansIOProtocol,

@@ -77,6 +77,51 @@ async def test_frames_of_one_turn_leave_in_one_write_per_socket_in_order() -> No
     assert second.written == [b"x"]
 
 
+async def test_pushes_to_a_socket_written_within_the_hold_wait_for_the_tick_together() -> None:
+    cork = Cork(hold=0.05)
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
+
+    frames.write(b"a", may_wait=True)  # quiet until now: leaves at the end of the turn
+    await asyncio.sleep(0)
+    frames.write(b"b", may_wait=True)  # written just now: waits for the tick
+    await asyncio.sleep(0)
+    frames.write(b"c", may_wait=True)
+    await asyncio.sleep(0)
+    assert transport.written == [b"a"]
+
+    await asyncio.sleep(0.08)
+
+    assert transport.written == [b"a", b"bc"]
+
+
+async def test_a_reply_takes_the_held_pushes_along_at_the_end_of_its_turn() -> None:
+    cork = Cork(hold=10.0)
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
+    frames.write(b"a", may_wait=True)
+    await asyncio.sleep(0)
+
+    frames.write(b"push", may_wait=True)
+    frames.write(b"ack")  # a reply: never waits, and keeps its place after the push
+    await asyncio.sleep(0)
+
+    assert transport.written == [b"a", b"pushack"]
+    cork.flush_held()  # the tick finds nothing left to write
+    assert transport.written == [b"a", b"pushack"]
+
+
+async def test_without_a_hold_pushes_leave_at_the_end_of_every_turn() -> None:
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=Cork())
+
+    for frame in (b"a", b"b"):
+        frames.write(frame, may_wait=True)
+        await asyncio.sleep(0)
+
+    assert transport.written == [b"a", b"b"]
+
+
 async def test_flush_writes_at_once_so_an_asgi_send_after_it_keeps_its_place() -> None:
     transport = FakeTransport()
     frames = DirectFrames(fake_protocol(transport), max_buffer=100)
@@ -200,7 +245,7 @@ class RecordingFrames:
         self.frames: list[dict[str, Any]] = []
         self.overflow = False
 
-    def write(self, frame: bytes) -> Written:
+    def write(self, frame: bytes, *, may_wait: bool = False) -> Written:
         if self.overflow:
             return Written.OVERFLOW
         header = 4 if frame[1] == 126 else 2
