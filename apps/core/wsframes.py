@@ -69,7 +69,9 @@ class Cork:
         self.waiting: list[DirectFrames] = []
         self.held: list[DirectFrames] = []
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._tick: asyncio.TimerHandle | None = None
+        # The loop the next hold tick runs on, if one is due: its own, since `add` may move
+        # `loop` to a new one while a tick is due on the old (tests run one loop after another).
+        self._tick_loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, frames: DirectFrames) -> None:
         if not self.waiting or self.stale():
@@ -78,13 +80,13 @@ class Cork:
         self.waiting.append(frames)
 
     def add_held(self, frames: DirectFrames) -> None:
-        if self._tick is None or self.stale():
-            self.loop = asyncio.get_running_loop()
-            self._tick = self.loop.call_later(self.hold, self.flush_held)
+        if self._tick_loop is None or self._tick_loop.is_closed():
+            self._tick_loop = asyncio.get_running_loop()
+            self._tick_loop.call_later(self.hold, self.flush_held)
         self.held.append(frames)
 
     def flush_held(self) -> None:
-        self._tick = None
+        self._tick_loop = None
         held, self.held = self.held, []
         for frames in held:
             frames.flush()

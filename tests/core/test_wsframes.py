@@ -171,6 +171,37 @@ def test_a_cork_left_behind_by_a_closed_loop_schedules_on_the_next_one() -> None
     assert transport.written == [b"ab"]
 
 
+def test_a_hold_tick_left_behind_by_a_closed_loop_is_scheduled_again_on_the_next_one() -> None:
+    cork = Cork(hold=0.01)
+    held_transport, other_transport = FakeTransport(), FakeTransport()
+    held = DirectFrames(fake_protocol(held_transport), max_buffer=100, cork=cork)
+    other = DirectFrames(fake_protocol(other_transport), max_buffer=100, cork=cork)
+    loop = asyncio.new_event_loop()
+
+    async def write_twice_then_stop() -> None:
+        held.write(b"a", may_wait=True)
+        await asyncio.sleep(0)
+        held.write(b"b", may_wait=True)  # waits for a tick that never runs: the loop closes
+        loop.stop()
+
+    task = loop.create_task(write_twice_then_stop())
+    loop.run_forever()
+    loop.close()
+    assert task.done()
+    assert held_transport.written == [b"a"]
+
+    async def write_on_the_next_loop() -> None:
+        other.write(b"x")  # the end-of-turn callback moves to this loop first
+        await asyncio.sleep(0)
+        other.write(b"y", may_wait=True)  # then a push that waits for a tick on this loop
+        await asyncio.sleep(0.05)
+
+    asyncio.run(write_on_the_next_loop())
+
+    assert other_transport.written == [b"x", b"y"]
+    assert held_transport.written == [b"a", b"b"]
+
+
 @pytest.mark.parametrize(
     "state",
     [
