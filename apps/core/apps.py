@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
         from django.db import connection
 
         if connection.vendor == "postgresql":
-            from apps.core import dbpool
+            from apps.core import dbpool, pgtypes
 
             dbpool.install()
+            pgtypes.install()
