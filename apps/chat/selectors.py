@@ -100,6 +100,7 @@ def channel_list_for_user(
     `channel_ids` narrows the list (e.g. to one channel for its detail view). A message counts
     as a mention when it names the user or says @all/@everyone; one that does both counts once.
     """
+    only_sql, only_params = any_of(channel_ids or [], "bigint")
     sql = _CHANNEL_LIST_SQL.format(
         membership_columns=select_list(Membership, "m"),
         channel_columns=select_list(Channel, "c"),
@@ -107,16 +108,14 @@ def channel_list_for_user(
         mention=Mention._meta.db_table,
         membership=Membership._meta.db_table,
         channel=Channel._meta.db_table,
-        only_channels=(
-            f"AND m.channel_id IN ({', '.join(['%s'] * len(channel_ids))})"
-            if channel_ids is not None
-            else ""
-        ),
+        only_channels=f"AND m.channel_id {only_sql}" if channel_ids is not None else "",
     )
-    params = [user.pk] * 7 + list(channel_ids or [])
+    params = [user.pk] * 7 + (only_params if channel_ids is not None else [])
     summaries = []
     counts_from = len(attnames(Membership)) + len(attnames(Channel))
-    with connection.cursor() as cursor:
+    # Prepared: PostgreSQL took longer to plan this query (1.1 ms) than to run it for a user
+    # of a dozen channels (0.7 ms); its generic plan is the same as the custom ones.
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for loaded, row in zip(instances(rows, (Membership, Channel)), rows, strict=True):
