@@ -13,12 +13,15 @@ grow and so do the batches, which is what Nagle's algorithm used to do for us, w
 40 ms delayed-ACK stalls (docs/performance.md §5.20).
 
 A busy socket's pushes also wait for each other across turns (`ENCLAVE_WS_PUSH_HOLD_MS`): a
-push to a socket written less than that long ago waits for the process's next hold tick, and
-leaves with whatever else came for it meanwhile. A member of a busy 500-member channel gets a
-frame every few tens of milliseconds, each in a turn of its own; one `send` (and one wake-up
-of its reader) per frame was most of the kernel time of a loaded server. A socket that was
-quiet gets its push at the end of the turn, as before, and replies (acks, errors, answers)
-never wait: one takes the held pushes along, in order, at the end of its turn.
+push to a socket that gets pushes more often than that on average, and was written less than
+that long ago, waits for the process's next hold tick, and leaves with whatever else came for
+it meanwhile. A member of a busy 500-member channel gets a frame every few tens of
+milliseconds, each in a turn of its own; one `send` (and one wake-up of its reader) per frame
+was most of the kernel time of a loaded server. A socket with a push every few hundred
+milliseconds (a member of a few small rooms) has nothing to gain from waiting and never waits,
+unless a run of pushes in quick succession makes it busy; a socket that was quiet gets its push
+at the end of the turn, as before; replies (acks, errors, answers) never wait: one takes the
+held pushes along, in order, at the end of its turn.
 
 Only what ASGI would have done is done: the frame is the one websockets would have written,
 and only while the connection is open with nothing negotiated. There is no awaiting the
@@ -42,6 +45,14 @@ import time
 from typing import Any
 
 SCOPE_EXTENSION = "enclave.direct_frames"
+
+# How a socket's pushes are judged busy: an exponentially weighted mean of the time between
+# them (each new gap weighs this much, and a gap counts as at most QUIET_GAP seconds, which is
+# also where a new socket starts). From quiet, about ten pushes in quick succession make a
+# socket busy; one push after a pause of a second makes it quiet again.
+_GAP_WEIGHT = 0.3
+QUIET_GAP = 1.0
+_now = time.monotonic  # tests replace this clock, not the process-wide one
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -117,7 +128,9 @@ class DirectFrames:
         self._settled = False  # handshake complete and no extension: checked once
         self._room = 0  # what the send buffer takes beyond what it held at the turn's start
         self._due_this_turn = False  # the pending frames leave at the end of this turn
-        self._flushed_at = float("-inf")  # time.monotonic() of the last write, if holding
+        self._flushed_at = float("-inf")  # _now() of the last write, if holding
+        self._pushed_at = float("-inf")  # _now() of the last push, if holding
+        self._push_gap = QUIET_GAP  # mean time between pushes, if holding (see _GAP_WEIGHT)
 
     def _writable(self) -> bool:
         protocol = self._protocol
@@ -135,18 +148,25 @@ class DirectFrames:
 
     def write(self, frame: bytes, *, may_wait: bool = False) -> Written:
         """Queue `frame` for the end of this turn of the event loop; a push (`may_wait`) to a
-        socket written less than the cork's `hold` ago, for the next hold tick.
+        busy socket written less than the cork's `hold` ago, for the next hold tick.
 
         The connection's state is looked at by the first frame queued; later ones only add up
         against the send buffer (a close in between drops them at `flush`)."""
+        hold = self._cork.hold
+        busy = False
+        if may_wait and hold:
+            now = _now()
+            gap = min(now - self._pushed_at, QUIET_GAP)
+            self._push_gap += (gap - self._push_gap) * _GAP_WEIGHT
+            self._pushed_at = now
+            busy = self._push_gap < hold and now - self._flushed_at < hold
         if not self._pending or self._cork.stale():
             if not self._writable():
                 return Written.UNAVAILABLE
             self._room = self._max_buffer - self._protocol.transport.get_write_buffer_size()
             if len(frame) > self._room:
                 return Written.OVERFLOW
-            hold = self._cork.hold
-            if may_wait and hold and time.monotonic() - self._flushed_at < hold:
+            if busy:
                 self._cork.add_held(self)
             else:
                 self._due_this_turn = True
@@ -172,7 +192,7 @@ class DirectFrames:
         self._pending_bytes = 0
         self._due_this_turn = False
         if self._cork.hold:
-            self._flushed_at = time.monotonic()
+            self._flushed_at = _now()
         if self._writable():
             self._protocol.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 

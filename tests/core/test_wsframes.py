@@ -14,7 +14,9 @@ from websockets.protocol import State
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind
+from apps.core import wsframes
 from apps.core.wsframes import (
+    QUIET_GAP,
     SCOPE_EXTENSION,
     Cork,
     DirectFrames,
@@ -77,38 +79,87 @@ async def test_frames_of_one_turn_leave_in_one_write_per_socket_in_order() -> No
     assert second.written == [b"x"]
 
 
-async def test_pushes_to_a_socket_written_within_the_hold_wait_for_the_tick_together() -> None:
+class Clock:
+    """`wsframes._now`, moved by the test (the hold ticks still run on the loop's own time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(wsframes, "_now", fake)
+    return fake
+
+
+async def pushes_every(
+    frames: DirectFrames, clock: Clock, gap: float, count: int, *, name: str = "p"
+) -> None:
+    """`count` pushes `gap` seconds apart, each in a turn of its own."""
+    for index in range(count):
+        clock.now += gap
+        frames.write(f"{name}{index}".encode(), may_wait=True)
+        await asyncio.sleep(0)
+
+
+async def test_a_busy_sockets_pushes_wait_for_the_tick_and_leave_together(clock: Clock) -> None:
     cork = Cork(hold=0.05)
     transport = FakeTransport()
     frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
 
-    frames.write(b"a", may_wait=True)  # quiet until now: leaves at the end of the turn
-    await asyncio.sleep(0)
-    frames.write(b"b", may_wait=True)  # written just now: waits for the tick
-    await asyncio.sleep(0)
-    frames.write(b"c", may_wait=True)
-    await asyncio.sleep(0)
-    assert transport.written == [b"a"]
+    # A push every 10 ms: the mean gap falls from QUIET_GAP (1 s) below the hold (50 ms) at
+    # the ninth gap (0.01 + 0.99 * 0.7 ** 8 = 0.067; 0.01 + 0.99 * 0.7 ** 9 = 0.04995).
+    await pushes_every(frames, clock, 0.01, 14)
+    assert transport.written == [f"p{i}".encode() for i in range(9)]
 
     await asyncio.sleep(0.08)
 
-    assert transport.written == [b"a", b"bc"]
+    assert transport.written[9:] == [b"p9p10p11p12p13"]
 
 
-async def test_a_reply_takes_the_held_pushes_along_at_the_end_of_its_turn() -> None:
+async def test_pushes_a_few_hundred_ms_apart_never_wait(clock: Clock) -> None:
+    cork = Cork(hold=0.05)
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
+
+    await pushes_every(frames, clock, 0.3, 5)
+    await pushes_every(frames, clock, 0.01, 3, name="q")  # a short burst: still not busy
+
+    assert transport.written == [b"p0", b"p1", b"p2", b"p3", b"p4", b"q0", b"q1", b"q2"]
+    assert cork.held == []
+
+
+async def test_a_busy_socket_that_falls_quiet_gets_its_next_push_at_once(clock: Clock) -> None:
+    cork = Cork(hold=0.05)
+    transport = FakeTransport()
+    frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
+    await pushes_every(frames, clock, 0.001, 20)
+    await asyncio.sleep(0.08)
+    before = len(transport.written)
+    assert before < 20  # it was held
+
+    await pushes_every(frames, clock, QUIET_GAP, 1, name="late")
+
+    assert transport.written[before:] == [b"late0"]
+
+
+async def test_a_reply_takes_the_held_pushes_along_at_the_end_of_its_turn(clock: Clock) -> None:
     cork = Cork(hold=10.0)
     transport = FakeTransport()
     frames = DirectFrames(fake_protocol(transport), max_buffer=100, cork=cork)
-    frames.write(b"a", may_wait=True)
-    await asyncio.sleep(0)
+    await pushes_every(frames, clock, 0.01, 2)  # with a 10-s hold, busy from the first gap
+    assert transport.written == [b"p0"]
 
-    frames.write(b"push", may_wait=True)
     frames.write(b"ack")  # a reply: never waits, and keeps its place after the push
     await asyncio.sleep(0)
 
-    assert transport.written == [b"a", b"pushack"]
+    assert transport.written == [b"p0", b"p1ack"]
     cork.flush_held()  # the tick finds nothing left to write
-    assert transport.written == [b"a", b"pushack"]
+    assert transport.written == [b"p0", b"p1ack"]
 
 
 async def test_without_a_hold_pushes_leave_at_the_end_of_every_turn() -> None:
@@ -171,35 +222,37 @@ def test_a_cork_left_behind_by_a_closed_loop_schedules_on_the_next_one() -> None
     assert transport.written == [b"ab"]
 
 
-def test_a_hold_tick_left_behind_by_a_closed_loop_is_scheduled_again_on_the_next_one() -> None:
-    cork = Cork(hold=0.01)
+def test_a_hold_tick_left_behind_by_a_closed_loop_is_scheduled_again_on_the_next_one(
+    clock: Clock,
+) -> None:
+    cork = Cork(hold=0.05)
     held_transport, other_transport = FakeTransport(), FakeTransport()
     held = DirectFrames(fake_protocol(held_transport), max_buffer=100, cork=cork)
     other = DirectFrames(fake_protocol(other_transport), max_buffer=100, cork=cork)
     loop = asyncio.new_event_loop()
+    sent = b"".join(f"p{i}".encode() for i in range(14))
 
-    async def write_twice_then_stop() -> None:
-        held.write(b"a", may_wait=True)
-        await asyncio.sleep(0)
-        held.write(b"b", may_wait=True)  # waits for a tick that never runs: the loop closes
+    async def busy_then_stop() -> None:
+        # The last pushes wait for a tick that never runs: the loop stops and closes.
+        await pushes_every(held, clock, 0.01, 14)
         loop.stop()
 
-    task = loop.create_task(write_twice_then_stop())
+    task = loop.create_task(busy_then_stop())
     loop.run_forever()
     loop.close()
     assert task.done()
-    assert held_transport.written == [b"a"]
+    assert b"".join(held_transport.written) != sent
 
-    async def write_on_the_next_loop() -> None:
-        other.write(b"x")  # the end-of-turn callback moves to this loop first
-        await asyncio.sleep(0)
-        other.write(b"y", may_wait=True)  # then a push that waits for a tick on this loop
-        await asyncio.sleep(0.05)
+    async def busy_on_the_next_loop() -> None:
+        # The end-of-turn callback moves to this loop first, then pushes wait for a tick here.
+        await pushes_every(other, clock, 0.01, 14)
+        await asyncio.sleep(0.08)
 
-    asyncio.run(write_on_the_next_loop())
+    asyncio.run(busy_on_the_next_loop())
 
-    assert other_transport.written == [b"x", b"y"]
-    assert held_transport.written == [b"a", b"b"]
+    assert len(other_transport.written) < 14
+    assert b"".join(other_transport.written) == sent
+    assert b"".join(held_transport.written) == sent
 
 
 @pytest.mark.parametrize(
