@@ -285,8 +285,9 @@ ENCLAVE_WS_RECHECK_SECONDS = env.int("ENCLAVE_WS_RECHECK_SECONDS", default=300)
 # Under uvicorn, a socket whose unsent events pass this many bytes is closed (code 4008): its
 # client reconnects and catches up instead of holding up everyone's events (apps/core/wsframes).
 ENCLAVE_WS_SEND_BUFFER_MAX_BYTES = env.int("ENCLAVE_WS_SEND_BUFFER_MAX_BYTES", default=8 << 20)
-# Under uvicorn, pushes to a socket written less than this many milliseconds ago wait up to as
-# long for more, and leave in one write (0: every turn's frames at once). Replies never wait.
+# Under uvicorn, pushes to a busy socket (pushes on average more often than this many
+# milliseconds apart) written less than this long ago wait up to as long for more, and leave
+# in one write (0: every turn's frames at once). Replies never wait; quiet sockets never wait.
 # 50: mixed p99 ack 151-172 -> 74 ms, generator CPU 60 -> 48 % (docs/performance.md).
 ENCLAVE_WS_PUSH_HOLD_MS = env.float("ENCLAVE_WS_PUSH_HOLD_MS", default=50.0)
 # HTTP requests run Django's middleware and the (synchronous) view in one worker thread,
