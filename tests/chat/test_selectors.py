@@ -417,6 +417,20 @@ def test_guest_does_not_see_presence_of_strangers(
     assert selectors.presence_of(user=guest, user_ids=[alice.pk, bob.pk]) == {alice.pk: ONLINE}
 
 
+def test_member_sees_presence_of_active_users_only(
+    alice: User, bob: User, make_user: MakeUser
+) -> None:
+    gone = make_user(Role.MEMBER)
+    gone.is_active = False
+    gone.save(update_fields=["is_active"])
+    services.presence_update(user=bob, connection_id="b", state=ONLINE)
+
+    statuses = selectors.presence_of(user=alice, user_ids=[bob.pk, gone.pk, 10**9])
+
+    assert statuses == {bob.pk: ONLINE}
+    assert selectors.presence_of(user=alice, user_ids=[]) == {}
+
+
 # --- thread roots in the catch-up stream ---------------------------------------------------------
 
 
