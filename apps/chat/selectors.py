@@ -690,7 +690,8 @@ def presence_of(*, user: User, user_ids: list[int]) -> dict[int, str]:
     else:
         # Every socket subscribes once it is open: building the directory query took the ORM
         # more CPU (~1.2 ms on a slow box) than PostgreSQL answering it; prepared by hand,
-        # the same rows (a non-guest sees every active user).
+        # the same rows as `user_directory` for a non-guest (every active user; a test
+        # compares the two).
         ids_sql, ids_params = any_of(user_ids, "bigint")
         with prepared_cursor() as cursor:
             cursor.execute(

@@ -428,6 +428,12 @@ def test_member_sees_presence_of_active_users_only(
     statuses = selectors.presence_of(user=alice, user_ids=[bob.pk, gone.pk, 10**9])
 
     assert statuses == {bob.pk: ONLINE}
+    # The hand-written query and the directory it stands in for agree.
+    ids = [alice.pk, bob.pk, gone.pk, 10**9]
+    directory = selectors.user_directory(user=alice).filter(pk__in=ids)
+    assert set(selectors.presence_of(user=alice, user_ids=ids)) == set(
+        directory.values_list("pk", flat=True)
+    )
     assert selectors.presence_of(user=alice, user_ids=[]) == {}
 
 
