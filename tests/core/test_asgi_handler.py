@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
-from asgiref.sync import AsyncToSync
+from asgiref.sync import AsyncToSync, SyncToAsync
+from asgiref.testing import ApplicationCommunicator
 from channels.testing import HttpCommunicator
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.http import FileResponse, HttpRequest
+from django.urls import path
 
 from apps.core.asgi_handler import OneHopASGIHandler
 
@@ -25,6 +30,20 @@ def hops_back_to_the_loop(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncToSync, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
+def hops_to_a_thread(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Each time the event loop hands work to a worker thread (sync_to_async)."""
+    calls: list[Any] = []
+    original = SyncToAsync.__call__
+
+    async def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self.func)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
     return calls
 
 
@@ -53,6 +72,86 @@ async def test_djangos_own_handler_goes_back_to_the_loop_in_between(
 
     assert response["status"] == 200
     assert len(hops_back_to_the_loop) >= 1
+
+
+async def test_signals_request_and_response_close_share_the_one_crossing(
+    hops_to_a_thread: list[Any],
+) -> None:
+    finished: list[str] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append("finished")
+
+    signals.request_finished.connect(on_finished)
+    try:
+        response = await get(OneHopASGIHandler(), "/healthz")
+    finally:
+        signals.request_finished.disconnect(on_finished)
+
+    assert response["status"] == 200
+    assert len(hops_to_a_thread) == 1
+    assert finished == ["finished"]  # the response was closed, as Django closes it
+
+
+async def test_djangos_own_handler_crosses_for_the_signals_and_the_close(
+    hops_to_a_thread: list[Any],
+) -> None:
+    """What the single crossing saves (keeps the count above honest)."""
+    response = await get(ASGIHandler(), "/healthz")
+
+    assert response["status"] == 200
+    assert len(hops_to_a_thread) >= 3
+
+
+def _streamed_file(request: HttpRequest) -> FileResponse:
+    return FileResponse(_TrackedFile(b"x" * 100_000), content_type="application/octet-stream")
+
+
+class _TrackedFile(io.BytesIO):
+    closed_after_reads: int | None = None
+    reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        type(self).reads += 1
+        return super().read(size)
+
+    def close(self) -> None:
+        type(self).closed_after_reads = type(self).reads
+        super().close()
+
+
+urlpatterns = [path("streamed", _streamed_file)]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+async def test_a_streaming_response_is_closed_only_after_it_was_sent() -> None:
+    _TrackedFile.reads = 0
+    _TrackedFile.closed_after_reads = None
+
+    communicator = ApplicationCommunicator(
+        OneHopASGIHandler(),
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/streamed",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+        },
+    )
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=5)
+    body = b""
+    while True:  # Django ends a stream with a body-less message (HttpCommunicator cannot)
+        message = await communicator.receive_output(timeout=5)
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await communicator.wait(timeout=5)
+
+    assert start["status"] == 200
+    assert body == b"x" * 100_000
+    assert _TrackedFile.closed_after_reads == _TrackedFile.reads > 0
 
 
 async def test_errors_and_api_responses_are_djangos(hops_back_to_the_loop: list[Any]) -> None:
