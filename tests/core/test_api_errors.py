@@ -165,3 +165,47 @@ def test_unknown_api_url_answers_json_not_found(client: Any) -> None:
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_json_is_served_to_clients_that_accept_it(
+    client: APIClient, channel: Channel, accept: str | None
+) -> None:
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    response = client.get(reverse("chat_api:channels"), **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+def test_a_type_the_api_does_not_serve_is_406(client: APIClient, channel: Channel) -> None:
+    response = client.get(reverse("chat_api:channels"), HTTP_ACCEPT="text/html")
+
+    assert_error(response, 406, "not_acceptable")
+
+
+def test_a_format_the_api_does_not_serve_is_404(client: APIClient, channel: Channel) -> None:
+    response = client.get(reverse("chat_api:channels"), {"format": "xml"})
+
+    assert_error(response, 404, "not_found")
+
+
+def test_one_serializer_per_class_validates_every_request_independently() -> None:
+    from rest_framework.exceptions import ValidationError
+
+    from apps.chat.serializers import ChannelCreateIn
+    from apps.core.api import validated
+
+    first = validated(ChannelCreateIn, {"kind": "public", "name": "one"})
+    second = validated(ChannelCreateIn, {"kind": "private", "name": "two", "member_ids": [3]})
+    third = validated(ChannelCreateIn, {"kind": "public", "name": "three"})
+    with pytest.raises(ValidationError) as refused:
+        validated(ChannelCreateIn, {"kind": "group", "name": ""})
+    fresh = ChannelCreateIn(data={"kind": "group", "name": ""})
+    fresh.is_valid()
+
+    assert (first["name"], second["name"], third["name"]) == ("one", "two", "three")
+    assert second["member_ids"] == [3]
+    assert first["member_ids"] == third["member_ids"] == []
+    assert first["member_ids"] is not third["member_ids"]  # a default is built per request
+    assert refused.value.detail == fresh.errors  # what is_valid(raise_exception) raised
