@@ -171,7 +171,7 @@ def test_unknown_api_url_answers_json_not_found(client: Any) -> None:
 def test_json_is_served_to_clients_that_accept_it(
     client: APIClient, channel: Channel, accept: str | None
 ) -> None:
-    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    headers: dict[str, Any] = {} if accept is None else {"HTTP_ACCEPT": accept}
     response = client.get(reverse("chat_api:channels"), **headers)
 
     assert response.status_code == 200
@@ -209,3 +209,22 @@ def test_one_serializer_per_class_validates_every_request_independently() -> Non
     assert first["member_ids"] == third["member_ids"] == []
     assert first["member_ids"] is not third["member_ids"]  # a default is built per request
     assert refused.value.detail == fresh.errors  # what is_valid(raise_exception) raised
+
+
+def test_a_shared_serializer_answers_in_each_requests_language() -> None:
+    from django.utils import translation
+    from rest_framework.exceptions import ValidationError
+
+    from apps.core.api import validated
+    from apps.search.serializers import SearchQueryIn
+
+    messages = []
+    for language in ("en", "zh-hans", "en"):
+        with translation.override(language), pytest.raises(ValidationError) as refused:
+            validated(SearchQueryIn, {"q": "x", "limit": "many"})
+        detail: Any = refused.value.detail
+        messages.append(str(detail["limit"][0]))
+
+    assert messages[0] == messages[2] == "A valid integer is required."
+    assert messages[1] != messages[0]
+    assert any("\u4e00" <= char <= "\u9fff" for char in messages[1])
