@@ -13,10 +13,12 @@ sending the response stay Django's.
 Around the view Django crossed twice more: to send `request_started` (its receivers are
 sync: closing stale database connections) and to close the response, which sends
 `request_finished`; and it started two tasks per request (the response and a listener for the
-client going away, which cannot stop a sync view anyway). Here `request_started`, building the
-request, the chain and closing a response whose content is complete all happen in the one
-crossing; only a streaming response (a file download) is closed after it has been sent, as
-Django does, with one more crossing.
+client going away). That listener cannot stop a sync view, nor the reading of a file download:
+Django reads a sync streaming response (`FileResponse`) to its end in a thread before it sends
+the first chunk, and uvicorn drops what is sent to a client that has gone. Here
+`request_started`, building the request, the chain and closing a response whose content is
+complete all happen in the one crossing; only a streaming response (a file download) is
+closed after it has been sent, as Django does, with one more crossing.
 
 Django also starts a thread for every request (a `ThreadSensitiveContext` with an executor of
 its own) and ends it afterwards; the event loop waited in `Thread.start` for each (8 % of a

@@ -290,9 +290,9 @@ ENCLAVE_WS_SEND_BUFFER_MAX_BYTES = env.int("ENCLAVE_WS_SEND_BUFFER_MAX_BYTES", d
 # in one write (0: every turn's frames at once). Replies never wait; quiet sockets never wait.
 # 50: mixed p99 ack 151-172 -> 74 ms, generator CPU 60 -> 48 % (docs/performance.md).
 ENCLAVE_WS_PUSH_HOLD_MS = env.float("ENCLAVE_WS_PUSH_HOLD_MS", default=50.0)
-# HTTP requests run Django's middleware and the (synchronous) view in one worker thread,
-# as under WSGI, instead of crossing between the event loop and threads three times
-# (apps/core/asgi_handler.py).
+# HTTP requests run request_started, Django's middleware, the (synchronous) view and the
+# response's close in one worker thread, as under WSGI, instead of crossing between the
+# event loop and threads five times (apps/core/asgi_handler.py).
 ENCLAVE_HTTP_ONE_THREAD_HOP = env.bool("ENCLAVE_HTTP_ONE_THREAD_HOP", default=True)
 # Batches of messages one app process writes at once, each in its own thread and database
 # connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
