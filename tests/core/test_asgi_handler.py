@@ -93,6 +93,26 @@ async def test_signals_request_and_response_close_share_the_one_crossing(
     assert finished == ["finished"]  # the response was closed, as Django closes it
 
 
+async def test_a_request_django_cannot_build_gets_djangos_400_and_is_finished() -> None:
+    finished: list[str] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append("finished")
+
+    signals.request_finished.connect(on_finished)
+    try:
+        communicator = HttpCommunicator(
+            OneHopASGIHandler(), "GET", "/healthz", headers=[(b"host", b"testserver")]
+        )
+        communicator.scope["query_string"] = b"q=\xff"  # not UTF-8: create_request refuses it
+        response = await communicator.get_response(timeout=5)
+    finally:
+        signals.request_finished.disconnect(on_finished)
+
+    assert response["status"] == 400
+    assert finished == ["finished"]
+
+
 async def test_djangos_own_handler_crosses_for_the_signals_and_the_close(
     hops_to_a_thread: list[Any],
 ) -> None:
