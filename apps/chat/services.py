@@ -1062,10 +1062,24 @@ def _stored_ids_query(keys: Sequence[SendKey]) -> tuple[str, list[Any]]:
     prep_uuid = Message._meta.get_field("client_msg_id").get_db_prep_value
     pairs = [(sender, prep_uuid(key, connection)) for sender, key in sorted(set(keys))]
     wanted, params = rows_table(pairs, ("bigint", "uuid"))  # on PostgreSQL: prepared
-    return _STORED_IDS_SQL.format(wanted=wanted, message=Message._meta.db_table), params
+    sql = _STORED_IDS_SQL if connection.vendor == "postgresql" else _STORED_IDS_JOIN_SQL
+    return sql.format(wanted=wanted, message=Message._meta.db_table), params
 
 
+# One look-up in the unique index per key, as a LATERAL subquery with LIMIT 1 (a key is
+# unique; the LIMIT keeps PostgreSQL from flattening the subquery into a join). Prepared with
+# a generic plan that lives as long as the connection: as a plain join, a plan made while the
+# message table was small or never analyzed (a fresh install; a restored backup) hash-joined a
+# sequential scan of every message, on every send batch, until the next ANALYZE. Seed case 1
+# with autovacuum off: p99 ack 74 ms in the first 30 s, 1,075 ms after 5 minutes.
 _STORED_IDS_SQL = """
+WITH wanted(sender_id, client_msg_id) AS ({wanted})
+SELECT m.id FROM wanted CROSS JOIN LATERAL (
+    SELECT id FROM {message}
+    WHERE sender_id = wanted.sender_id AND client_msg_id = wanted.client_msg_id LIMIT 1
+) m
+"""
+_STORED_IDS_JOIN_SQL = """
 WITH wanted(sender_id, client_msg_id) AS ({wanted})
 SELECT m.id FROM wanted JOIN {message} m
     ON m.sender_id = wanted.sender_id AND m.client_msg_id = wanted.client_msg_id
