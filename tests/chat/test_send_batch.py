@@ -26,7 +26,6 @@ from apps.chat.permissions import access_channel_post_batch
 from apps.chat.services import SendRequest, SendResult
 from apps.core.errors import DomainError
 from apps.core.events import channel_group
-from apps.core.sqlrows import rows_table
 from tests.chat.support import send
 from tests.pgsupport import generic_plan, prepared_statement_runs
 
@@ -614,8 +613,10 @@ def test_stored_keys_are_looked_up_in_the_index_whatever_the_table_held_when_pla
     room_of_five: Any,
 ) -> None:
     """The look-up keeps one generic plan per connection. Planned against a nearly empty
-    message table (as here), a plain join hash-joined a scan of every message, on every batch,
-    until the next ANALYZE: seed case 1 slowed from 74 to 1,075 ms p99 ack in five minutes."""
+    message table, a plain join hash-joined a scan of every message, on every batch, until
+    the next ANALYZE: seed case 1 slowed from 74 to 1,075 ms p99 ack in five minutes. (On a
+    fresh test database this test fails with that join; later in the suite the table may be
+    big enough for the join to pick the index, so the join is not checked here.)"""
     people, _channels = room_of_five
     sql, params = services._stored_ids_query([(people[0].pk, uuid.uuid4())])
 
@@ -623,10 +624,6 @@ def test_stored_keys_are_looked_up_in_the_index_whatever_the_table_held_when_pla
 
     assert "chat_message_idempotency" in plan
     assert "Seq Scan on chat_message" not in plan
-    # The same check rejects the plain join this replaced (a small table: a scan is cheapest).
-    wanted, _params = rows_table([(people[0].pk, uuid.uuid4())], ("bigint", "uuid"))
-    joined = services._STORED_IDS_JOIN_SQL.format(wanted=wanted, message=Message._meta.db_table)
-    assert "Seq Scan on chat_message" in generic_plan(joined, params)
 
 
 @pytest.mark.postgres
