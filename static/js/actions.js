@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import * as socket from "./socket.js";
-import { applyMessages, store, updateChannel, upsertChannel } from "./store.js";
+import { applyMessages, settingsSaved, store, updateChannel, upsertChannel } from "./store.js";
 
 /** Run `frame` over the socket; fall back to `rest()` when the socket is down or drops. */
 async function perform(frame, rest) {
@@ -62,6 +62,7 @@ export async function joinChannel(channelId) {
 
 export async function setMuted(channelId, isMuted) {
   const membership = await api.patch(`channels/${channelId}/membership/`, { is_muted: isMuted });
+  settingsSaved(channelId, membership);
   return updateChannel(channelId, { membership });
 }
 

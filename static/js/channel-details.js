@@ -10,7 +10,7 @@ import { byId, h } from "./dom.js";
 import { gettext, interpolate } from "./i18n.js";
 import { notify, notifyError } from "./notices.js";
 import { paintPresence } from "./presence.js";
-import { channelLabel, isDirect, removeChannel, store, updateChannel } from "./store.js";
+import { channelLabel, isDirect, removeChannel, settingsSaved, store, updateChannel } from "./store.js";
 
 const dialog = byId("details-dialog");
 let channelId = null;
@@ -257,6 +257,7 @@ byId("details-notify").addEventListener("change", (event) => {
   const select = event.currentTarget;
   run(select, async () => {
     const membership = await api.patch(`channels/${channelId}/membership/`, { notification_level: select.value });
+    settingsSaved(channelId, membership);
     updateChannel(channelId, { membership: { ...currentChannel().membership, ...membership } });
     notify(gettext("Notification setting saved."), { kind: "info", timeout: 3000 });
   });

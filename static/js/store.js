@@ -67,6 +67,32 @@ export function updateChannel(channelId, changes) {
   return channel;
 }
 
+// My own settings for a channel (mute, notification level). A `membership.updated` push carries
+// no version, and the push of an earlier change of this tab can arrive (over the socket) after
+// the answer to a later one (over HTTP): applied, it would undo the later change until that
+// change's own push came. So after a save this tab waits for the push that matches it and drops
+// the ones before it (for at most 10 s: a push lost with a dropped socket must not block others).
+const savedSettings = new Map(); // channel id -> {isMuted, level, until}
+
+export function settingsSaved(channelId, membership) {
+  savedSettings.set(channelId, {
+    isMuted: membership.is_muted,
+    level: membership.notification_level,
+    until: Date.now() + 10000,
+  });
+}
+
+/** Whether a settings push is current: not one sent before this tab's last save. */
+export function settingsPushIsCurrent(channelId, isMuted, level) {
+  const saved = savedSettings.get(channelId);
+  if (!saved) return true;
+  if (Date.now() > saved.until || (saved.isMuted === isMuted && saved.level === level)) {
+    savedSettings.delete(channelId);
+    return true;
+  }
+  return false;
+}
+
 export function removeChannel(channelId) {
   if (store.channels.delete(channelId)) emit("channels", { changed: [], gone: [channelId] });
 }

@@ -15,6 +15,7 @@ import {
   patchMessage,
   removeChannel,
   replaceChannels,
+  settingsPushIsCurrent,
   store,
   updateChannel,
   upsertChannel,
@@ -256,6 +257,7 @@ function onMembershipSettings(frame) {
   const channel = store.channels.get(frame.channel_id);
   if (!channel?.membership) return;
   const { is_muted: isMuted, notification_level: level } = frame;
+  if (!settingsPushIsCurrent(frame.channel_id, isMuted, level)) return;
   if (channel.membership.is_muted === isMuted && channel.membership.notification_level === level) return;
   updateChannel(frame.channel_id, {
     membership: { ...channel.membership, is_muted: isMuted, notification_level: level },
