@@ -60,10 +60,16 @@ export async function joinChannel(channelId) {
   return upsertChannel(summary);
 }
 
-export async function setMuted(channelId, isMuted) {
-  const membership = await api.patch(`channels/${channelId}/membership/`, { is_muted: isMuted });
+/** Save my own settings for a channel (`is_muted`, `notification_level`). */
+export async function saveMembershipSettings(channelId, changes) {
+  const membership = await api.patch(`channels/${channelId}/membership/`, changes);
   settingsSaved(channelId, membership);
-  return updateChannel(channelId, { membership });
+  const current = store.channels.get(channelId)?.membership;
+  return updateChannel(channelId, { membership: { ...current, ...membership } });
+}
+
+export function setMuted(channelId, isMuted) {
+  return saveMembershipSettings(channelId, { is_muted: isMuted });
 }
 
 export async function createChannel({ name, topic, isPrivate }) {

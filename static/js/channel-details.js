@@ -3,6 +3,7 @@
 // decides who may do what (channel admins and workspace admins manage); the dialog only hides
 // what would be refused. Other tabs follow through channel.updated / member.* pushes.
 
+import { saveMembershipSettings } from "./actions.js";
 import { api, getAll } from "./api.js";
 import { avatarElement } from "./avatar.js";
 import { on } from "./bus.js";
@@ -10,7 +11,7 @@ import { byId, h } from "./dom.js";
 import { gettext, interpolate } from "./i18n.js";
 import { notify, notifyError } from "./notices.js";
 import { paintPresence } from "./presence.js";
-import { channelLabel, isDirect, removeChannel, settingsSaved, store, updateChannel } from "./store.js";
+import { channelLabel, isDirect, removeChannel, store, updateChannel } from "./store.js";
 
 const dialog = byId("details-dialog");
 let channelId = null;
@@ -256,9 +257,7 @@ byId("details-leave").addEventListener("click", (event) => {
 byId("details-notify").addEventListener("change", (event) => {
   const select = event.currentTarget;
   run(select, async () => {
-    const membership = await api.patch(`channels/${channelId}/membership/`, { notification_level: select.value });
-    settingsSaved(channelId, membership);
-    updateChannel(channelId, { membership: { ...currentChannel().membership, ...membership } });
+    await saveMembershipSettings(channelId, { notification_level: select.value });
     notify(gettext("Notification setting saved."), { kind: "info", timeout: 3000 });
   });
 });
