@@ -1,0 +1,11 @@
+"""The audit codes governance records (labels registered in `apps/governance/admin.py`)."""
+
+RETENTION_POLICY_CHANGED = "retention.policy_changed"
+RETENTION_APPLIED = "retention.applied"
+LEGAL_HOLD_CREATED = "legal_hold.created"
+LEGAL_HOLD_RELEASED = "legal_hold.released"
+COMPLIANCE_OFFICER_GRANTED = "compliance_officer.granted"
+COMPLIANCE_OFFICER_REVOKED = "compliance_officer.revoked"
+DATA_EXPORT_REQUESTED = "personal_data.export_requested"
+DATA_EXPORT_DOWNLOADED = "personal_data.export_downloaded"
+PERSONAL_DATA_ERASED = "personal_data.erased"
