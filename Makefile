@@ -18,11 +18,19 @@ DEBIAN_RUN_PACKAGES ?= gcc libc6-dev python3-dev libldap2-dev libsasl2-dev clama
 # ldap-utils run the throwaway directory of the `ldap` tests; clamav-daemon (above) also the
 # throwaway clamd of the `clamav` tests (our own test signatures, nothing downloaded); chromium the
 # headless browser of the `browser` tests (tests/e2e, driven by Playwright; no browser download),
-# fonts-noto-cjk lets their Chinese screenshots show characters.
-DEBIAN_TEST_PACKAGES ?= gettext $(DEBIAN_RUN_PACKAGES) slapd ldap-utils chromium fonts-noto-cjk
+# fonts-noto-cjk lets their Chinese screenshots show characters. debootstrap builds the Debian 12
+# root of the `deploy` tests' throwaway hosts (tests/deploy/hosts.py), reached with openssh-client.
+# postgresql-client (pg_dump, pg_restore) and rsync: the backup and restore-drill tests (tests/ops).
+# prometheus: the `prometheus` test scrapes a live Enclave with it (tests/ops). coturn: the
+# throwaway TURN server of the `turn` tests (tests/calls/turn_server.py). The exporters and nginx
+# feed every dashboard panel and alert expression in tests/ops/test_dashboards_prometheus.py.
+DEBIAN_TEST_PACKAGES ?= gettext $(DEBIAN_RUN_PACKAGES) slapd ldap-utils chromium fonts-noto-cjk \
+  debootstrap openssh-client iproute2 postgresql-client rsync prometheus coturn janus \
+  prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter \
+  prometheus-nginx-exporter prometheus-blackbox-exporter nginx
 
 .PHONY: help run test venv deps deps-dev system-deps system-deps-run migrate demo serve lint types \
-        pytest-embedded pytest-services format messages clean
+        pytest-embedded pytest-services format messages clean bundle
 
 help:
 	@echo "make run    - start Enclave with demo data at http://$(HOST):$(PORT)/"
@@ -66,16 +74,21 @@ migrate: deps
 
 demo: migrate
 	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py seed_demo
+	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py seed_helpdesk_demo
+	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py assistant_demo
 
 # daphne runs under `with_local_clamd`: a clamd of its own (var/clamd/, the system's signatures
 # if freshclam installed any, plus ours) scans uploads, and stops with it. One line says whether
 # scanning is active; without clamd, Enclave still starts and uploads fail closed.
+# Debug pages (URL lists, tracebacks) only when a developer asks: `make run DEBUG=1`.
 serve:
 	@echo ""
 	@echo "  Enclave is running at http://$(HOST):$(PORT)/"
-	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/   (Ctrl-C stops)"
+	@echo "  Admin console (owner, admins): http://$(HOST):$(PORT)/admin/"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/   (Ctrl-C stops; another port: make run PORT=8080)"
 	@echo ""
-	@DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py with_local_clamd -- \
+	@ENCLAVE_DEBUG=$(if $(filter 1 true yes,$(DEBUG)),true,false) \
+	  DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py with_local_clamd -- \
 	  $(BIN)/daphne -b $(HOST) -p $(PORT) --proxy-headers config.asgi:application
 
 ## make run: virtualenv, install, migrate, demo company, then daphne on 127.0.0.1:8000.
@@ -84,14 +97,18 @@ run: system-deps-run demo serve
 lint: deps-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 types: deps-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
 
-# Pass 1: the embedded default (SQLite, in-memory channel layer, eager tasks).
+# `--dist loadfile`: a test file runs on one worker, so its module fixtures (a live server, the
+# deploy tests' converged hosts) are set up once, not once per worker at the same time.
+# Pass 1: the embedded default (SQLite, in-memory channel layer, eager tasks). The `deploy` tests
+# (Debian hosts, Ansible) do not depend on the pass; they run once, in pass 2.
 pytest-embedded: deps-dev
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
-	  -m "not postgres and not redis" $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	  -m "not postgres and not redis and not deploy" $(PYTEST_ARGS)
 
 # Pass 2: the production stack (PostgreSQL + Redis), including the tests marked for them.
 # Locally it is skipped with a notice when they are not reachable; CI requires them.
@@ -100,7 +117,7 @@ pytest-services: deps-dev
 	  [socket.create_connection((u(x).hostname, u(x).port), 1).close() for x in sys.argv[1:]]" \
 	  "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)" 2>/dev/null; then \
 	  DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
-	    $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
+	    $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); \
 	elif [ "$$ENCLAVE_REQUIRE_SERVICES" = "1" ]; then \
 	  echo "PostgreSQL/Redis not reachable and ENCLAVE_REQUIRE_SERVICES=1"; exit 1; \
 	else echo "NOTICE: PostgreSQL or Redis not reachable: the services pass was SKIPPED."; fi
@@ -120,6 +137,11 @@ messages: deps-dev
 	  -d djangojs -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --ignore=staticfiles
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py compilemessages \
 	  --ignore=.venv
+
+# The offline release bundle under var/bundle/ (docs/deployment.md): app, wheelhouse, apt
+# repository, SHA-256 manifest (signed when ENCLAVE_BUNDLE_GPG_KEY names a gpg key).
+bundle: $(BIN)/python
+	$(BIN)/python ansible/bundle/build.py $(BUNDLE_ARGS)
 
 clean:
 	rm -rf $(VENV) var

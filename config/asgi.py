@@ -17,8 +17,9 @@ django_asgi_app = OneHopASGIHandler() if settings.ENCLAVE_HTTP_ONE_THREAD_HOP el
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from apps.chat.routing import websocket_urlpatterns  # noqa: E402
-from apps.core.websocket import OriginCheckMiddleware, TokenAuthMiddleware  # noqa: E402
+from apps.core.websocket import OriginCheckMiddleware  # noqa: E402
 from apps.core.wsframes import DirectFramesMiddleware  # noqa: E402
 
 http_app = django_asgi_app

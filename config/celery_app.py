@@ -1,4 +1,5 @@
-"""Celery application. Tasks take ids, load fresh state and call a service (DESIGN.md §2).
+"""Celery application. Tasks take ids, load fresh state and call a service
+(docs/architecture/README.md).
 
 In the embedded default (no REDIS_URL) tasks run eagerly in the calling process.
 """

@@ -15,21 +15,31 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.models import APIToken, Role, User
+from apps.accounts.models import APIToken, OrganizationSettings, Role, User
+from apps.calls import services as call_services
+from apps.calls.models import CallParticipant, CallSession
 from apps.chat import services
-from apps.chat.models import Channel, ChannelKind, Membership, Message, Reaction
+from apps.chat.models import Channel, ChannelKind, Membership, Message, MessagePin, Reaction
 from apps.files import services as file_services
 from apps.files.models import Attachment, AttachmentStatus, UploadSession
+from apps.helpdesk import services as helpdesk_services
+from apps.helpdesk.models import CannedReply, HelpDesk, Ticket, TicketEntry
+from apps.integrations import services as integration_services
+from apps.integrations.models import Bot, LinkPreview
+from apps.ops.models import FeatureFlag
+from apps.workspace.models import Reminder, SavedMessage
 from tests.factories import PASSWORD, UserFactory
 
 PUBLIC = "public"
@@ -37,8 +47,18 @@ PRIVATE = "private"
 NONE = "-"
 BAD_PASSWORD = "bad-password"  # a scope: the case posts a wrong password
 NOT_IMAGE = "not-image"  # a scope: the case uploads text as a picture
+# Calls (the `calls` flag is on): `non_member` may call `bystander` in their DM; `channel_admin` is
+# ringing `member` (RINGING), `owner` and `admin` are talking (ACTIVE).
+DM = "dm"
+RINGING = "ringing"
+ACTIVE = "active"
+OPEN_TICKET = "open-ticket"
+SOLVED_TICKET = "solved-ticket"
+MEETING = "meeting"  # a meeting (through Janus) in the private channel
+EMPTY_STATUS = "empty-status"  # a scope: the case sets a status with neither emoji nor text
+PAST_PAUSE = "past-pause"  # a scope: the case pauses notifications until a time gone by
 
-# The actors every route must have a case for (DESIGN.md §6), and all of them.
+# The actors every route must have a case for (CONTRIBUTING.md, "Tests"), and all of them.
 CORE_ACTORS = ("owner", "admin", "member", "guest", "non_member", "anonymous")
 SIGNED_IN = ("owner", "admin", "channel_admin", "member", "guest", "non_member")
 ACTORS = (*SIGNED_IN, "anonymous")
@@ -51,6 +71,8 @@ ORG_ROLES = {
     "non_member": Role.MEMBER,
     "bystander": Role.MEMBER,
     "invitee": Role.MEMBER,
+    # A bot account (integrations): owned by `channel_admin`, a member of the public channel.
+    "bot": Role.MEMBER,
 }
 
 
@@ -62,6 +84,15 @@ class World:
     member_token: APIToken
     attachments: dict[str, Attachment] = field(default_factory=dict)
     upload_session: UploadSession | None = None
+    call_ids: dict[str, int] = field(default_factory=dict)
+    # Integrations (the `integrations` and `link_previews` flags are on): ids of the bot, its
+    # token, webhooks, a custom command, a poll, a bot message with buttons and a preview.
+    integration_ids: dict[str, int] = field(default_factory=dict)
+    # The help desk (the `helpdesk` flag is on): `channel_admin` is its agent, `member` asked
+    # ticket OPEN_TICKET (handed over to a person) and SOLVED_TICKET (answered, then solved).
+    helpdesk_ids: dict[str, int] = field(default_factory=dict)
+    # Reminders (the `workplace_reminders` flag is on): `member`'s pending reminder.
+    reminder_id: int = 0
 
     def user(self, actor: str) -> User | None:
         return None if actor == "anonymous" else self.users[actor]
@@ -110,17 +141,145 @@ def build_world() -> World:
     file_services.upload_session_put_chunk(
         user=users["member"], session_id=upload_session.pk, index=0, data=CHUNK
     )
+    FeatureFlag.objects.create(name="calls", everyone=True)
+    FeatureFlag.objects.create(name="assistant", everyone=True)
+    FeatureFlag.objects.create(name="workplace_inbox", everyone=True)
+    FeatureFlag.objects.create(name="workplace_reminders", everyone=True)
+    reminder = Reminder.objects.create(
+        user=users["member"],
+        message=messages[PUBLIC],
+        about_message=True,
+        remind_at=timezone.now() + timedelta(days=1),
+    )
+    FeatureFlag.objects.create(name="pins_saved", everyone=True)
+    FeatureFlag.objects.create(name="status_dnd", everyone=True)
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"read_receipts_enabled": True})
+    call_dm = services.dm_open(user=users["non_member"], user_ids=[users["bystander"].pk])
+    ringing_dm = services.dm_open(user=users["channel_admin"], user_ids=[users["member"].pk])
+    ringing = call_services.call_start(user=users["channel_admin"], channel_id=ringing_dm.pk)
+    # The world outlives the ring time on a slow run: this call rings until the tests end.
+    CallSession.objects.filter(pk=ringing.pk).update(
+        ring_deadline=ringing.ring_deadline + timedelta(days=1)
+    )
+    meeting = _meeting_of(users["bystander"], private)
+    active_dm = services.dm_open(user=users["owner"], user_ids=[users["admin"].pk])
+    active = call_services.call_start(user=users["owner"], channel_id=active_dm.pk)
+    call_services.call_accept(user=users["admin"], call_id=active.pk)
+    integration_ids = build_integrations(users, public, messages[PUBLIC])
+    FeatureFlag.objects.create(name="helpdesk", everyone=True)
+    desk = HelpDesk.objects.create(name="IT")
+    desk.agents.add(users["channel_admin"])
+    helpdesk_services.faq_save(
+        helpdesk=desk, question="Opening hours?", answer="9 to 5.", actor=None
+    )
+    open_ticket = helpdesk_services.ticket_open(
+        asker=users["member"], helpdesk_id=desk.pk, body="人工"
+    )
+    solved = helpdesk_services.ticket_open(
+        asker=users["member"], helpdesk_id=desk.pk, body="opening hours"
+    )
+    helpdesk_services.ticket_set_state(user=users["member"], ticket_id=solved.pk, state="solved")
+    canned = helpdesk_services.canned_reply_create(
+        agent=users["channel_admin"], helpdesk_id=desk.pk, title="Hi", body="Hello"
+    )
     return World(
         users=users,
-        channels={PUBLIC: public, PRIVATE: private},
+        reminder_id=reminder.pk,
+        integration_ids=integration_ids,
+        helpdesk_ids={
+            "desk": desk.pk,
+            OPEN_TICKET: open_ticket.pk,
+            SOLVED_TICKET: solved.pk,
+            "canned": canned.pk,
+        },
+        channels={PUBLIC: public, PRIVATE: private, DM: call_dm},
         messages=messages,
         member_token=token,
         attachments=attachments,
         upload_session=upload_session,
+        call_ids={RINGING: ringing.pk, ACTIVE: active.pk, MEETING: meeting},
     )
 
 
 CHUNK = b"0123456789"
+
+
+def build_integrations(users: dict[str, User], public: Channel, message: Message) -> dict[str, int]:
+    """The bot `bot` (owned by channel_admin) with hooks in the public channel, a custom
+    command, a poll by member, a bot message with a button, a preview on member's message."""
+    FeatureFlag.objects.create(name="integrations", everyone=True)
+    FeatureFlag.objects.create(name="link_previews", everyone=True)
+    bot_user = users["bot"]
+    User.objects.filter(pk=bot_user.pk).update(is_bot=True)
+    bot_user.is_bot = True
+    bot = Bot.objects.create(
+        user=bot_user,
+        owner=users["channel_admin"],
+        endpoint_url="http://bot.example/act",
+        signing_secret="s" * 64,
+    )
+    token, _raw = account_services.api_token_create(user=bot_user, name="ci")
+    incoming, _url = integration_services.incoming_webhook_create(
+        actor=users["channel_admin"], bot_id=bot.pk, channel_id=public.pk, name="CI"
+    )
+    outgoing = integration_services.outgoing_webhook_create(
+        actor=users["channel_admin"],
+        bot_id=bot.pk,
+        channel_id=public.pk,
+        name="Echo",
+        url="http://bot.example/hook",
+        trigger_words="echo",
+    )
+    command = integration_services.custom_command_create(
+        actor=users["owner"],
+        name="deploy",
+        description="Deploy",
+        url="http://bot.example/cmd",
+        bot_id=bot.pk,
+    )
+    poll = integration_services.poll_create(
+        user=users["member"], channel_id=public.pk, question="Lunch?", options=["A", "B"]
+    )
+    bot_message = integration_services.bot_message_send(
+        user=bot_user,
+        channel_id=public.pk,
+        body="Deploy?",
+        actions=[{"id": "approve", "label": "Approve", "style": "primary"}],
+    )
+    preview = LinkPreview.objects.create(
+        message=message, url="http://wiki.example/page", title="Wiki"
+    )
+    return {
+        "bot": bot.pk,
+        "token": token.pk,
+        "incoming": incoming.pk,
+        "outgoing": outgoing.pk,
+        "command": command.pk,
+        "poll": poll.pk,
+        "option": poll.options.first().pk,  # type: ignore[union-attr]
+        "bot_message": bot_message.pk,
+        "preview": preview.pk,
+    }
+
+
+def _meeting_of(host: User, channel: Channel) -> int:
+    """The private channel's meeting: started through Janus when the module runs one
+    (tests/chat/test_api_permissions.py), else only its row (the join cases are skipped)."""
+    from apps.calls import janus
+
+    if janus.configured():
+        return int(call_services.meeting_start(user=host, channel_id=channel.pk)["call"]["id"])
+    now = timezone.now()
+    return CallSession.objects.create(
+        channel=channel,
+        kind="sfu",
+        initiator=host,
+        host=host,
+        state="active",
+        started_at=now,
+        ring_deadline=now,
+        answered_at=now,
+    ).pk
 
 
 def png_bytes(width: int = 40, height: int = 30) -> bytes:
@@ -167,6 +326,18 @@ def state_fingerprint() -> tuple[Any, ...]:
                 "pk", "received_chunks", "completed_attachment_id"
             )
         ),
+        list(CallSession.objects.order_by("pk").values_list("pk", "state", "end_reason")),
+        list(CallParticipant.objects.order_by("pk").values_list("pk", "state", "last_seen_at")),
+        list(
+            Ticket.objects.order_by("pk").values_list(
+                "pk", "state", "needs_agent", "assignee_id", "rating"
+            )
+        ),
+        list(TicketEntry.objects.order_by("pk").values_list("pk", "kind", "body")),
+        list(CannedReply.objects.order_by("pk").values_list("pk", "title")),
+        list(Reminder.objects.order_by("pk").values_list("pk", "remind_at", "delivered_at")),
+        list(MessagePin.objects.order_by("pk").values_list("message_id", "pinned_by_id")),
+        list(SavedMessage.objects.order_by("pk").values_list("user_id", "message_id")),
     )
 
 
@@ -266,6 +437,91 @@ def attachment_kw(world: World, case: Case) -> dict[str, Any]:
     return {"attachment_id": world.attachments[PRIVATE if case.scope == PRIVATE else PUBLIC].pk}
 
 
+def call_kw(world: World, case: Case) -> dict[str, int]:
+    scope = case.scope if case.scope in (ACTIVE, MEETING) else RINGING
+    return {"call_id": world.call_ids[scope]}
+
+
+# Routes whose allowed cases need a running Janus (the module starts one when installed).
+NEEDS_JANUS = frozenset({"calls_api:meeting-start", "calls_api:join"})
+
+
+def bot_kw(world: World, case: Case) -> dict[str, int]:
+    return {"bot_id": world.integration_ids["bot"]}
+
+
+def bot_manage(status: int) -> list[Case]:
+    """The bot's owner (channel_admin) and organisation administrators; to others no bot."""
+    return [
+        *allowed(status, "owner", "admin", "channel_admin"),
+        *refused(404, "bot_not_found", "member", "guest", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def bot_hook_create(status: int) -> list[Case]:
+    """Managing the bot and posting in the channel: only channel_admin has both."""
+    return [
+        *allowed(status, "channel_admin"),
+        *refused(403, "not_member", "owner", "admin"),
+        *refused(404, "bot_not_found", "member", "guest", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def org_admin_only(status: int) -> list[Case]:
+    return [
+        *allowed(status, "owner", "admin"),
+        *refused(403, "not_org_admin", "channel_admin", "member", "guest", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def on_ringing_call(status: int, *allowed_actors: str, **refusals: str) -> list[Case]:
+    """The ringing call: `allowed_actors` may; `refusals` maps other participants to their
+    403 code; every other signed-in user is told the call does not exist."""
+    outsiders = set(SIGNED_IN) - set(allowed_actors) - set(refusals)
+    return [
+        *allowed(status, *allowed_actors),
+        *(Case(actor, NONE, 403, code) for actor, code in refusals.items()),
+        *refused(404, "call_not_found", *sorted(outsiders)),
+        *anonymous(NONE),
+    ]
+
+
+def desk_kw(world: World, case: Case) -> dict[str, int]:
+    return {"helpdesk_id": world.helpdesk_ids["desk"]}
+
+
+def ticket_kw(world: World, case: Case) -> dict[str, int]:
+    return {
+        "ticket_id": world.helpdesk_ids[
+            SOLVED_TICKET if case.scope == SOLVED_TICKET else OPEN_TICKET
+        ]
+    }
+
+
+def desk_agents_only(status: int) -> list[Case]:
+    """The desk's agent (`channel_admin`); everyone else is told they are not an agent."""
+    return [
+        *allowed(status, "channel_admin"),
+        *refused(403, "not_agent", "owner", "admin", "member", "guest", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def on_ticket(status: int, *allowed_actors: str, **refusals: str) -> list[Case]:
+    """The open ticket `member` asked: `allowed_actors` may; `refusals` maps the asker or the
+    agent to their 403 code; everyone else is told the ticket does not exist."""
+    outsiders = set(SIGNED_IN) - set(allowed_actors) - set(refusals)
+    return [
+        *allowed(status, *allowed_actors),
+        *(Case(actor, NONE, 403, code) for actor, code in refusals.items()),
+        *refused(404, "ticket_not_found", *sorted(outsiders)),
+        *anonymous(NONE),
+    ]
+
+
 def files_admin(status: int) -> list[Case]:
     """Organisation admins and owners only (quarantine, release, rescan, usage)."""
     return [
@@ -273,6 +529,104 @@ def files_admin(status: int) -> list[Case]:
         *refused(403, "not_org_admin", "channel_admin", "member", "guest", "non_member"),
         *anonymous(NONE),
     ]
+
+
+def retention_admins(status: int) -> list[Case]:
+    """Organisation admins and the owner set any channel's retention, member or not."""
+    return [
+        *allowed(status, "owner", "admin", scope=PUBLIC),
+        *allowed(status, "owner", "admin", scope=PRIVATE),
+        *refused(
+            403, "not_org_admin", "channel_admin", "member", "guest", "non_member", scope=PUBLIC
+        ),
+        *anonymous(PUBLIC),
+    ]
+
+
+def compliance_officers(status: int) -> list[Case]:
+    """Legal holds: the owner (no actor of the world holds governance.manage_legal_hold)."""
+    return [
+        *allowed(status, "owner"),
+        *refused(403, "not_compliance_officer", "admin", "channel_admin", "member", "guest"),
+        *refused(403, "not_compliance_officer", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def legal_hold_kw(world: World, case: Case) -> dict[str, int]:
+    """An active hold on nothing, placed for the case (inside its savepoint)."""
+    from apps.governance.models import LegalHold
+
+    hold = LegalHold.objects.create(name="Case 7", reason="Audit")
+    return {"hold_id": hold.pk}
+
+
+def compliance_exporters(status: int) -> list[Case]:
+    """Compliance exports: the owner (no actor of the world holds governance.export_compliance;
+    administrators do not get it with their role)."""
+    return [
+        *allowed(status, "owner"),
+        *refused(403, "not_compliance_exporter", "admin", "channel_admin", "member", "guest"),
+        *refused(403, "not_compliance_exporter", "non_member"),
+        *anonymous(NONE),
+    ]
+
+
+def own_data_export(status: int) -> list[Case]:
+    """A data export is its requester's (`member`) alone; to anybody else it does not exist."""
+    return [
+        *allowed(status, "member"),
+        *refused(
+            404,
+            "data_export_not_found",
+            "owner",
+            "admin",
+            "channel_admin",
+            "guest",
+            "non_member",
+        ),
+        *anonymous(NONE),
+    ]
+
+
+def compliance_export_kw(world: World, case: Case) -> dict[str, int]:
+    """A built export with its ZIP in the file storage (inside the case's savepoint)."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from apps.files.storage import files_storage
+    from apps.governance.models import ComplianceExport, ComplianceExportStatus
+
+    now = timezone.now()
+    name = files_storage().save(
+        "compliance-exports/matrix.zip", ContentFile(b"PK\x05\x06" + bytes(18))
+    )
+    export = ComplianceExport.objects.create(
+        start=now - timedelta(days=1),
+        end=now,
+        status=ComplianceExportStatus.READY,
+        storage_name=name,
+        finished_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+    return {"export_id": export.pk}
+
+
+def data_export_kw(world: World, case: Case) -> dict[str, int]:
+    """`member`'s data export, built for the case (inside its savepoint)."""
+    from apps.governance.data_export import data_export_build
+    from apps.governance.models import DataExport
+
+    export = DataExport.objects.create(user=world.users["member"])
+    data_export_build(export_id=export.pk)
+    return {"export_id": export.pk}
+
+
+def org_admins(status: int) -> list[Case]:
+    """Organisation admins and the owner (invitations, workplace settings)."""
+    return files_admin(status)
 
 
 def own_upload(status: int) -> list[Case]:
@@ -355,6 +709,27 @@ MATRIX: dict[tuple[str, str], Route] = {
         kwargs=channel_kw,
         body=lambda world, case: {"seq": 2},
     ),
+    ("chat_api:channel-receipts", "get"): Route(post(200, "channel_not_found"), kwargs=channel_kw),
+    ("chat_api:message-receipts", "get"): Route(
+        [
+            *allowed(200, "member", scope=PUBLIC),
+            *refused(
+                403,
+                "receipts_sender_only",
+                "owner",
+                "admin",
+                "channel_admin",
+                "non_member",
+                scope=PUBLIC,
+            ),
+            *refused(404, "message_not_found", "guest", scope=PUBLIC),
+            *allowed(200, "member", scope=PRIVATE),
+            *refused(403, "receipts_sender_only", "channel_admin", "guest", scope=PRIVATE),
+            *refused(404, "message_not_found", "owner", "admin", "non_member", scope=PRIVATE),
+            *anonymous(PUBLIC, PRIVATE),
+        ],
+        kwargs=message_kw,
+    ),
     ("chat_api:typing", "post"): Route(
         post(204, "channel_not_found"), kwargs=channel_kw, body=lambda world, case: {}
     ),
@@ -424,8 +799,39 @@ MATRIX: dict[tuple[str, str], Route] = {
         format="multipart",
     ),
     ("accounts_api:me-avatar", "delete"): Route(everyone(200)),
-    ("accounts_api:users", "get"): Route(everyone(200)),
-    ("accounts_api:user", "get"): Route(
+    ("accounts_api:me-status", "put"): Route(
+        [
+            *everyone(200),
+            *refused(400, "status_empty", "member", "guest", scope=EMPTY_STATUS),
+        ],
+        body=lambda world, case: (
+            {"emoji": "", "text": " "}
+            if case.scope == EMPTY_STATUS
+            else {"emoji": "📅", "text": "In a meeting", "clear_after": "1h"}
+        ),
+    ),
+    ("accounts_api:me-status", "delete"): Route(everyone(200)),
+    ("accounts_api:me-dnd", "get"): Route(everyone(200)),
+    ("accounts_api:me-dnd", "put"): Route(
+        [
+            *everyone(200),
+            *refused(400, "dnd_until_past", "member", "guest", scope=PAST_PAUSE),
+        ],
+        body=lambda world, case: (
+            {"until": (timezone.now() - timedelta(hours=1)).isoformat()}
+            if case.scope == PAST_PAUSE
+            else {
+                "minutes": 30,
+                "schedule": {"enabled": True, "days": [0, 4], "start": "19:00", "end": "08:00"},
+            }
+        ),
+    ),
+    ("accounts_api:me-notification-settings", "get"): Route(everyone(200)),
+    ("accounts_api:me-notification-settings", "patch"): Route(
+        everyone(200), body=lambda world, case: {"sound": False, "email_unread": False}
+    ),
+    ("chat_api:users", "get"): Route(everyone(200)),
+    ("chat_api:user", "get"): Route(
         [
             *allowed(200, "owner", "admin", "channel_admin", "member", "non_member"),
             *refused(404, "user_not_found", "guest"),
@@ -490,6 +896,349 @@ MATRIX: dict[tuple[str, str], Route] = {
     ),
     ("files_api:upload-complete", "post"): Route(
         own_upload(201), kwargs=lambda world, case: {"session_id": world.upload_session.pk}
+    ),
+    # --- ops ---
+    ("ops_api:features", "get"): Route(everyone(200)),
+    # --- calls (behind the `calls` flag, on in the world) ---
+    ("calls_api:start", "post"): Route(
+        [
+            *allowed(201, "non_member", scope=DM),
+            *refused(404, "channel_not_found", "owner", "admin", "channel_admin", scope=DM),
+            *refused(404, "channel_not_found", "member", "guest", scope=DM),
+            *refused(400, "not_direct_channel", "member", scope=PUBLIC),
+            *anonymous(DM),
+        ],
+        kwargs=channel_kw,
+        body=lambda world, case: {"media": "video"},
+    ),
+    # --- assistant (behind the `assistant` flag, on in the world; extractive: no model) ---
+    ("assistant_api:status", "get"): Route(everyone(200)),
+    ("assistant_api:ask", "post"): Route(
+        read(200, "channel_not_found"),
+        body=lambda world, case: {"question": "hello", "channel_id": world.channel_id(case.scope)},
+    ),
+    ("calls_api:call", "get"): Route(
+        on_ringing_call(200, "channel_admin", "member"), kwargs=call_kw
+    ),
+    ("calls_api:accept", "post"): Route(
+        on_ringing_call(200, "member", channel_admin="not_callee"), kwargs=call_kw
+    ),
+    ("calls_api:decline", "post"): Route(
+        on_ringing_call(200, "member", channel_admin="not_callee"), kwargs=call_kw
+    ),
+    ("calls_api:cancel", "post"): Route(
+        on_ringing_call(200, "channel_admin", member="not_initiator"), kwargs=call_kw
+    ),
+    ("calls_api:hangup", "post"): Route(
+        on_ringing_call(200, "channel_admin", "member"), kwargs=call_kw
+    ),
+    ("calls_api:heartbeat", "post"): Route(
+        on_ringing_call(200, "channel_admin", "member"), kwargs=call_kw
+    ),
+    ("calls_api:signal", "post"): Route(
+        [
+            *allowed(204, "owner", "admin", scope=ACTIVE),
+            *refused(404, "call_not_found", "channel_admin", "guest", "non_member", scope=ACTIVE),
+            *refused(409, "call_not_active", "member", scope=RINGING),
+            *anonymous(ACTIVE),
+        ],
+        kwargs=call_kw,
+        body=lambda world, case: {
+            "to_user_id": world.users["owner" if case.actor == "admin" else "admin"].pk,
+            "payload": {"candidate": None},
+        },
+    ),
+    ("calls_api:ice-servers", "get"): Route(everyone(200)),
+    # --- slash commands (chat's registry) ---
+    ("chat_api:commands", "get"): Route(everyone(200)),
+    # --- integrations (behind the `integrations` flag, on in the world) ---
+    ("integrations_api:bots", "get"): Route(everyone(200)),
+    ("integrations_api:bots", "post"): Route(
+        [
+            *allowed(201, "owner", "admin"),
+            *refused(403, "cannot_create_bot", "channel_admin", "member", "guest", "non_member"),
+            *anonymous(NONE),
+        ],
+        body=lambda world, case: {"username": f"{case.actor}-bot"},
+    ),
+    ("integrations_api:bot", "get"): Route(bot_manage(200), kwargs=bot_kw),
+    ("integrations_api:bot", "patch"): Route(
+        bot_manage(200), kwargs=bot_kw, body=lambda world, case: {"description": "CI"}
+    ),
+    ("integrations_api:bot", "delete"): Route(bot_manage(204), kwargs=bot_kw),
+    ("integrations_api:bot-tokens", "post"): Route(
+        bot_manage(201), kwargs=bot_kw, body=lambda world, case: {"name": "laptop"}
+    ),
+    ("integrations_api:bot-token", "delete"): Route(
+        bot_manage(204),
+        kwargs=lambda world, case: {
+            "bot_id": world.integration_ids["bot"],
+            "token_id": world.integration_ids["token"],
+        },
+    ),
+    ("integrations_api:bot-incoming-webhooks", "post"): Route(
+        bot_hook_create(201),
+        kwargs=bot_kw,
+        body=lambda world, case: {"channel_id": world.channel_id(PUBLIC), "name": "CI"},
+    ),
+    ("integrations_api:bot-outgoing-webhooks", "post"): Route(
+        bot_hook_create(201),
+        kwargs=bot_kw,
+        body=lambda world, case: {
+            "channel_id": world.channel_id(PUBLIC),
+            "name": "Echo",
+            "url": "http://bot.example/x",
+            "trigger_words": "ping",
+        },
+    ),
+    ("integrations_api:incoming-webhook", "delete"): Route(
+        bot_manage(204),
+        kwargs=lambda world, case: {"webhook_id": world.integration_ids["incoming"]},
+    ),
+    ("integrations_api:outgoing-webhook", "delete"): Route(
+        bot_manage(204),
+        kwargs=lambda world, case: {"webhook_id": world.integration_ids["outgoing"]},
+    ),
+    ("integrations_api:custom-commands", "get"): Route(org_admin_only(200)),
+    ("integrations_api:custom-commands", "post"): Route(
+        org_admin_only(201),
+        body=lambda world, case: {
+            "name": f"cmd-{case.actor}",
+            "description": "Runs",
+            "url": "http://bot.example/c",
+            "bot_id": world.integration_ids["bot"],
+        },
+    ),
+    ("integrations_api:custom-command", "delete"): Route(
+        org_admin_only(204),
+        kwargs=lambda world, case: {"command_id": world.integration_ids["command"]},
+    ),
+    ("integrations_api:settings", "get"): Route(org_admin_only(200)),
+    ("integrations_api:settings", "patch"): Route(
+        org_admin_only(200), body=lambda world, case: {"link_preview_hosts": "wiki.example"}
+    ),
+    ("integrations_api:poll-vote", "post"): Route(
+        [
+            *allowed(200, "channel_admin", "member"),
+            *refused(403, "not_member", "owner", "admin", "non_member"),
+            *refused(404, "poll_not_found", "guest"),
+            *anonymous(NONE),
+        ],
+        kwargs=lambda world, case: {"poll_id": world.integration_ids["poll"]},
+        body=lambda world, case: {"option_id": world.integration_ids["option"]},
+    ),
+    ("integrations_api:bot-messages", "post"): Route(
+        [
+            *allowed(201, "bot", scope=PUBLIC),
+            *refused(403, "not_a_bot", *SIGNED_IN, scope=PUBLIC),
+            *anonymous(PUBLIC),
+        ],
+        body=lambda world, case: {
+            "channel_id": world.channel_id(PUBLIC),
+            "body": "Build 12 finished",
+            "actions": [{"id": "rerun", "label": "Rerun"}],
+        },
+    ),
+    ("integrations_api:action-click", "post"): Route(
+        [
+            *allowed(202, "channel_admin", "member"),
+            *refused(403, "not_member", "owner", "admin", "non_member"),
+            *refused(404, "message_not_found", "guest"),
+            *anonymous(NONE),
+        ],
+        kwargs=lambda world, case: {
+            "message_id": world.integration_ids["bot_message"],
+            "action_id": "approve",
+        },
+    ),
+    ("integrations_api:message-extras", "get"): Route(
+        read(200, "channel_not_found"),
+        kwargs=channel_kw,
+        query=lambda world, case: {"ids": str(world.message_id(case.scope))},
+    ),
+    ("integrations_api:link-preview", "delete"): Route(
+        [
+            *allowed(204, "member"),
+            *refused(403, "not_message_sender", "owner", "admin", "channel_admin", "non_member"),
+            *refused(404, "message_not_found", "guest"),
+            *anonymous(NONE),
+        ],
+        kwargs=lambda world, case: {"preview_id": world.integration_ids["preview"]},
+    ),
+    # --- help desk (behind the `helpdesk` flag, on in the world) ---
+    ("helpdesk_api:desks", "get"): Route(everyone(200)),
+    ("helpdesk_api:agents", "get"): Route(desk_agents_only(200), kwargs=desk_kw),
+    ("helpdesk_api:canned-replies", "get"): Route(desk_agents_only(200), kwargs=desk_kw),
+    ("helpdesk_api:canned-replies", "post"): Route(
+        desk_agents_only(201), kwargs=desk_kw, body=lambda world, case: {"title": "T", "body": "B"}
+    ),
+    ("helpdesk_api:canned-reply", "delete"): Route(
+        desk_agents_only(204),
+        kwargs=lambda world, case: {"canned_reply_id": world.helpdesk_ids["canned"]},
+    ),
+    ("helpdesk_api:tickets", "get"): Route(everyone(200)),
+    ("helpdesk_api:tickets", "post"): Route(
+        everyone(201),
+        body=lambda world, case: {"helpdesk_id": world.helpdesk_ids["desk"], "body": "人工"},
+    ),
+    ("helpdesk_api:ticket", "get"): Route(
+        on_ticket(200, "member", "channel_admin"), kwargs=ticket_kw
+    ),
+    ("helpdesk_api:entries", "post"): Route(
+        on_ticket(201, "member", "channel_admin"),
+        kwargs=ticket_kw,
+        body=lambda world, case: {"body": "more"},
+    ),
+    ("helpdesk_api:notes", "post"): Route(
+        on_ticket(201, "channel_admin", member="not_agent"),
+        kwargs=ticket_kw,
+        body=lambda world, case: {"body": "internal"},
+    ),
+    ("helpdesk_api:handover", "post"): Route(
+        on_ticket(200, "member", channel_admin="not_asker"), kwargs=ticket_kw
+    ),
+    ("helpdesk_api:claim", "post"): Route(
+        on_ticket(200, "channel_admin", member="not_agent"), kwargs=ticket_kw
+    ),
+    ("helpdesk_api:assign", "post"): Route(
+        on_ticket(200, "channel_admin", member="not_agent"),
+        kwargs=ticket_kw,
+        body=lambda world, case: {"assignee_id": world.users["channel_admin"].pk},
+    ),
+    ("helpdesk_api:state", "post"): Route(
+        on_ticket(200, "member", "channel_admin"),
+        kwargs=ticket_kw,
+        body=lambda world, case: {"state": "solved"},
+    ),
+    ("helpdesk_api:rate", "post"): Route(
+        [
+            *allowed(200, "member", scope=SOLVED_TICKET),
+            *refused(403, "not_asker", "channel_admin", scope=SOLVED_TICKET),
+            *refused(409, "ticket_not_solved", "member", scope=OPEN_TICKET),
+            *refused(404, "ticket_not_found", "owner", "admin", "guest", "non_member"),
+            *anonymous(NONE),
+        ],
+        kwargs=ticket_kw,
+        body=lambda world, case: {"rating": 5},
+    ),
+    ("calls_api:live", "get"): Route(everyone(200)),
+    ("calls_api:meeting-start", "post"): Route(
+        [
+            # The meeting going on there is joined; channel_admin and member are in a ringing call.
+            *allowed(201, "guest", scope=PRIVATE),
+            *refused(409, "already_in_call", "channel_admin", "member", scope=PRIVATE),
+            *refused(404, "channel_not_found", "owner", "admin", "non_member", scope=PRIVATE),
+            *refused(400, "direct_channel_meeting", "non_member", scope=DM),
+            *anonymous(PRIVATE),
+        ],
+        kwargs=channel_kw,
+        body=lambda world, case: {"media": "video", "mode": "meeting"},
+    ),
+    ("calls_api:join", "post"): Route(
+        [
+            *allowed(200, "guest", scope=MEETING),
+            *refused(409, "already_in_call", "channel_admin", "member", scope=MEETING),
+            *refused(404, "call_not_found", "owner", "admin", "non_member", scope=MEETING),
+            *anonymous(MEETING),
+        ],
+        kwargs=call_kw,
+    ),
+    # --- invitations and the workplace (organisation admins and the owner) ---
+    ("accounts_api:invitations", "post"): Route(
+        org_admins(201),
+        body=lambda world, case: {
+            "email": f"new-{case.actor}@example.com",
+            "channel_ids": [world.channel_id(PUBLIC)],
+        },
+    ),
+    ("accounts_api:invitation-channels", "get"): Route(org_admins(200)),
+    ("workspace_api:default-channels", "get"): Route(org_admins(200)),
+    # --- the inbox (the `workplace_inbox` flag is on): everyone's own ---
+    ("workspace_api:inbox", "get"): Route(everyone(200)),
+    ("workspace_api:inbox-mark-all-read", "post"): Route(everyone(200)),
+    # --- reminders (the `workplace_reminders` flag is on): everyone's own ---
+    ("workspace_api:reminders", "get"): Route(everyone(200)),
+    # About a message: whoever may read it (others are told it does not exist).
+    ("workspace_api:reminders", "post"): Route(
+        read(201, "message_not_found"),
+        body=lambda world, case: {"message_id": world.message_id(case.scope), "preset": "1h"},
+    ),
+    # `member`'s reminder: someone else's answers like one that does not exist.
+    ("workspace_api:reminder", "delete"): Route(
+        [
+            *allowed(204, "member"),
+            *refused(
+                404, "reminder_not_found", "owner", "admin", "channel_admin", "guest", "non_member"
+            ),
+            *anonymous(NONE),
+        ],
+        kwargs=lambda world, case: {"reminder_id": world.reminder_id},
+    ),
+    # --- pins and saved messages (the `pins_saved` flag is on): pin where one posts, save what
+    # one reads
+    ("chat_api:pins", "get"): Route(read(200, "channel_not_found"), kwargs=channel_kw),
+    ("chat_api:pin", "post"): Route(post(200, "message_not_found"), kwargs=message_kw),
+    ("chat_api:pin", "delete"): Route(post(200, "message_not_found"), kwargs=message_kw),
+    ("workspace_api:saved", "get"): Route(everyone(200)),
+    ("workspace_api:saved", "post"): Route(
+        read(200, "message_not_found"),
+        body=lambda world, case: {"message_id": world.message_id(case.scope)},
+    ),
+    ("workspace_api:saved-item", "delete"): Route(
+        read(200, "message_not_found"), kwargs=message_kw
+    ),
+    ("workspace_api:default-channels", "put"): Route(
+        org_admins(200),
+        body=lambda world, case: {"channel_ids": [world.channel_id(PUBLIC)]},
+    ),
+    # --- governance: retention (administrators set it, readers of a channel see it) and legal
+    # holds (compliance officers and the owner; administrators are not officers by role) ---
+    ("governance_api:org-retention", "get"): Route(org_admins(200)),
+    ("governance_api:org-retention", "put"): Route(
+        org_admins(200), body=lambda world, case: {"days": 30}
+    ),
+    ("governance_api:channel-retention", "get"): Route(
+        read(200, "channel_not_found"), kwargs=channel_kw
+    ),
+    ("governance_api:channel-retention", "put"): Route(
+        retention_admins(200),
+        kwargs=channel_kw,
+        body=lambda world, case: {"mode": "delete", "days": 7},
+    ),
+    ("governance_api:legal-holds", "get"): Route(compliance_officers(200)),
+    ("governance_api:legal-holds", "post"): Route(
+        compliance_officers(201),
+        body=lambda world, case: {
+            "name": "Case 42",
+            "reason": "Litigation",
+            "channel_ids": [world.channel_id(PUBLIC)],
+        },
+    ),
+    ("governance_api:legal-hold-release", "post"): Route(
+        compliance_officers(200), kwargs=legal_hold_kw
+    ),
+    # --- governance: compliance exports (holders of governance.export_compliance and the owner)
+    ("governance_api:compliance-exports", "get"): Route(compliance_exporters(200)),
+    ("governance_api:compliance-exports", "post"): Route(
+        compliance_exporters(202),
+        body=lambda world, case: {
+            "channel_ids": [world.channel_id(PUBLIC)],
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2026-02-01T00:00:00Z",
+        },
+    ),
+    ("governance_api:compliance-export", "get"): Route(
+        compliance_exporters(200), kwargs=compliance_export_kw
+    ),
+    ("governance_api:compliance-export-download", "get"): Route(
+        compliance_exporters(200), kwargs=compliance_export_kw
+    ),
+    # --- personal data: a user's own data export ---
+    ("governance_api:my-data-exports", "get"): Route(everyone(200)),
+    ("governance_api:my-data-exports", "post"): Route(everyone(202)),
+    ("governance_api:my-data-export", "get"): Route(own_data_export(200), kwargs=data_export_kw),
+    ("governance_api:my-data-export-download", "get"): Route(
+        own_data_export(200), kwargs=data_export_kw
     ),
 }
 

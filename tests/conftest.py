@@ -1,7 +1,8 @@
 """Suite-wide fixtures and the real-service gate.
 
 Tests marked `postgres`, `redis` or `ldap` (a throwaway slapd) need those servers; `browser`
-tests need Playwright and /usr/bin/chromium. Locally they
+tests need Playwright and /usr/bin/chromium; `deploy` tests boot Debian hosts (root, debootstrap,
+unshare: tests/deploy/hosts.py). Locally they
 skip with a reason when the server is absent; with ENCLAVE_REQUIRE_SERVICES=1 (CI) a missing
 server fails them instead, so a green CI run means they ran.
 """
@@ -72,11 +73,40 @@ def _service_problem(marker: str) -> str | None:
             return "needs ClamAV's clamd (apt-get install clamav-daemon)"
     if marker == "browser":
         return browser_problem()
+    if marker == "deploy":
+        from tests.deploy.hosts import deploy_problem
+
+        return deploy_problem()
+    if marker == "prometheus":
+        import shutil
+
+        if shutil.which("prometheus") is None:
+            return "needs Prometheus (apt-get install prometheus)"
+    if marker == "turn":
+        from tests.calls.turn_server import turnserver_installed
+
+        if not turnserver_installed():
+            return "needs coturn's turnserver (apt-get install coturn)"
+    if marker == "janus":
+        from tests.calls.janus_server import janus_installed
+
+        if not janus_installed():
+            return "needs Janus (apt-get install janus)"
     return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("postgres", "redis", "ldap", "clamav", "browser"):
+    for marker in (
+        "postgres",
+        "redis",
+        "ldap",
+        "clamav",
+        "browser",
+        "deploy",
+        "prometheus",
+        "turn",
+        "janus",
+    ):
         if item.get_closest_marker(marker) is None:
             continue
         problem = _service_problem(marker)
@@ -141,6 +171,18 @@ def _isolated_presence() -> Iterator[None]:
             store.client.delete(*keys)
     yield
     presence_store.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _forget_assistant_bot() -> Iterator[None]:
+    """The assistant's bot id is remembered per process; test databases roll back and reuse
+    user ids, so a remembered id could name an ordinary user of the next test (whose messages
+    the assistant would then leave out as its own)."""
+    from apps.assistant.services import forget_bot_id
+
+    forget_bot_id()
+    yield
+    forget_bot_id()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """A test client for `/ws/` that talks to the real ASGI application (config.asgi).
 
-Every frame it receives is checked: events against their schema in apps.chat.events
-(EVENT_SCHEMAS, strict pydantic validation), replies for their envelope. A frame of an unknown
-type fails the test, so an event without a schema cannot slip onto the wire.
+Every frame it receives is checked: events against their schema in apps.chat.events and
+apps.calls.events (EVENT_SCHEMAS, strict pydantic validation), replies for their envelope. A
+frame of an unknown type fails the test, so an event without a schema cannot slip onto the wire.
 """
 
 from __future__ import annotations
@@ -32,8 +32,23 @@ from channels.testing import WebsocketCommunicator
 from pydantic import TypeAdapter
 
 from apps.accounts.models import User
-from apps.chat.events import EVENT_SCHEMAS
+from apps.assistant.events import EVENT_SCHEMAS as ASSISTANT_EVENT_SCHEMAS
+from apps.calls.events import EVENT_SCHEMAS as CALL_EVENT_SCHEMAS
+from apps.chat.events import EVENT_SCHEMAS as CHAT_EVENT_SCHEMAS
+from apps.governance.events import EVENT_SCHEMAS as GOVERNANCE_EVENT_SCHEMAS
+from apps.integrations.events import EVENT_SCHEMAS as INTEGRATION_EVENT_SCHEMAS
+from apps.workspace.events import EVENT_SCHEMAS as WORKSPACE_EVENT_SCHEMAS
 
+# Pushes of every app that publishes on /ws/ (apps.calls, apps.assistant and apps.integrations
+# register their operations or events with chat).
+EVENT_SCHEMAS = {
+    **CHAT_EVENT_SCHEMAS,
+    **CALL_EVENT_SCHEMAS,
+    **ASSISTANT_EVENT_SCHEMAS,
+    **INTEGRATION_EVENT_SCHEMAS,
+    **WORKSPACE_EVENT_SCHEMAS,
+    **GOVERNANCE_EVENT_SCHEMAS,
+}
 ALLOWED_ORIGIN = b"http://127.0.0.1"
 FOREIGN_ORIGIN = b"https://evil.example"
 REPLY_TYPES = frozenset({"ack", "error", "pong"})
@@ -169,7 +184,8 @@ class WsClient:
         )
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.communicator.send_json_to(frame)
+        """Send `frame` in the protocol's envelope (`"v": 1` unless the frame says otherwise)."""
+        await self.communicator.send_json_to({"v": 1, **frame})
 
     async def send_text(self, text: str) -> None:
         await self.communicator.send_to(text_data=text)
@@ -292,16 +308,18 @@ async def open_socket(
     *,
     auth: str = "token",
     session_key: str | None = None,
+    token: str | None = None,
     origin: bytes | None = ALLOWED_ORIGIN,
 ) -> WsClient:
     """An authenticated socket for `user` whose `hello` has been read.
 
-    auth="token": a fresh API token as `Authorization: Bearer` (no Origin, like an API client);
+    auth="token": `token` (else a fresh API token) as `Authorization: Bearer` (no Origin, like
+    an API client);
     auth="session": the session `session_key` (else a fresh log-in) plus `origin`, like a tab.
     """
     headers: list[tuple[bytes, bytes]] = []
     if auth == "token":
-        raw = await database_sync_to_async(api_token)(user)
+        raw = token or await database_sync_to_async(api_token)(user)
         headers.append((b"authorization", f"Bearer {raw}".encode()))
     elif auth == "session":
         key = session_key or await database_sync_to_async(session_cookie)(user)

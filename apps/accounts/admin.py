@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.accounts import services
-from apps.accounts.audit import AuditAction, audit_record
+from apps.accounts.audit import AuditAction, audit_action_label, audit_record
 from apps.accounts.models import (
     APIToken,
     AuditEvent,
@@ -22,9 +23,13 @@ from apps.accounts.models import (
     DirectorySyncRun,
     Invitation,
     OrganizationSettings,
+    Role,
     User,
     UserSession,
 )
+from apps.accounts.roles import may_manage_user, roles_assignable_by
+from apps.accounts.signals import user_onboarded
+from apps.core.errors import DomainError
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -47,7 +52,15 @@ class DirectoryProfileInline(admin.StackedInline):
     can_delete = False
     extra = 0
     max_num = 0
-    readonly_fields = ("dn", "phone", "department", "title", "deactivated_by_sync", "synced_at")
+    readonly_fields = (
+        "dn",
+        "directory_id",
+        "phone",
+        "department",
+        "title",
+        "deactivated_by_sync",
+        "synced_at",
+    )
     verbose_name_plural = _("directory (read-only: changed in the directory)")
 
 
@@ -125,10 +138,43 @@ class UserAdmin(DjangoUserAdmin):
         "sign_out_everywhere",
     ]
 
+    # Who may change whom (apps/accounts/roles.py): the owner everyone, an administrator
+    # members, guests and their own profile. The services check it again.
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or may_manage_user(actor=request.user, target=obj)  # type: ignore[arg-type]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or (
+            obj.pk != request.user.pk and may_manage_user(actor=request.user, target=obj)  # type: ignore[arg-type]
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Staff follows the role (services.user_set_role); nobody edits their own role or
+        # status here (the owner could otherwise leave the organisation without one).
+        readonly = [*super().get_readonly_fields(request, obj), "is_staff"]
+        if obj is not None and obj.pk == request.user.pk:
+            readonly += ["role", "is_active"]
+        return readonly
+
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "role":
+            assignable = roles_assignable_by(request.user)  # type: ignore[arg-type]
+            kwargs["choices"] = [
+                (value, label) for value, label in Role.choices if value in assignable
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         """Role and active-status edits go through the services (audit log, sockets closed)."""
         if not change:
             super().save_model(request, obj, form, change)
+            if not obj.is_bot:
+                user_onboarded.send(sender=User, user=obj, source="admin", channel_ids=[])
             return
         stored = User.objects.get(pk=obj.pk)
         new_role, new_active = obj.role, obj.is_active
@@ -136,19 +182,52 @@ class UserAdmin(DjangoUserAdmin):
         obj.is_staff, obj.is_superuser = stored.is_staff, stored.is_superuser
         super().save_model(request, obj, form, change)
         actor: User = request.user  # type: ignore[assignment]
-        if new_role != stored.role:
-            services.user_set_role(user=obj, role=new_role, actor=actor)
-        if stored.is_active and not new_active:
-            services.user_deactivate(user=obj, actor=actor)
-        elif new_active and not stored.is_active:
-            services.user_reactivate(user=obj, actor=actor)
+        try:
+            if new_role != stored.role:
+                services.user_set_role(user=obj, role=new_role, actor=actor)
+            if stored.is_active and not new_active:
+                services.user_deactivate(user=obj, actor=actor)
+            elif new_active and not stored.is_active:
+                services.user_reactivate(user=obj, actor=actor)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+
+    def _for_each(
+        self,
+        request: HttpRequest,
+        users: QuerySet[User],
+        change: Callable[[User], object],
+    ) -> int:
+        """Apply `change` to each user the actor may manage; say which were skipped."""
+        done = 0
+        refused: list[str] = []
+        for user in users:
+            try:
+                change(user)
+            except DomainError:
+                refused.append(user.get_username())
+            else:
+                done += 1
+        if refused:
+            self.message_user(
+                request,
+                _(
+                    "Not changed (only the owner manages the owner and administrators, and "
+                    "nobody deactivates themself): %(users)s"
+                )
+                % {"users": ", ".join(refused)},
+                messages.WARNING,
+            )
+        return done
 
     @admin.action(description=_("Deactivate (ends sessions, tokens and sockets)"))
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        count = 0
-        for user in queryset.filter(is_active=True):
-            services.user_deactivate(user=user, actor=request.user)  # type: ignore[arg-type]
-            count += 1
+        actor: User = request.user  # type: ignore[assignment]
+        count = self._for_each(
+            request,
+            queryset.filter(is_active=True),
+            lambda user: services.user_deactivate(user=user, actor=actor),
+        )
         self.message_user(
             request,
             ngettext("%(n)d user deactivated.", "%(n)d users deactivated.", count) % {"n": count},
@@ -157,47 +236,40 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("Unlock (clear failed sign-in attempts)"))
     def unlock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            services.user_unlock(user=user, actor=request.user)  # type: ignore[arg-type]
-        self.message_user(request, _("The selected accounts are unlocked."), messages.SUCCESS)
+        actor: User = request.user  # type: ignore[assignment]
+        if self._for_each(
+            request, queryset, lambda user: services.user_unlock(user=user, actor=actor)
+        ):
+            self.message_user(request, _("The selected accounts are unlocked."), messages.SUCCESS)
 
     @admin.action(description=_("Reset two-factor authentication (lost phone)"))
     def reset_two_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         from apps.accounts.two_factor import two_factor_reset
 
-        for user in queryset:
-            two_factor_reset(user=user, actor=request.user)  # type: ignore[arg-type]
-        self.message_user(
-            request,
-            _("Two-factor authentication was reset for the selected users."),
-            messages.SUCCESS,
-        )
+        actor: User = request.user  # type: ignore[assignment]
+        if self._for_each(request, queryset, lambda user: two_factor_reset(user=user, actor=actor)):
+            self.message_user(
+                request,
+                _("Two-factor authentication was reset for the selected users."),
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Sign out of every session"))
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            services.user_sessions_end(user=user, actor=request.user)  # type: ignore[arg-type]
-        self.message_user(request, _("The selected users were signed out."), messages.SUCCESS)
+        actor: User = request.user  # type: ignore[assignment]
+        if self._for_each(
+            request, queryset, lambda user: services.user_sessions_end(user=user, actor=actor)
+        ):
+            self.message_user(request, _("The selected users were signed out."), messages.SUCCESS)
 
     @admin.action(description=_("Reactivate"))
     def reactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset.filter(is_active=False):
-            services.user_reactivate(user=user, actor=request.user)  # type: ignore[arg-type]
-
-
-@admin.register(APIToken)
-class APITokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "digest", "created_at", "last_used_at")
-    list_select_related = ("user",)
-
-
-@admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
-    list_display = ("user", "ip_address", "user_agent", "created_at")
-    search_fields = ("user__username", "ip_address")
-    list_select_related = ("user",)
+        actor: User = request.user  # type: ignore[assignment]
+        self._for_each(
+            request,
+            queryset.filter(is_active=False),
+            lambda user: services.user_reactivate(user=user, actor=actor),
+        )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -211,6 +283,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(APIToken)
+class APITokenAdmin(ReadOnlyAdmin):
+    """Tokens are created by their users; revoking one here closes its sockets at once."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "user__username", "prefix")
+    list_select_related = ("user",)
+    actions = ["revoke_tokens"]
+
+    @admin.action(description=_("Revoke (closes the sockets it opened)"))
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[APIToken]) -> None:
+        actor: User = request.user  # type: ignore[assignment]
+        for token in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            try:
+                services.api_token_revoke(user=token.user, token_id=token.pk, actor=actor)
+            except DomainError as error:
+                self.message_user(request, f"{token.prefix}: {error.message}", messages.ERROR)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyAdmin):
+    """Signed-in browser sessions; Users -> "Sign out of every session" ends them."""
+
+    list_display = ("user", "ip_address", "user_agent", "created_at")
+    search_fields = ("user__username", "ip_address")
+    list_select_related = ("user",)
 
 
 def _csv_cell(value: object) -> str:
@@ -233,21 +334,53 @@ CSV_COLUMNS = (
 )
 
 
+class AuditActionFilter(admin.SimpleListFilter):
+    """The recorded codes by their translated labels (`auth.login` -> "log-in")."""
+
+    title = _("action")
+    parameter_name = "action__exact"  # what the plain field filter used: old links still work
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+        return sorted(((code, audit_action_label(code)) for code in codes), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "actor_label",
-        "action",
+        "action_display",
         "target_type",
         "target_label",
         "ip_address",
     )
-    list_filter = ("action", "target_type", ("created_at", admin.DateFieldListFilter))
+    list_filter = (AuditActionFilter, "target_type", ("created_at", admin.DateFieldListFilter))
     search_fields = ("actor_label", "target_label", "target_id", "ip_address", "action")
     date_hierarchy = "created_at"
     actions = ["export_csv"]
     show_full_result_count = False
+    fields = (
+        "created_at",
+        "actor_id",
+        "actor_label",
+        "action_display",
+        "target_type",
+        "target_id",
+        "target_label",
+        "ip_address",
+        "user_agent",
+        "metadata",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_display(self, event: AuditEvent) -> str:
+        """The translated label; the CSV export keeps the stable code."""
+        return audit_action_label(event.action)
 
     @admin.action(description=_("Export selected events as CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> HttpResponse:
@@ -271,8 +404,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(DirectorySyncRun)
 class DirectorySyncRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "ok", "created", "updated", "deactivated", "reactivated", "error")
-    list_filter = ("ok",)
+    list_display = (
+        "started_at",
+        "ok",
+        "refused",
+        "created",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "error",
+    )
+    list_filter = ("ok", "refused")
     change_list_template = "admin/accounts/directorysyncrun/change_list.html"
 
     def get_urls(self) -> list[Any]:
@@ -296,11 +438,11 @@ class DirectorySyncRunAdmin(ReadOnlyAdmin):
         from apps.accounts.ldap_sync import directory_sync
         from apps.core.errors import DomainError
 
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         user = request.user
         if not getattr(user, "is_org_admin", False):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         audit_record(action=AuditAction.DIRECTORY_SYNC_REQUESTED, actor=user)
         try:
             result = directory_sync()
@@ -330,6 +472,7 @@ class DirectorySyncRunAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
         "ok",
+        "refused",
         "error",
         "created",
         "updated",
@@ -350,6 +493,7 @@ class OrganizationSettingsAdmin(admin.ModelAdmin):
         "channel_inviters",
         "mention_all_senders",
         "bot_creators",
+        "read_receipts_enabled",
         "updated_at",
     )
 

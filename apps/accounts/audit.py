@@ -8,7 +8,7 @@ from the current request, remembered by `AuditContextMiddleware`, unless given.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import models
@@ -49,6 +49,29 @@ class AuditAction(models.TextChoices):
     SIGNUP_REFUSED = "user.signup_refused", _("sign-up refused")
     CHANNEL_OWNER_CHANGED = "channel.owner_changed", _("channel owner changed")
     DIRECTORY_SYNC_REQUESTED = "directory.sync_requested", _("directory sync started by hand")
+    DIRECTORY_SYNC_REFUSED = "directory.sync_refused", _("directory sync refused")
+    USER_RENAMED = "user.renamed", _("user renamed")
+
+
+# Labels of the codes other apps record (files, feature flags), which this app cannot import:
+# each registers its own when its admin module loads (`register_audit_labels`).
+_registered_labels: dict[str, Any] = {}
+
+
+def register_audit_labels(labels: Mapping[str, Any]) -> None:
+    """Make the audit log show `labels` (code -> lazily translated label) for these codes."""
+    _registered_labels.update(labels)
+
+
+def audit_action_labels() -> dict[str, Any]:
+    """Every known code and its label (lazily translated)."""
+    return {**_registered_labels, **{str(code): label for code, label in AuditAction.choices}}
+
+
+def audit_action_label(action: str) -> str:
+    """What people read for a recorded code (`auth.login` -> "log-in"); an unknown code as is."""
+    label = audit_action_labels().get(action)
+    return str(label) if label is not None else action
 
 
 _request_context: contextvars.ContextVar[tuple[str | None, str]] = contextvars.ContextVar(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from django.conf import settings
 from django.core import signing
@@ -22,10 +24,37 @@ from django.utils.translation import gettext as _
 from apps.accounts import services
 from apps.accounts.audit import AuditAction, audit_record
 from apps.accounts.models import Invitation, Role, User
+from apps.accounts.signals import user_onboarded
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 
 SALT = "enclave.accounts.invitation"
 MAX_BULK_ROWS = 1000
+
+
+class InvitationChannels(Protocol):
+    """What an invitation needs to know about channels, which accounts cannot import: the app
+    that knows them (apps.workspace) registers one in its `AppConfig.ready()`."""
+
+    def choices(self, *, actor: User) -> list[tuple[int, str]]:
+        """(id, label) of the channels `actor` may add an invited person to."""
+        ...
+
+    def check(self, *, actor: User, channel_ids: Sequence[int]) -> list[int]:
+        """The ids, deduplicated; a domain error unless `actor` may add people to each."""
+        ...
+
+
+_channels: InvitationChannels | None = None
+
+
+def register_invitation_channels(provider: InvitationChannels) -> None:
+    global _channels
+    _channels = provider
+
+
+def invitation_channel_choices(*, actor: User) -> list[tuple[int, str]]:
+    """The channels `actor` may choose for an invitation (none without a registered provider)."""
+    return _channels.choices(actor=actor) if _channels is not None else []
 
 
 def invitation_days() -> int:
@@ -51,9 +80,18 @@ def _check_actor(actor: User, role: str) -> None:
 
 
 def invitation_create(
-    *, actor: User, email: str, role: str = Role.MEMBER, base_url: str = ""
+    *,
+    actor: User,
+    email: str,
+    role: str = Role.MEMBER,
+    base_url: str = "",
+    channel_ids: Sequence[int] = (),
 ) -> Invitation:
-    """Invite one address: store the invitation and e-mail its link (`base_url` + path)."""
+    """Invite one address: store the invitation and e-mail its link (`base_url` + path).
+
+    `channel_ids`: channels the new account joins besides the default ones; the inviter must
+    be allowed to add people to each (`InvitationChannels.check`).
+    """
     email = email.strip().lower()
     try:
         validate_email(email)
@@ -62,10 +100,16 @@ def invitation_create(
     _check_actor(actor, role)
     if User.objects.filter(email__iexact=email, is_active=True).exists():
         raise InvalidInput(_("Someone with this address has an account."), code="email_taken")
+    chosen: list[int] = []
+    if channel_ids:
+        if _channels is None:
+            raise InvalidInput(_("Channels cannot be chosen here."), code="invalid_channels")
+        chosen = _channels.check(actor=actor, channel_ids=channel_ids)
     with transaction.atomic():
         invitation = Invitation.objects.create(
             email=email,
             role=role,
+            channel_ids=chosen,
             invited_by=actor,
             expires_at=timezone.now() + timedelta(days=invitation_days()),
         )
@@ -161,6 +205,9 @@ def invitation_accept(*, token: str, username: str, password: str, display_name:
     invitation.accepted_user = user
     invitation.save(update_fields=["accepted_at", "accepted_user"])
     audit_record(action=AuditAction.INVITATION_ACCEPTED, actor=user, target=invitation)
+    user_onboarded.send(
+        sender=User, user=user, source="invitation", channel_ids=list(invitation.channel_ids)
+    )
     return user
 
 

@@ -4,11 +4,15 @@ django-auth-ldap finds the user's DN (with the username escaped into the filter)
 password by binding as it; creating and updating the Enclave user is left to
 `directory_user_refresh`, the same code the sync runs, so log-in and sync always agree.
 When the directory is down the backend answers "no" and marks the request, so the log-in page
-can say why, and the next backend (local accounts) still gets its turn.
+can say why, the lock-out handler does not count it as a wrong password, and the next backend
+(local accounts) still gets its turn. A directory that did not answer is not asked again for
+ENCLAVE_LDAP_RETRY_SECONDS when it failed slowly (`directory_known_down`), so a hung directory
+costs one time-out, not one per sign-in.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ldap
@@ -20,6 +24,8 @@ from apps.accounts.ldap_sync import (
     DirectoryUnavailable,
     connection_options,
     directory_config,
+    directory_failure_seen,
+    directory_known_down,
     directory_user_refresh,
 )
 from apps.accounts.models import User
@@ -71,6 +77,23 @@ class DirectoryBackend(LDAPBackend):
                 },
             )
         return self._settings
+
+    def authenticate(
+        self,
+        request: Any,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        config = directory_config()
+        if directory_known_down(config):
+            _mark_unavailable(request)
+            return None
+        started = time.monotonic()
+        user: User | None = super().authenticate(request, username, password, **kwargs)
+        if user is None and request_found_directory_unavailable(request):
+            directory_failure_seen(config, seconds=time.monotonic() - started)
+        return user
 
     def authenticate_ldap_user(self, ldap_user: Any, password: str) -> User | None:
         try:

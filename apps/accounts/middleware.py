@@ -29,7 +29,15 @@ class TwoFactorRequiredMiddleware:
     reachable. Runs after AuthenticationMiddleware.
     """
 
-    EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/jsi18n/", "/healthz", "/media/")
+    EXEMPT_PREFIXES = (
+        "/accounts/",
+        "/static/",
+        "/api/",
+        "/jsi18n/",
+        "/healthz",
+        "/readyz",
+        "/media/",
+    )
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -24,6 +24,14 @@ class Role(models.TextChoices):
     GUEST = "guest", _("Guest")
 
 
+class Theme(models.TextChoices):
+    """The web client's colours: the system's (prefers-color-scheme), or always light or dark."""
+
+    SYSTEM = "system", _("Same as the system")
+    LIGHT = "light", _("Light")
+    DARK = "dark", _("Dark")
+
+
 class User(AbstractUser):
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
     avatar = models.ImageField(_("avatar"), upload_to="avatars/", blank=True)
@@ -32,6 +40,7 @@ class User(AbstractUser):
         _("language"), max_length=16, choices=settings.LANGUAGES, blank=True
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
     is_bot = models.BooleanField(_("bot"), default=False)
 
     class Meta:
@@ -105,6 +114,13 @@ class DirectoryProfile(models.Model):
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="directory_profile")
     dn = models.CharField(_("distinguished name"), max_length=500)
+    # The directory's stable id of the person (ENCLAVE_LDAP_ID_ATTR: entryUUID on OpenLDAP,
+    # objectGUID on Active Directory), which survives a rename; users are matched by it, so
+    # a new uid/sAMAccountName renames the account instead of replacing it. Empty until the
+    # first sync or sign-in that reads it (then matched by username once).
+    directory_id = models.CharField(
+        _("directory id"), max_length=100, null=True, blank=True, unique=True
+    )
     phone = models.CharField(_("phone"), max_length=64, blank=True)
     department = models.CharField(_("department"), max_length=150, blank=True)
     title = models.CharField(_("job title"), max_length=150, blank=True)
@@ -136,6 +152,9 @@ class DirectorySyncRun(models.Model):
     updated = models.PositiveIntegerField(_("updated"), default=0)
     deactivated = models.PositiveIntegerField(_("deactivated"), default=0)
     reactivated = models.PositiveIntegerField(_("reactivated"), default=0)
+    # Refused by the safety limit (ENCLAVE_LDAP_SYNC_MAX_DEACTIVATE_PERCENT): nothing changed;
+    # `error` says how many it would have deactivated.
+    refused = models.BooleanField(_("refused"), default=False)
     changes = models.JSONField(_("changes"), default=list, blank=True)
 
     class Meta:
@@ -144,7 +163,8 @@ class DirectorySyncRun(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'failed'}"
+        status = "ok" if self.ok else "refused" if self.refused else "failed"
+        return f"{self.started_at:%Y-%m-%d %H:%M} {status}"
 
 
 class AuditLogImmutable(Exception):
@@ -186,7 +206,10 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_label}"
+        from apps.accounts.audit import audit_action_label  # audit imports this module
+
+        label = audit_action_label(self.action)
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {label} {self.target_label}"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:
@@ -260,6 +283,14 @@ class OrganizationSettings(models.Model):
         blank=True,
         help_text=_("One per line (example.com). Exact match: subdomains must be listed too."),
     )
+    # Off until an administrator turns it on: an upgraded installation must not start showing
+    # senders who has read what (a privacy decision, and the project's rule that new features
+    # wait for an administrator); the demo company turns it on.
+    read_receipts_enabled = models.BooleanField(
+        _("read receipts"),
+        default=False,
+        help_text=_("Senders see who has read their messages in direct messages and small groups."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -285,6 +316,9 @@ class Invitation(models.Model):
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Ids of the channels the inviter chose (checked when inviting by the registered
+    # `InvitationChannels`); the account joins those still there when it is created.
+    channel_ids = models.JSONField(_("channels"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("invitation")
@@ -294,3 +328,56 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class UserStatus(models.Model):
+    """A user's custom status (emoji and a short text) and do-not-disturb, one row per user.
+
+    Expired statuses and pauses stay in the row: whether they still hold is computed when read
+    (`apps.accounts.availability`), so nothing has to run at the moment they end.
+    """
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="custom_status"
+    )
+    emoji = models.CharField(_("emoji"), max_length=32, blank=True)
+    text = models.CharField(_("status text"), max_length=80, blank=True)
+    # When the status clears itself; null: it stays until the user clears it.
+    expires_at = models.DateTimeField(_("clears at"), null=True, blank=True)
+    # Do not disturb, switched on by hand: notifications are paused until then (null: off).
+    dnd_until = models.DateTimeField(_("notifications paused until"), null=True, blank=True)
+    # The weekly schedule, in the user's time zone: on each weekday listed (0 = Monday) from
+    # `dnd_start` to `dnd_end`, the next day's `dnd_end` when it is not after `dnd_start`.
+    dnd_schedule_enabled = models.BooleanField(_("scheduled pause"), default=False)
+    dnd_days = models.JSONField(_("days"), default=list, blank=True)
+    dnd_start = models.TimeField(_("pause from"), null=True, blank=True)
+    dnd_end = models.TimeField(_("pause until"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("user status")
+        verbose_name_plural = _("user statuses")
+
+    def __str__(self) -> str:
+        return f"{self.emoji} {self.text}".strip()
+
+
+class NotificationSettings(models.Model):
+    """How a user wants to be notified, across their devices (stored here, not per browser)."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="notification_settings"
+    )
+    desktop = models.BooleanField(_("desktop notifications"), default=True)
+    sound = models.BooleanField(_("notification sound"), default=True)
+    email_unread = models.BooleanField(
+        _("e-mail for unread direct messages and mentions"), default=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("notification settings")
+        verbose_name_plural = _("notification settings")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}"

@@ -6,26 +6,39 @@ import hashlib
 import io
 import secrets
 import warnings
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import IO
 
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
+from apps.accounts import availability
 from apps.accounts.audit import AuditAction, audit_record
-from apps.accounts.models import APIToken, OrganizationSettings, Role, User, UserSession
+from apps.accounts.events import notification_settings_payload, user_status_event
+from apps.accounts.models import (
+    APIToken,
+    NotificationSettings,
+    OrganizationSettings,
+    Role,
+    User,
+    UserSession,
+    UserStatus,
+)
+from apps.accounts.roles import access_role_change, access_user_management
 from apps.accounts.tokens import token_digest, token_generate
-from apps.core.errors import InvalidInput, NotFound
-from apps.core.events import control_on_commit
+from apps.core.errors import Forbidden, InvalidInput, NotFound
+from apps.core.events import Audience, control_on_commit, publish_on_commit
 
 CLOSE_CODE_SESSION_ENDED = 4001
 CLOSE_CODE_DEACTIVATED = 4003
+# The API token that authenticated the socket was revoked or has expired.
+CLOSE_CODE_TOKEN_REVOKED = 4004
 
 
 def session_key_fingerprint(session_key: str) -> str:
@@ -91,6 +104,7 @@ def user_update_profile(
     display_name: str | None = None,
     time_zone: str | None = None,
     language: str | None = None,
+    theme: str | None = None,
 ) -> User:
     """Change what a user may change about themself."""
     from apps.accounts.models import TIME_ZONE_CHOICES
@@ -111,6 +125,13 @@ def user_update_profile(
             raise InvalidInput(_("Unsupported language."), code="invalid_language")
         user.language = language
         fields.append("language")
+    if theme is not None:
+        from apps.accounts.models import Theme
+
+        if theme not in Theme.values:
+            raise InvalidInput(_("Unknown theme."), code="invalid_theme")
+        user.theme = theme
+        fields.append("theme")
     if fields:
         user.save(update_fields=fields)
     if "language" in fields:
@@ -211,8 +232,13 @@ def session_end(*, user: User, session_key: str) -> None:
 def user_deactivate(*, user: User, actor: User | None = None, reason: str = "") -> None:
     """Deactivate a user: end every session, revoke every token, close every socket at once.
 
-    `actor` is the administrator (None: the system, e.g. the directory sync, with a `reason`).
+    `actor` is the administrator (None: the system, e.g. the directory sync, with a `reason`);
+    administrators deactivate members and guests, the owner anyone but themself.
     """
+    if actor is not None:
+        if actor.pk == user.pk:
+            raise Forbidden(_("You cannot deactivate yourself."), code="cannot_deactivate_self")
+        access_user_management(actor=actor, target=user)
     now = timezone.now()
     user.is_active = False
     user.save(update_fields=["is_active"])
@@ -231,6 +257,8 @@ def user_deactivate(*, user: User, actor: User | None = None, reason: str = "") 
 
 def user_reactivate(*, user: User, actor: User | None = None, reason: str = "") -> None:
     """Allow a deactivated user to sign in again."""
+    if actor is not None:
+        access_user_management(actor=actor, target=user)
     user.is_active = True
     user.save(update_fields=["is_active"])
     audit_record(
@@ -242,11 +270,18 @@ def user_reactivate(*, user: User, actor: User | None = None, reason: str = "") 
 
 
 def user_set_role(*, user: User, role: str, actor: User | None = None, reason: str = "") -> User:
-    """Change a user's organisation role; staff and superuser flags follow it (admin access)."""
+    """Change a user's organisation role; staff and superuser flags follow it (admin access).
+
+    `actor` None: the system (the directory sync). An actor may not change their own role,
+    and an administrator moves only members and guests, between those two roles
+    (apps/accounts/roles.py).
+    """
     if role not in Role.values:
         raise InvalidInput(_("Unknown role."), code="invalid_role")
     if role == user.role:
         return user
+    if actor is not None:
+        access_role_change(actor=actor, target=user, role=role)
     audit_record(
         action=AuditAction.ROLE_CHANGED,
         actor=actor,
@@ -286,16 +321,22 @@ def api_token_create(
     return token, raw
 
 
-def api_token_revoke(*, user: User, token_id: int) -> None:
-    """Revoke one of the user's own tokens."""
+def api_token_revoke(*, user: User, token_id: int, actor: User | None = None) -> None:
+    """Revoke one of the user's tokens and close the sockets it opened, at once.
+
+    `actor` is who revoked it (None: the user themself; an administrator in the console).
+    """
+    if actor is not None and actor.pk != user.pk:
+        access_user_management(actor=actor, target=user)
     updated = APIToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     if not updated:
         raise NotFound(_("No such token."))
+    control_on_commit(user.pk, "close", token=token_id, code=CLOSE_CODE_TOKEN_REVOKED)
     audit_record(
         action=AuditAction.TOKEN_REVOKED,
-        actor=user,
+        actor=actor or user,
         target_type="apitoken",
         target_id=token_id,
         metadata={"user_id": user.pk},
@@ -309,15 +350,21 @@ ORGANIZATION_RULES = (
     "mention_all_senders",
     "bot_creators",
     "two_factor_required_for",
+    "read_receipts_enabled",
 )
 
 
 @transaction.atomic
-def organization_settings_update(*, actor: User, changes: dict[str, str]) -> OrganizationSettings:
+def organization_settings_update(
+    *, actor: User, changes: dict[str, str | bool]
+) -> OrganizationSettings:
     """Change organisation rules; audited with old and new values."""
 
-    def valid(name: str, value: str) -> bool:
-        choices = getattr(OrganizationSettings._meta.get_field(name), "choices", None) or ()
+    def valid(name: str, value: str | bool) -> bool:
+        field = OrganizationSettings._meta.get_field(name)
+        if isinstance(field, models.BooleanField):
+            return isinstance(value, bool)
+        choices = getattr(field, "choices", None) or ()
         return value in {choice for choice, _label in choices}
 
     unknown = set(changes) - set(ORGANIZATION_RULES)
@@ -341,6 +388,8 @@ def organization_settings_update(*, actor: User, changes: dict[str, str]) -> Org
 
 def user_unlock(*, user: User, actor: User | None) -> int:
     """Lift a brute-force lock-out: forget the user's failed log-ins. Returns how many."""
+    if actor is not None:
+        access_user_management(actor=actor, target=user)
     from axes.utils import reset
 
     cleared = reset(username=user.get_username())
@@ -357,7 +406,10 @@ def user_sessions_end(
     """Sign the user out of their browser sessions (all, or all but `keep_session_key`).
 
     Their sockets opened with those sessions close too. Returns how many sessions ended.
+    `actor`: an administrator signing someone else out (None or the user: themself).
     """
+    if actor is not None and actor.pk != user.pk:
+        access_user_management(actor=actor, target=user)
     records = UserSession.objects.filter(user=user)
     if keep_session_key:
         records = records.exclude(session_key=keep_session_key)
@@ -375,3 +427,150 @@ def user_sessions_end(
         metadata={"count": len(keys), "kept_current": bool(keep_session_key)},
     )
     return len(keys)
+
+
+# --- custom status and do-not-disturb -----------------------------------------------------------
+
+STATUS_TEXT_MAX = 80
+STATUS_EMOJI_MAX = 32
+# The longest a pause set by hand may last (a schedule covers what recurs).
+DND_MAX = timedelta(days=366)
+
+
+def _status_row_locked(user: User) -> UserStatus:
+    row, _created = UserStatus.objects.get_or_create(user=user)
+    row = UserStatus.objects.select_for_update().get(pk=row.pk)
+    user.custom_status = row  # what the payloads read, without another query
+    return row
+
+
+def _publish_user_status(user: User) -> None:
+    """Tell whoever watches the user's presence (the user's own tabs included) what holds now."""
+    publish_on_commit(
+        user_status_event(user, now=timezone.now()), to=Audience.presence_watchers(user.pk)
+    )
+
+
+@transaction.atomic
+def user_status_set(
+    *,
+    user: User,
+    emoji: str,
+    text: str,
+    clear_after: str = "never",
+    expires_at: datetime | None = None,
+) -> UserStatus:
+    """Set the user's custom status. It clears itself after `clear_after` (a preset of
+    `availability.CLEAR_AFTER`, "today" and "week" in the user's time zone) or at `expires_at`
+    when given."""
+    emoji, text = emoji.strip(), " ".join(text.split())
+    if not emoji and not text:
+        raise InvalidInput(_("Give the status an emoji or a text."), code="status_empty")
+    if len(text) > STATUS_TEXT_MAX or len(emoji) > STATUS_EMOJI_MAX:
+        raise InvalidInput(
+            _("A status is at most %(max)d characters.") % {"max": STATUS_TEXT_MAX},
+            code="status_too_long",
+            details={"max_chars": STATUS_TEXT_MAX},
+        )
+    if clear_after not in availability.CLEAR_AFTER:
+        raise InvalidInput(_("Unknown duration."), code="invalid_clear_after")
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = availability.status_expiry(
+            clear_after=clear_after, now=now, zone=availability.user_zone(user)
+        )
+    elif expires_at <= now:
+        raise InvalidInput(_("The status would clear in the past."), code="status_expiry_past")
+    row = _status_row_locked(user)
+    row.emoji, row.text, row.expires_at = emoji, text, expires_at
+    row.save(update_fields=["emoji", "text", "expires_at", "updated_at"])
+    _publish_user_status(user)
+    return row
+
+
+@transaction.atomic
+def user_status_clear(*, user: User) -> UserStatus:
+    """Clear the user's custom status (do-not-disturb stays as it is)."""
+    row = _status_row_locked(user)
+    row.emoji, row.text, row.expires_at = "", "", None
+    row.save(update_fields=["emoji", "text", "expires_at", "updated_at"])
+    _publish_user_status(user)
+    return row
+
+
+@transaction.atomic
+def user_dnd_set(
+    *,
+    user: User,
+    until: datetime | None,
+    change_pause: bool = True,
+    schedule_enabled: bool | None = None,
+    schedule_days: list[int] | None = None,
+    schedule_start: time | None = None,
+    schedule_end: time | None = None,
+) -> UserStatus:
+    """Pause the user's notifications until `until` (None: resume them now) and, when given,
+    replace the weekly schedule (days 0 = Monday, from `schedule_start` to `schedule_end` in the
+    user's time zone, across midnight when the end is not after the start).
+
+    `change_pause=False` keeps the pause as it is (`until` is then ignored). Messages still
+    arrive and count as unread: only notifications are held, by the clients.
+    """
+    now = timezone.now()
+    if not change_pause:
+        until = None
+    if until is not None and until <= now:
+        raise InvalidInput(_("Pause notifications until a time to come."), code="dnd_until_past")
+    if until is not None and until - now > DND_MAX:
+        raise InvalidInput(_("Pause notifications for a year at most."), code="dnd_too_long")
+    row = _status_row_locked(user)
+    fields = ["updated_at"]
+    if change_pause:
+        row.dnd_until = until
+        fields.append("dnd_until")
+    if schedule_enabled is not None:
+        days = sorted(set(schedule_days or []))
+        if any(day not in range(7) for day in days):
+            raise InvalidInput(_("Days are 0 (Monday) to 6 (Sunday)."), code="invalid_dnd_days")
+        if schedule_enabled and (
+            not days
+            or schedule_start is None
+            or schedule_end is None
+            or schedule_start == schedule_end
+        ):
+            raise InvalidInput(
+                _("A schedule needs at least one day and different start and end times."),
+                code="invalid_dnd_schedule",
+            )
+        row.dnd_schedule_enabled = schedule_enabled
+        row.dnd_days = days
+        row.dnd_start, row.dnd_end = schedule_start, schedule_end
+        fields += ["dnd_schedule_enabled", "dnd_days", "dnd_start", "dnd_end"]
+    row.save(update_fields=fields)
+    _publish_user_status(user)
+    return row
+
+
+@transaction.atomic
+def notification_settings_update(
+    *,
+    user: User,
+    desktop: bool | None = None,
+    sound: bool | None = None,
+    email_unread: bool | None = None,
+) -> NotificationSettings:
+    """Change the user's notification settings (None: unchanged); the user's tabs follow."""
+    settings, _created = NotificationSettings.objects.select_for_update().get_or_create(user=user)
+    changes = {"desktop": desktop, "sound": sound, "email_unread": email_unread}
+    for name, value in changes.items():
+        if value is not None:
+            setattr(settings, name, value)
+    settings.save()
+    publish_on_commit(
+        {
+            "type": "notification_settings.updated",
+            "settings": notification_settings_payload(settings),
+        },
+        to=Audience.users([user.pk]),
+    )
+    return settings

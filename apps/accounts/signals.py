@@ -1,4 +1,4 @@
-"""Track sessions at log-in and end sockets at log-out."""
+"""Track sessions at log-in and end sockets at log-out; the signals accounts offers higher apps."""
 
 from __future__ import annotations
 
@@ -6,11 +6,23 @@ from typing import Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 
 from apps.accounts import services
 from apps.accounts.audit import AuditAction, audit_record, client_address
+
+# Sent by the directory sync (apps/accounts/ldap_sync.py), inside its transaction, with
+# `channel_users`: {lower-case channel name: [users the directory puts in it]} and `result`: the
+# DirectorySyncResult, whose `channels_joined` and `warnings` receivers append their lines to.
+# Chat adds the members (apps/chat/directory.py); accounts does not know channels.
+directory_channel_members_wanted = Signal()
+
+# Sent when a person's account is created by an invitation, open sign-up or the directory sync
+# (never for bots), inside the creating transaction, with `user`, `source` ("invitation",
+# "signup" or "directory") and `channel_ids`: the channels the inviter chose (else empty).
+# apps.workspace joins the default channels and welcomes them; accounts does not know channels.
+user_onboarded = Signal()
 
 
 @receiver(user_logged_in)

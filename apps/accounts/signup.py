@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from apps.accounts import services
 from apps.accounts.audit import AuditAction, audit_record
 from apps.accounts.models import OrganizationSettings, Role, User
+from apps.accounts.signals import user_onboarded
 from apps.core.errors import Forbidden, InvalidInput
 
 
@@ -68,4 +69,5 @@ def user_sign_up(*, email: str, username: str, password: str, display_name: str 
             role=Role.MEMBER,
         )
         audit_record(action=AuditAction.SIGNED_UP, actor=user, target=user)
+        user_onboarded.send(sender=User, user=user, source="signup", channel_ids=[])
     return user

@@ -1,4 +1,4 @@
-"""Celery tasks of accounts: interfaces that call one service (DESIGN.md §2)."""
+"""Celery tasks of accounts: interfaces that call one service (docs/architecture/README.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import logging
 
 from celery import shared_task
 
-from apps.accounts.ldap_sync import DirectoryUnavailable, directory_config, directory_sync
+from apps.accounts.ldap_sync import (
+    DirectorySyncRefused,
+    DirectoryUnavailable,
+    directory_config,
+    directory_sync,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +27,10 @@ def directory_sync_task() -> dict[str, int]:
         # Logged, and recorded as a failed run; the next beat tries again.
         logger.error("directory sync failed: %s", exc.message)
         return {"failed": 1}
+    except DirectorySyncRefused as exc:
+        # Recorded as a refused run; repeats every beat until an administrator looks.
+        logger.error("directory sync refused: %s", exc.message)
+        return {"refused": 1}
     for line in result.lines():
         logger.info("directory sync: %s", line)
     return {

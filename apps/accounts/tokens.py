@@ -26,6 +26,13 @@ def token_digest(raw: str) -> str:
 
 def user_for_token(raw: str) -> User | None:
     """The active user a raw token belongs to, or None if it is unknown, revoked or expired."""
+    token = token_lookup(raw)
+    return None if token is None else token.user
+
+
+def token_lookup(raw: str) -> APIToken | None:
+    """The live token `raw` is (its `user` loaded and active), or None if it is unknown,
+    revoked or expired, or its user is deactivated."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     # Every REST request and handshake: by hand, the ORM spent more CPU building the query
@@ -53,7 +60,7 @@ def user_for_token(raw: str) -> User | None:
     # Write last_used_at at most every few minutes: tokens are used on every request.
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
         _touch(token, now)
-    return user
+    return token
 
 
 _LOOKUP_SQL = """

@@ -143,7 +143,12 @@ def two_factor_verify(*, user: User, token: str) -> Device | None:
 
 @transaction.atomic
 def two_factor_reset(*, user: User, actor: User | None) -> None:
-    """Remove every second factor of a user (lost phone); they enrol again."""
+    """Remove every second factor of a user (lost phone); they enrol again. `actor`: the
+    administrator doing it for them (who must manage that user), or None or the user."""
+    if actor is not None and actor.pk != user.pk:
+        from apps.accounts.roles import access_user_management
+
+        access_user_management(actor=actor, target=user)
     for device in devices_for_user(user, confirmed=None):
         device.delete()
     audit_record(action=AuditAction.TWO_FACTOR_RESET, actor=actor, target=user)

@@ -167,14 +167,20 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().dispatch(request, *args, **kwargs)
 
 
+# Avatars are only ever files the server drew itself with Pillow: uploads as PNG
+# (`user_set_avatar`), directory photos as JPEG (`ldap_sync.directory_avatar`).
+AVATAR_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}
+
+
 @login_required
 def avatar_file(request: HttpRequest, name: str) -> HttpResponseBase:
-    """A profile picture. Always a PNG the server drew itself (`user_set_avatar`); names are
-    unique per upload, so browsers may keep it for good."""
+    """A profile picture the server drew itself; names are unique per picture, so browsers
+    may keep it for good."""
     path = f"avatars/{name}"
-    if "/" in name or not name.endswith(".png") or not default_storage.exists(path):
+    content_type = AVATAR_CONTENT_TYPES.get(name[-4:].lower())
+    if "/" in name or content_type is None or not default_storage.exists(path):
         raise Http404
-    response = FileResponse(default_storage.open(path), content_type="image/png")
+    response = FileResponse(default_storage.open(path), content_type=content_type)
     response["Cache-Control"] = "private, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     return response
@@ -224,6 +230,13 @@ def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "accounts/invitation_accept.html", context)
 
 
+def _posted_ids(request: HttpRequest, name: str) -> list[int]:
+    try:
+        return [int(value) for value in request.POST.getlist(name)]
+    except ValueError:
+        raise InvalidInput(_("Unknown channel."), code="invalid_channels") from None
+
+
 @login_required
 def invitations_page(request: HttpRequest) -> HttpResponse:
     """Administrators invite one address, or many from a CSV file (email[,role])."""
@@ -231,7 +244,10 @@ def invitations_page(request: HttpRequest) -> HttpResponse:
     if not user.is_org_admin:
         raise PermissionDenied
     roles = [Role.MEMBER, Role.GUEST, *([Role.ADMIN] if user.role == Role.OWNER else [])]
-    context: dict[str, Any] = {"roles": [(role.value, role.label) for role in roles]}
+    context: dict[str, Any] = {
+        "roles": [(role.value, role.label) for role in roles],
+        "channels": invitations.invitation_channel_choices(actor=user),
+    }
     if request.method == "POST":
         base_url = f"{request.scheme}://{request.get_host()}"
         upload = request.FILES.get("csv_file")
@@ -250,6 +266,7 @@ def invitations_page(request: HttpRequest) -> HttpResponse:
                     email=request.POST.get("email", ""),
                     role=request.POST.get("role", Role.MEMBER),
                     base_url=base_url,
+                    channel_ids=_posted_ids(request, "channel_ids"),
                 )
             except (InvalidInput, Forbidden) as error:
                 context["error"] = error.message

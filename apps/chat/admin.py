@@ -90,3 +90,12 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # messages are sent through the services, never typed into the admin
+
+    # Read-only: an edit or a deletion here would bypass the services, so no sequence number,
+    # no version, no re-rendered HTML, no push to clients and no audit entry. Owners and admins
+    # read messages here; senders edit and delete their own in the app.
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return False

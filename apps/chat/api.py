@@ -9,15 +9,24 @@ from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat import events, selectors, services
+from apps.accounts import serializers as accounts_serializers
+from apps.accounts.api import user_payload, user_profile_payload
+from apps.accounts.authed import AuthedRequest
+from apps.chat import commands, events, receipts, selectors, services
 from apps.chat import serializers as s
 from apps.chat.models import Membership
-from apps.core.api import AuthedRequest, CreatedCursorPagination, validated
-from apps.core.errors import InvalidInput
+from apps.chat.services import pins
+from apps.core.api import CreatedCursorPagination, validated
+from apps.core.errors import InvalidInput, NotFound
+from apps.core.features import require_flag
+
+PINS_FLAG = pins.FLAG
 
 
 class FastJSONRenderer(JSONRenderer):
@@ -249,12 +258,53 @@ class ChannelMessagesApi(APIView):
     )
     def post(self, request: AuthedRequest, channel_id: int) -> Response:
         data = validated(s.MessageSendIn, request.data)
+        found = None
+        if data["body"].startswith("/") and not data.get("attachment_ids"):
+            found = commands.find_command(data["body"], request.user)
+        if found is not None:
+            return self._run_command(request, channel_id, data, *found)
         result = services.message_send(sender=request.user, channel_id=channel_id, **data)
         message = selectors.message_get(user=request.user, message_id=result.message.pk)
         return Response(
-            {"duplicate": not result.created, "message": selectors.payloads([message])[0]},
+            {
+                "duplicate": not result.created,
+                "message": selectors.payloads([message])[0],
+                "command": None,
+                "ephemeral": None,
+            },
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
+
+    def _run_command(
+        self,
+        request: AuthedRequest,
+        channel_id: int,
+        data: dict[str, Any],
+        command: commands.Command,
+        args: str,
+    ) -> Response:
+        outcome = commands.command_run(
+            user=request.user,
+            channel_id=channel_id,
+            command=command,
+            args=args,
+            client_msg_id=data.get("client_msg_id"),
+            thread_root_id=data.get("thread_root_id"),
+        )
+        body: dict[str, Any] = {
+            "command": outcome.name,
+            "ephemeral": outcome.ephemeral,
+            "duplicate": False,
+            "message": None,
+        }
+        created = False
+        if outcome.message is not None:
+            posted = outcome.message.message
+            message = selectors.message_get(user=request.user, message_id=posted.pk)
+            body["message"] = selectors.payloads([message])[0]
+            body["duplicate"] = not outcome.message.created
+            created = outcome.message.created
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ChannelReadApi(APIView):
@@ -263,6 +313,43 @@ class ChannelReadApi(APIView):
         data = validated(s.ReadIn, request.data)
         seq = services.read_mark(user=request.user, channel_id=channel_id, seq=data["seq"])
         return Response({"last_read_seq": seq})
+
+
+class ChannelReceiptsApi(APIView):
+    @extend_schema(
+        operation_id="channels_receipts",
+        responses=s.ChannelReceiptsOut,
+        summary="The other members' read positions, for read receipts (small conversations)",
+    )
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
+        found = receipts.channel_read_positions(user=request.user, channel_id=channel_id)
+        return Response(
+            {
+                "channel_id": found.channel_id,
+                "available": found.available,
+                "reason": found.reason,
+                "positions": found.positions,
+            }
+        )
+
+
+class MessageReceiptsApi(APIView):
+    @extend_schema(
+        operation_id="messages_receipts",
+        responses=s.MessageReceiptsOut,
+        summary="Who has read my message and who has not (its sender only)",
+    )
+    def get(self, request: AuthedRequest, message_id: int) -> Response:
+        found = receipts.message_receipts(user=request.user, message_id=message_id)
+        return Response(
+            {
+                "message_id": found.message_id,
+                "channel_id": found.channel_id,
+                "seq": found.seq,
+                "read": found.read,
+                "unread": found.unread,
+            }
+        )
 
 
 class ChannelTypingApi(APIView):
@@ -333,6 +420,39 @@ class ReactionsApi(APIView):
         return Response(selectors.payloads([message])[0])
 
 
+class PinsView(APIView):
+    permission_classes = [IsAuthenticated, require_flag(PINS_FLAG)]
+
+
+class ChannelPinsApi(PinsView):
+    @extend_schema(
+        operation_id="channel_pins",
+        responses=s.MessageOut(many=True),
+        summary="Messages pinned to the channel, newest pin first",
+    )
+    def get(self, request: AuthedRequest, channel_id: int) -> Response:
+        return Response(selectors.channel_pins(user=request.user, channel_id=channel_id))
+
+
+class MessagePinApi(PinsView):
+    @extend_schema(
+        operation_id="message_pin",
+        request=None,
+        responses=s.MessageOut,
+        summary="Pin the message to its channel (409 pin_limit_reached when full)",
+    )
+    def post(self, request: AuthedRequest, message_id: int) -> Response:
+        services.message_pin(user=request.user, message_id=message_id)
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+    @extend_schema(operation_id="message_unpin", responses={200: s.MessageOut}, summary="Unpin it")
+    def delete(self, request: AuthedRequest, message_id: int) -> Response:
+        services.message_unpin(user=request.user, message_id=message_id)
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(selectors.payloads([message])[0])
+
+
 class PresenceApi(APIView):
     @extend_schema(
         parameters=[s.PresenceQueryIn],
@@ -340,11 +460,15 @@ class PresenceApi(APIView):
         summary="Status (online/away/offline) of the given users",
     )
     def get(self, request: AuthedRequest) -> Response:
-        raw = validated(s.PresenceQueryIn, request.query_params)["user_ids"]
         try:
-            user_ids = [int(part) for part in raw.split(",") if part.strip()][:500]
-        except ValueError:
-            raise InvalidInput(_("user_ids must be integers."), code="invalid_field") from None
+            user_ids = validated(s.PresenceQueryIn, request.query_params)["user_ids"]
+        except ValidationError:
+            # This endpoint's code since v1 (the list is one text, not a list field).
+            raise InvalidInput(
+                _("user_ids must be integers."),
+                code="invalid_field",
+                details={"field": "user_ids"},
+            ) from None
         statuses = selectors.presence_of(user=request.user, user_ids=user_ids)
         return Response({str(uid): state for uid, state in statuses.items()})
 
@@ -355,3 +479,41 @@ class PresenceApi(APIView):
             user=request.user, connection_id=f"rest:{data['connection_id']}", state=data["status"]
         )
         return Response({"status": state})
+
+
+# The user directory: who a user may see depends on the channels they share (a guest), so it is
+# chat's; the user's shape is accounts' (`user_payload`, `UserOut`).
+class UserListApi(APIView):
+    pagination_class = CreatedCursorPagination
+
+    @extend_schema(operation_id="users_list", responses=accounts_serializers.UserOut(many=True))
+    def get(self, request: AuthedRequest) -> Response:
+        paginator = self.pagination_class()
+        users = selectors.user_directory(user=request.user)
+        page = paginator.paginate_queryset(users, request) or []
+        return paginator.get_paginated_response([user_payload(u) for u in page])
+
+
+class UserDetailApi(APIView):
+    @extend_schema(operation_id="users_retrieve", responses=accounts_serializers.UserProfileOut)
+    def get(self, request: AuthedRequest, user_id: int) -> Response:
+        users = selectors.user_directory(user=request.user).select_related("directory_profile")
+        user = users.filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(_("No such user."), code="user_not_found")
+        return Response(user_profile_payload(user))
+
+
+class CommandListApi(APIView):
+    @extend_schema(
+        operation_id="commands_list",
+        responses=s.CommandOut(many=True),
+        summary="The slash commands you may use (the composer's autocomplete)",
+    )
+    def get(self, request: AuthedRequest) -> Response:
+        return Response(
+            [
+                {"name": c.name, "description": str(c.description), "usage": str(c.usage)}
+                for c in commands.commands_for(user=request.user)
+            ]
+        )

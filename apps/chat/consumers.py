@@ -1,4 +1,4 @@
-"""The WebSocket endpoint `/ws/` (DESIGN.md §3-4): one socket per tab, JSON frames.
+"""The WebSocket endpoint `/ws/` (docs/architecture/realtime.md): one socket per tab, JSON frames.
 
 The consumer is an interface: it parses a frame, calls one service in a worker thread and
 replies with `ack` or `error` carrying the client's `ref`. `message.send` operations of all
@@ -15,15 +15,12 @@ operation runs are held until its reply is written (the sender's tab sees `ack`,
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
 import uuid
 import weakref
-import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, TypeVar, cast
@@ -32,26 +29,53 @@ import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import translation
+from django.db import connection
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import User
+from apps.accounts.models import APIToken, User
 from apps.accounts.services import (
     CLOSE_CODE_DEACTIVATED,
     CLOSE_CODE_SESSION_ENDED,
+    CLOSE_CODE_TOKEN_REVOKED,
     session_key_fingerprint,
 )
-from apps.chat import events, presence, selectors, services
+from apps.chat import commands, events, presence, selectors, services
 from apps.chat.models import Membership
-from apps.core import realtime
+from apps.chat.presence_keeper import PresenceKeeper
+from apps.chat.send_batcher import (
+    SendBatcher,
+    _internal_error,
+    _send_ack,
+    _writer_pool,
+    correlation_id,
+)
+from apps.core import logcontext, realtime
+from apps.core.api import DB_INT_MAX, DB_INT_MIN
 from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError, InvalidInput
-from apps.core.events import channel_group, encode_frame, presence_group, user_group
+from apps.core.events import (
+    PROTOCOL_VERSION,
+    channel_group,
+    encode_frame,
+    presence_group,
+    user_group,
+)
+from apps.core.metrics import (
+    WS_CONNECTIONS,
+    WS_CONNECTIONS_OPENED,
+    WS_OPERATIONS_FAILED,
+    WS_OPERATIONS_OK,
+    WS_OPERATIONS_REFUSED,
+)
 from apps.core.sqlrows import fetch_all_together
 from apps.core.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
 from apps.core.wsframes import DirectFrames, Written, text_frame
 
 logger = logging.getLogger(__name__)
+# A message's trail (frame received, batch committed; realtime adds publication and
+# deliveries), keyed by its correlation id: off unless ENCLAVE_LOG_MESSAGE_TRAIL.
+trail = realtime.trail
 
 CLOSE_UNAUTHENTICATED = 4401
 # The socket's reader fell so far behind that its send buffer is full (wsframes): the client
@@ -101,11 +125,18 @@ def _invalid_field(key: str, message: str) -> InvalidInput:
     return InvalidInput(message % {"field": key}, code="invalid_field", details={"field": key})
 
 
+def _is_db_int(value: Any) -> bool:
+    """An integer (not a bool) the database can hold: ids and seqs past it cannot exist."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and DB_INT_MIN <= value <= DB_INT_MAX
+    )
+
+
 def _int(frame: dict[str, Any], key: str) -> int:
     value = frame.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not _is_db_int(value):
         raise _invalid_field(key, _("%(field)s must be an integer."))
-    return value
+    return cast(int, value)
 
 
 def _optional_int(frame: dict[str, Any], key: str) -> int | None:
@@ -138,6 +169,10 @@ def _attachment_ids(frame: dict[str, Any]) -> list[str]:
 def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
     # The socket path groups sends (SendBatcher); this is the same operation one at a time.
     request = _send_request(user, frame)
+    if request.body.startswith("/"):
+        ran = _command_send(user, request)
+        if ran is not None:
+            return ran
     result = services.message_send(
         sender=user,
         channel_id=request.channel_id,
@@ -204,6 +239,16 @@ OPERATIONS: dict[str, Callable[[User, dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+def register_operation(
+    op_type: str, handler: Callable[[User, dict[str, Any]], dict[str, Any]]
+) -> None:
+    """Add an operation of a higher app (apps.calls' `call.*`), from its AppConfig.ready():
+    chat never imports those apps. It runs like chat's own: in the worker thread, with the
+    user's language, a DomainError answered as an `error` event."""
+    if OPERATIONS.setdefault(op_type, handler) is not handler:
+        raise ValueError(f"WebSocket operation {op_type!r} is already registered")
+
+
 def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str, Any]:
     """Worker-thread side of an operation: the user's language, one service.
 
@@ -225,13 +270,40 @@ def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str,
         return _internal_error()
 
 
-def _internal_error() -> dict[str, Any]:
-    return {
-        "ok": False,
-        "code": "internal_error",
-        "message": _("The server could not complete this operation; try again."),
-        "details": {},
-    }
+def _command_send(user: User, request: services.SendRequest) -> dict[str, Any] | None:
+    """Run the slash command `request.body` invokes, if it invokes one (None: post it).
+
+    A send with files is always a message. Worker-thread side; a DomainError propagates.
+    """
+    if request.attachment_ids:
+        return None
+    found = commands.find_command(request.body, user)
+    if found is None:
+        return None
+    command, args = found
+    outcome = commands.command_run(
+        user=user,
+        channel_id=request.channel_id,
+        command=command,
+        args=args,
+        client_msg_id=request.client_msg_id,
+        thread_root_id=request.thread_root_id,
+    )
+    return commands.command_ack(outcome)
+
+
+def _run_command_send(user: User, request: services.SendRequest) -> dict[str, Any] | None:
+    """`_command_send` as an operation: the user's language, errors as an answer."""
+    try:
+        with translation.override(user.language or settings.LANGUAGE_CODE):
+            try:
+                ran = _command_send(user, request)
+            except DomainError as error:
+                return {"ok": False, **error.as_dict()}
+    except Exception:
+        logger.exception("Slash command failed")
+        return _internal_error()
+    return None if ran is None else {"ok": True, **ran}
 
 
 def _send_request(user: User, frame: dict[str, Any]) -> services.SendRequest:
@@ -248,154 +320,12 @@ def _send_request(user: User, frame: dict[str, Any]) -> services.SendRequest:
     )
 
 
-def _send_ack(result: services.SendResult) -> dict[str, Any]:
-    message = result.message
-    return {
-        "ok": True,
-        "message_id": message.pk,
-        "channel_id": message.channel_id,
-        "seq": message.seq,
-        "client_msg_id": str(message.client_msg_id),
-        "duplicate": not result.created,
-    }
-
-
-def _run_send_batch(requests: list[services.SendRequest]) -> list[dict[str, Any]]:
-    """Worker-thread side of a group commit: every queued send of this process in one call."""
-    try:
-        outcomes = services.messages_send_batch(requests=requests)
-    except Exception:
-        logger.exception("WebSocket message.send batch of %d failed", len(requests))
-        return [_internal_error() for _request in requests]
-    return [
-        {"ok": False, **outcome.as_dict()}
-        if isinstance(outcome, DomainError)
-        else _send_ack(outcome)
-        for outcome in outcomes
-    ]
-
-
-class SendBatcher:
-    """Group commit for `message.send` across all sockets of one process (one event loop).
-
-    Sends that arrive while a batch is being written wait and go together in the next one:
-    one worker-thread hop, a constant number of statements and one COMMIT per batch instead of
-    per message. By default there is no timer: an idle server writes a lone message at once, a
-    busy one batches exactly as much as piled up. `window` (ENCLAVE_SEND_BATCH_WINDOW_MS) makes
-    a batch of fewer than SMALL_BATCH sends wait that long for more first. Each send is
-    acknowledged after its batch committed.
-
-    With `ENCLAVE_SEND_WRITERS` > 1 (PostgreSQL), that many batches are written at once, each
-    in its own thread and connection: one batch's COMMIT (an fsync) no longer holds up the
-    next. Batches lock their channels' rows in id order, so a channel's `seq` stays dense and
-    two batches never deadlock; batches of different channels do not wait for each other.
-    """
-
-    MAX_BATCH = 256
-    # A batch this small waits `window` seconds for company first (when a window is set).
-    SMALL_BATCH = 4
-
-    def __init__(self, writers: int, *, window: float = 0.0) -> None:
-        self.pending: list[tuple[services.SendRequest, asyncio.Future[dict[str, Any]]]] = []
-        self.writers = max(1, writers)
-        # ENCLAVE_SEND_BATCH_WINDOW_MS: off by default (an idle server writes a lone message at
-        # once); with several processes each commits many one-message batches otherwise.
-        self.window = max(0.0, window)
-        self.active = 0
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.call = (
-            socket_db_call(_run_send_batch)
-            if self.writers == 1
-            else socket_db_call(
-                _run_send_batch, thread_sensitive=False, executor=_writer_pool(self.writers)
-            )
-        )
-
-    async def submit(self, request: services.SendRequest) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self.pending.append((request, future))
-        if self.active < self.writers:
-            self.active += 1
-            task = loop.create_task(self._drain())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:
-                if self.window and len(self.pending) < self.SMALL_BATCH:
-                    await asyncio.sleep(self.window)
-                batch = self.pending[: self.MAX_BATCH]
-                del self.pending[: self.MAX_BATCH]
-                try:
-                    results = await self.call([request for request, _future in batch])
-                except BaseException as error:
-                    for _request, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    raise
-                for (_request, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self.active -= 1
-
-
-@functools.cache
-def _writer_pool(size: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="enclave-send")
-
-
-class PresenceKeeper:
-    """Keeps every open tab of this process present, instead of a refresh per socket.
-
-    Each tab is refreshed once every third of the presence TTL, but not all at once: the
-    third is cut into `SLICES` turns, a tab's turn follows from its connection id, and a turn
-    sends at most `CHUNK` tabs per Redis call. One script call for all 2,500 tabs of a process
-    held Redis for 10-14 ms every 30 s, and with it every process's events (docs/performance.md
-    §5.19). Entries follow the sockets (connect, `presence.set`, disconnect); a crashed process
-    stops refreshing and its tabs expire.
-    """
-
-    SLICES = 10
-    CHUNK = 500
-
-    def __init__(self) -> None:
-        # connection id -> (user id, state, turn)
-        self.entries: dict[str, tuple[int, str, int]] = {}
-        self.task: asyncio.Task[None] | None = None
-
-    def track(self, connection_id: str, user_id: int, state: str) -> None:
-        turn = zlib.crc32(connection_id.encode()) % self.SLICES
-        self.entries[connection_id] = (user_id, state, turn)
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
-
-    def forget(self, connection_id: str) -> None:
-        self.entries.pop(connection_id, None)
-        if not self.entries and self.task is not None:
-            self.task.cancel()
-            self.task = None
-
-    async def _run(self) -> None:
-        turn = 0
-        while self.entries:
-            await asyncio.sleep(settings.ENCLAVE_PRESENCE_TTL_SECONDS / 3 / self.SLICES)
-            due = [
-                (uid, cid, state)
-                for cid, (uid, state, tab_turn) in self.entries.items()
-                if tab_turn == turn
-            ]
-            turn = (turn + 1) % self.SLICES
-            for start in range(0, len(due), self.CHUNK):
-                chunk = due[start : start + self.CHUNK]
-                try:
-                    # Redis only: the default executor, not the database thread.
-                    await asyncio.to_thread(services.presence_keep_alive, entries=chunk)
-                except Exception:
-                    logger.exception("presence keep-alive of %d tabs failed", len(chunk))
+def _request_id(scope: dict[str, Any]) -> str | None:
+    """The handshake's X-Request-ID (a proxy's), if it is a plausible id."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            return logcontext.request_id_from(value.decode("latin-1"))
+    return None
 
 
 _PerLoop = TypeVar("_PerLoop")
@@ -441,25 +371,34 @@ def _session_alive(session_key: str, user_id: int) -> bool:
     return str(store.load().get("_auth_user_id")) == str(user_id)
 
 
-def _socket_state(*, user_id: int, session_key: str | None) -> SocketState:
+def _socket_state(
+    *, user_id: int, session_key: str | None, token_id: int | None = None
+) -> SocketState:
     """Re-check the socket's credentials and read its user and channel memberships.
 
-    Precondition: the socket is registered under its user topic. A deactivation or log-out
-    that happens after this check reaches the socket as a control message; one that happened
-    before is seen here, so none slips between the handshake and the registration.
+    Precondition: the socket is registered under its user topic. A deactivation, log-out or
+    token revocation that happens after this check reaches the socket as a control message;
+    one that happened before is seen here, so none slips between the handshake and the
+    registration. An expired token is only ever seen here.
     """
-    # Both in one round trip (PostgreSQL), by hand: every handshake and re-check runs them,
-    # and the ORM spent more CPU building the two queries than the database running them.
-    user_rows, channel_rows = fetch_all_together(
+    # In one round trip (PostgreSQL), by hand: every handshake and re-check runs them, and
+    # the ORM spent more CPU building the queries than the database running them.
+    user_rows, channel_rows, token_rows = fetch_all_together(
         [
             (_SOCKET_USER_SQL.format(user=User._meta.db_table), [user_id]),
             (_SOCKET_CHANNELS_SQL.format(membership=Membership._meta.db_table), [user_id]),
+            (
+                _SOCKET_CREDENTIAL_SQL.format(token=APIToken._meta.db_table) if token_id else "",
+                [token_id, user_id, connection.ops.adapt_datetimefield_value(timezone.now())],
+            ),
         ]
     )
     if not user_rows:
         return SocketState(frozenset(), close_code=CLOSE_CODE_DEACTIVATED)
     if session_key is not None and not _session_alive(session_key, user_id):
         return SocketState(frozenset(), close_code=CLOSE_CODE_SESSION_ENDED)
+    if token_id is not None and not token_rows:
+        return SocketState(frozenset(), close_code=CLOSE_CODE_TOKEN_REVOKED)
     [(role, language)] = user_rows
     return SocketState(
         frozenset(channel_id for (channel_id,) in channel_rows), role=role, language=language
@@ -468,10 +407,20 @@ def _socket_state(*, user_id: int, session_key: str | None) -> SocketState:
 
 _SOCKET_USER_SQL = 'SELECT "role", "language" FROM {user} WHERE id = %s AND is_active'
 _SOCKET_CHANNELS_SQL = "SELECT channel_id FROM {membership} WHERE user_id = %s"
+# The socket's API token, while it is neither revoked nor expired.
+_SOCKET_CREDENTIAL_SQL = (
+    "SELECT 1 FROM {token} WHERE id = %s AND user_id = %s AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > %s)"
+)
 
 
 def _heartbeat(
-    *, user: User, session_key: str | None, connection_id: str, presence_state: str
+    *,
+    user: User,
+    session_key: str | None,
+    connection_id: str,
+    presence_state: str,
+    token_id: int | None = None,
 ) -> SocketState:
     """The socket's state, and this tab's presence recorded: one thread hop when the socket
     opens, and then every TTL/3 as the periodic self-repair of a long-lived socket.
@@ -480,7 +429,7 @@ def _heartbeat(
     credentials bounds how long a lost `leave` or `close` can go unnoticed, and refreshing
     this tab's presence entry keeps it from expiring while the tab is open.
     """
-    state = _socket_state(user_id=user.pk, session_key=session_key)
+    state = _socket_state(user_id=user.pk, session_key=session_key, token_id=token_id)
     if state.close_code is None:
         services.presence_update(user=user, connection_id=connection_id, state=presence_state)
     return state
@@ -500,6 +449,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     connection_id: str
     session_key: str | None
     session_fingerprint: str | None
+    token_id: int | None
 
     # Operations go through database_sync_to_async, which closes stale connections itself.
     # Channels' default dispatch would add a hop through the single sync thread before every
@@ -513,6 +463,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.closing = False
         self.attached = False
+        self.counted = False  # in the open-sockets gauge
         self.presence_registered = False
         # Until the socket is open, and while an operation runs: pushes wait here, controls
         # in `deferred` (applied once the memberships are known, in order).
@@ -529,11 +480,20 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.channel_ids = set()
         self.watched = {user.pk}
         self.connection_id = uuid.uuid4().hex
+        # Every log line of this socket (this task, and the threads it calls) carries these.
+        logcontext.bind(
+            connection_id=self.connection_id,
+            user_id=user.pk,
+            request_id=_request_id(self.scope) or self.connection_id,
+        )
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
         self.session_key = session_key if self.scope.get("auth_method") == "session" else None
         self.session_fingerprint = (
             session_key_fingerprint(self.session_key) if self.session_key else None
+        )
+        self.token_id = (
+            self.scope.get("auth_token_id") if self.scope.get("auth_method") == "token" else None
         )
         self.rate_limit = TokenBucket(
             settings.ENCLAVE_WS_RATE_PER_SECOND, settings.ENCLAVE_WS_RATE_BURST
@@ -551,6 +511,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             session_key=self.session_key,
             connection_id=self.connection_id,
             presence_state=presence.ONLINE,
+            token_id=self.token_id,
         )
         if state.close_code is not None:
             self.closing = True
@@ -567,6 +528,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         await self.accept()
+        WS_CONNECTIONS.inc()
+        WS_CONNECTIONS_OPENED.inc()
+        self.counted = True
+        logger.info("socket opened")
         await self.send(
             text_data=encode_frame(
                 {
@@ -594,6 +559,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # Also runs for a handshake that was refused, or cut while connect() was still running
         # (Channels delivers the disconnect after connect() returns).
         self.closing = True
+        if getattr(self, "counted", False):
+            self.counted = False
+            WS_CONNECTIONS.dec()
+            logger.info("socket closed (code %s)", code)
         if not getattr(self, "attached", False):
             return
         self.attached = False
@@ -629,6 +598,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": frame})
 
     async def send_error(self, ref: Any, code: str, message: str, details: Any = None) -> None:
+        # The upgrade's canary gate reads these (ansible/roles/enclave_app/templates/error-rate.j2).
+        (WS_OPERATIONS_FAILED if code == "internal_error" else WS_OPERATIONS_REFUSED).inc()
         await self._write(
             encode_frame(
                 {
@@ -667,11 +638,26 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self._heartbeat()
             if self.closing:
                 return
+        version = frame.get("v")
+        if type(version) is not int or version != PROTOCOL_VERSION:
+            # Any other change than an added field bumps `v` (docs/architecture/realtime.md): a
+            # frame of another (or no) version may mean something else, so none of it is acted on.
+            await self.send_error(
+                ref,
+                "unsupported_version",
+                _('This server speaks version %(version)d of the protocol: send "v": %(version)d.')
+                % {"version": PROTOCOL_VERSION},
+                {"supported": [PROTOCOL_VERSION]},
+            )
+            return
         # Pushes that arrive while the operation runs wait for its reply: the sender's tab sees
         # `ack`, then the `message.new` it caused.
         self.held = []
         try:
             await self._handle(ref, frame)
+        except Exception:
+            WS_OPERATIONS_FAILED.inc()
+            raise
         finally:
             await self._release_held()
 
@@ -683,6 +669,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _handle(self, ref: Any, frame: dict[str, Any]) -> None:
         op_type = frame.get("type")
         if op_type == "ping":
+            WS_OPERATIONS_OK.inc()
             await self._write(encode_frame({"type": "pong", "ref": ref}))
             return
         if op_type == "presence.set":
@@ -701,6 +688,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         else:
             result = await socket_db_call(_run_operation)(self.user, op_type, frame)
         if result.pop("ok"):
+            WS_OPERATIONS_OK.inc()
             await self._write(encode_frame({"type": "ack", "ref": ref, **result}))
         else:
             await self.send_error(ref, result["code"], result["message"], result["details"])
@@ -711,6 +699,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 request = _send_request(self.user, frame)
             except DomainError as error:
                 return {"ok": False, **error.as_dict()}
+        if trail.isEnabledFor(logging.INFO):
+            trail.info(
+                "message.send received for channel %d",
+                request.channel_id,
+                extra={"correlation_id": correlation_id(request.client_msg_id)},
+            )
+        # Slash commands: the one test an ordinary message pays is this startswith.
+        if request.body.startswith("/"):
+            ran = await socket_db_call(_run_command_send)(self.user, request)
+            if ran is not None:
+                return ran
         return await send_batcher().submit(request)
 
     async def _presence_set(self, ref: Any, frame: dict[str, Any]) -> None:
@@ -724,6 +723,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             return
         self.presence_state = status
         presence_keeper().track(self.connection_id, self.user.pk, status)
+        WS_OPERATIONS_OK.inc()
         await self._write(encode_frame({"type": "ack", "ref": ref}))
 
     async def _presence_subscribe(self, ref: Any, frame: dict[str, Any]) -> None:
@@ -734,11 +734,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         """
         raw = frame.get("user_ids")
         limit = settings.ENCLAVE_PRESENCE_WATCH_MAX
-        if (
-            not isinstance(raw, list)
-            or len(raw) > limit
-            or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw)
-        ):
+        if not isinstance(raw, list) or len(raw) > limit or not all(_is_db_int(i) for i in raw):
             await self.send_error(
                 ref,
                 "invalid_field",
@@ -755,6 +751,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.hub.discard(self, map(presence_group, self.watched - watched))
         self.hub.add(self, map(presence_group, watched - self.watched))
         self.watched = watched
+        WS_OPERATIONS_OK.inc()
         await self._write(
             encode_frame(
                 {
@@ -784,6 +781,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             session_key=self.session_key,
             connection_id=self.connection_id,
             presence_state=self.presence_state,
+            token_id=self.token_id,
         )
         if state.close_code is not None:
             await self._shut(state.close_code)
@@ -833,9 +831,23 @@ class ClientConsumer(AsyncWebsocketConsumer):
         elif action == "refresh":
             self.refresh_due = True
         elif action == "close":
-            session = message.get("session")
-            if session is None or session == self.session_fingerprint:
+            # For every socket of the user (deactivation), or only those opened with one
+            # session (log-out) or one API token (revocation).
+            session, token = message.get("session"), message.get("token")
+            if (
+                (session is None and token is None)
+                or (session is not None and session == self.session_fingerprint)
+                or (token is not None and token == self.token_id)
+            ):
                 await self._shut(int(message.get("code", 4000)))
 
 
-__all__ = ["OPERATIONS", "ClientConsumer", "events"]
+__all__ = [
+    "OPERATIONS",
+    "ClientConsumer",
+    "PresenceKeeper",
+    "SendBatcher",
+    "_writer_pool",
+    "correlation_id",
+    "events",
+]

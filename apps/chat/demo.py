@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
-from apps.accounts.services import user_create
+from apps.accounts.services import organization_settings_update, user_create
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, Message
 
@@ -109,6 +109,8 @@ def demo_company_seed(*, history_size: int = 320, seed: int = 7) -> DemoResult:
         )
     staff = [u for u in users.values() if u.role != Role.GUEST]
     owner = users["admin"]
+    # Read receipts are off until an administrator turns them on; the demo shows them.
+    organization_settings_update(actor=owner, changes={"read_receipts_enabled": True})
     everyone_ids = [u.pk for u in staff]
     general = services.channel_create(
         creator=owner,

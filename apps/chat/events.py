@@ -3,7 +3,7 @@
 REST responses use the same payload builders, so a message looks identical whether it arrived
 as a push or was fetched. Adding a field is free; any other change bumps the protocol `v`.
 
-Every channel-scoped change (new message, edit, deletion, reaction) consumes the next value of
+Every channel-scoped change (new message, edit, deletion, reaction, pin) consumes the next value of
 the channel's sequence and carries it as `channel_seq`. That stream is dense: a client that
 sees a gap fetches `GET /api/v1/channels/{id}/messages/?after_seq=N` and converges.
 """
@@ -13,18 +13,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal, NotRequired, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
+from apps.accounts.events import NotificationSettingsEvent, UserStatusEvent
 from apps.accounts.models import User
-from apps.chat.models import Channel, Membership, Message, Reaction
-from apps.files.events import AttachmentPayload, attachment_payload
-from apps.files.models import Attachment
+from apps.chat.attachments import AttachmentPayload, attachment_store
+from apps.chat.models import Channel, Membership, Message, MessagePin, Reaction
 
 
 class ReactionPayload(TypedDict):
     emoji: str
     count: int
     user_ids: list[int]
+
+
+class PinPayload(TypedDict):
+    """Who pinned a message to its channel, and when."""
+
+    pinned_by_id: int | None
+    pinned_by_name: str
+    pinned_at: str
 
 
 class MessagePayload(TypedDict):
@@ -48,6 +56,8 @@ class MessagePayload(TypedDict):
     reactions: list[ReactionPayload]
     # Files attached when it was sent; only clean ones show more than id and status.
     attachments: list[AttachmentPayload]
+    # Pinned to its channel (None: not pinned; a deleted message is never pinned).
+    pinned: PinPayload | None
 
 
 class ChannelPayload(TypedDict):
@@ -98,6 +108,17 @@ class ReactionEvent(TypedDict):
     reactions: list[ReactionPayload]
 
 
+class PinEvent(TypedDict):
+    """A message was pinned to its channel or unpinned (`pinned` is then None)."""
+
+    type: Literal["pin.added", "pin.removed"]
+    channel_id: int
+    channel_seq: int
+    message_id: int
+    user_id: int
+    pinned: PinPayload | None
+
+
 class ChannelEvent(TypedDict):
     type: Literal["channel.created", "channel.updated"]
     channel: ChannelPayload
@@ -123,6 +144,16 @@ class ReadEvent(TypedDict):
     type: Literal["read"]
     channel_id: int
     last_read_seq: int
+
+
+class ReceiptsUpdatedEvent(TypedDict):
+    """A member's read position moved in a conversation with read receipts (to its members):
+    their clients recount "Read by N" under their own messages up to `seq`."""
+
+    type: Literal["receipts.updated"]
+    channel_id: int
+    user_id: int
+    seq: int
 
 
 class TypingEvent(TypedDict):
@@ -152,6 +183,19 @@ class ThreadRootPayload(TypedDict):
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def pin_payload(pin: MessagePin | None, *, pinned_by_name: str | None = None) -> PinPayload | None:
+    """The `pinned` field of a message; `pinned_by_name` given, `pin.pinned_by` is not read."""
+    if pin is None:
+        return None
+    if pinned_by_name is None:
+        pinned_by_name = pin.pinned_by.name if pin.pinned_by is not None else ""
+    return {
+        "pinned_by_id": pin.pinned_by_id,
+        "pinned_by_name": pinned_by_name,
+        "pinned_at": pin.pinned_at.isoformat(),
+    }
 
 
 def reactions_payload(reactions: Iterable[Reaction]) -> list[ReactionPayload]:
@@ -211,7 +255,8 @@ def message_payload(
     sender: User | None = None,
     reactions: Iterable[Reaction] = (),
     mentioned_user_ids: Iterable[int] = (),
-    attachments: Iterable[Attachment] = (),
+    attachments: Iterable[Any] = (),
+    pinned: PinPayload | None = None,
 ) -> MessagePayload:
     """The public shape of a message. Deleted messages keep id and seq, nothing else."""
     return columns_payload(
@@ -220,6 +265,7 @@ def message_payload(
         reactions=reactions_payload(reactions),
         mentioned_user_ids=mentioned_user_ids,
         attachments=attachments,
+        pinned=pinned,
     )
 
 
@@ -229,7 +275,8 @@ def columns_payload(
     sender_name: str,
     reactions: list[ReactionPayload],
     mentioned_user_ids: Iterable[int],
-    attachments: Iterable[Attachment],
+    attachments: Iterable[Any],
+    pinned: PinPayload | None = None,
 ) -> MessagePayload:
     """`message_payload` from the message's columns (the history page reads rows, not models)."""
     deleted = message.deleted_at is not None
@@ -252,7 +299,8 @@ def columns_payload(
         "edited_at": iso(message.edited_at),
         "deleted": deleted,
         "reactions": [] if deleted else reactions,
-        "attachments": [] if deleted else [attachment_payload(a) for a in attachments],
+        "attachments": [] if deleted else [attachment_store().payload(a) for a in attachments],
+        "pinned": None if deleted else pinned,
     }
 
 
@@ -290,6 +338,8 @@ EVENT_SCHEMAS: dict[str, type] = {
     "message.deleted": MessageDeletedEvent,
     "reaction.added": ReactionEvent,
     "reaction.removed": ReactionEvent,
+    "pin.added": PinEvent,
+    "pin.removed": PinEvent,
     "channel.created": ChannelEvent,
     "channel.updated": ChannelEvent,
     "member.joined": MemberEvent,
@@ -297,7 +347,10 @@ EVENT_SCHEMAS: dict[str, type] = {
     "member.updated": MemberEvent,
     "membership.updated": MembershipUpdatedEvent,
     "read": ReadEvent,
+    "receipts.updated": ReceiptsUpdatedEvent,
     "typing": TypingEvent,
     "presence": PresenceEvent,
     "resync": ResyncEvent,
+    "user.status": UserStatusEvent,
+    "notification_settings.updated": NotificationSettingsEvent,
 }

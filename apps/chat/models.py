@@ -203,3 +203,52 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.user_id} in {self.message_id}"
+
+
+class MessagePin(models.Model):
+    """A message pinned to its channel: channel state, every member sees it.
+
+    Pinning and unpinning take the channel's next sequence value and set the message's
+    `version` (as a reaction does), so a client catching up with ?after_seq=N sees the
+    message's new `pinned` state and the history page cache never serves a stale one.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="pin")
+    # Denormalised from the message: the channel's pinned list is one index range scan.
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="pins", db_index=False
+    )
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    pinned_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("pinned message")
+        verbose_name_plural = _("pinned messages")
+        indexes = [models.Index(fields=["channel", "pinned_at"], name="chat_pin_channel_time")]
+
+    def __str__(self) -> str:
+        return f"pin of {self.message_id} in {self.channel_id}"
+
+
+class MessageRevision(models.Model):
+    """An earlier text of an edited message: each edit keeps the text it replaced.
+
+    Read only by the compliance export (apps.governance); clients never see it. A deletion
+    takes the revisions with the text, unless the message is under a legal hold (then the
+    hidden message keeps both), and retention's purge takes them with the row.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    # When this text was written (the message's creation or the edit before) and replaced.
+    written_at = models.DateTimeField()
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("message revision")
+        verbose_name_plural = _("message revisions")
+
+    def __str__(self) -> str:
+        return f"revision of {self.message_id} replaced at {self.replaced_at:%Y-%m-%d %H:%M:%S}"

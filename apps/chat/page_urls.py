@@ -6,5 +6,5 @@ app_name = "chat"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("c/<int:channel_id>/", views.home, name="channel"),
+    path("c/<id:channel_id>/", views.home, name="channel"),
 ]

@@ -271,3 +271,14 @@ def access_message_react(*, user: User, message_id: int) -> Message:
         raise NotFound(_("This message was deleted."), code="message_deleted")
     access_channel_participate(user=user, channel_id=message.channel_id)
     return message
+
+
+def access_message_pin(*, user: User, message_id: int) -> Message:
+    """Message the user may pin to its channel or unpin: a live message in a channel they may
+    post in (members; in announcement channels its administrators; guests where they are
+    members, as for posting)."""
+    message, _membership = access_message_read(user=user, message_id=message_id)
+    if message.deleted_at is not None:
+        raise NotFound(_("This message was deleted."), code="message_deleted")
+    access_channel_post(user=user, channel_id=message.channel_id)
+    return message

@@ -9,39 +9,66 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.chat.models import ChannelKind, ChannelRole, NotificationLevel
-from apps.files.serializers import AttachmentOut
+from apps.core.api import BoundedIntegerField, CommaSeparatedIdsField
+
+# An attachment's status as clients see it: the scan states, or "deleted". A message carries
+# its attachments (`apps.chat.attachments.AttachmentPayload`), so chat documents their shape;
+# the files API extends it (`apps.files.serializers.AttachmentDetailOut`).
+STATUS_CHOICES = ["pending", "clean", "infected", "failed", "deleted"]
+
+
+class AttachmentOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=STATUS_CHOICES,
+        help_text="Only `clean` files can be downloaded; the others show a placeholder.",
+    )
+    name = serializers.CharField(help_text="Empty unless clean (or you uploaded it).")
+    content_type = serializers.CharField(help_text="Sniffed from the content.")
+    size = BoundedIntegerField()
+    is_image = serializers.BooleanField()
+    has_thumbnail = serializers.BooleanField()
+    image_width = BoundedIntegerField(allow_null=True)
+    image_height = BoundedIntegerField(allow_null=True)
 
 
 class ReactionOut(serializers.Serializer):
     emoji = serializers.CharField()
-    count = serializers.IntegerField()
-    user_ids = serializers.ListField(child=serializers.IntegerField())
+    count = BoundedIntegerField()
+    user_ids = serializers.ListField(child=BoundedIntegerField())
+
+
+class PinOut(serializers.Serializer):
+    pinned_by_id = BoundedIntegerField(allow_null=True)
+    pinned_by_name = serializers.CharField()
+    pinned_at = serializers.DateTimeField()
 
 
 class MessageOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    channel_id = serializers.IntegerField()
-    seq = serializers.IntegerField(help_text="Position in the channel (never changes).")
-    version = serializers.IntegerField(help_text="Channel sequence value of the last change.")
-    sender_id = serializers.IntegerField()
+    id = BoundedIntegerField()
+    channel_id = BoundedIntegerField()
+    seq = BoundedIntegerField(help_text="Position in the channel (never changes).")
+    version = BoundedIntegerField(help_text="Channel sequence value of the last change.")
+    sender_id = BoundedIntegerField()
     sender_name = serializers.CharField()
     client_msg_id = serializers.UUIDField(allow_null=True)
     body = serializers.CharField(help_text="Markdown source; empty once deleted.")
     html = serializers.CharField(help_text="Sanitised HTML rendered by the server.")
-    thread_root_id = serializers.IntegerField(allow_null=True)
-    reply_count = serializers.IntegerField()
+    thread_root_id = BoundedIntegerField(allow_null=True)
+    reply_count = BoundedIntegerField()
     last_reply_at = serializers.DateTimeField(allow_null=True)
     mentions_everyone = serializers.BooleanField()
-    mentioned_user_ids = serializers.ListField(child=serializers.IntegerField())
+    mentioned_user_ids = serializers.ListField(child=BoundedIntegerField())
     created_at = serializers.DateTimeField()
     edited_at = serializers.DateTimeField(allow_null=True)
     deleted = serializers.BooleanField()
     reactions = ReactionOut(many=True)
     attachments = AttachmentOut(many=True)
+    pinned = PinOut(allow_null=True, help_text="Who pinned it to its channel, and when.")
 
 
 class ChannelOut(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     name = serializers.CharField()
     topic = serializers.CharField()
@@ -49,31 +76,63 @@ class ChannelOut(serializers.Serializer):
     is_archived = serializers.BooleanField()
     is_announcement = serializers.BooleanField(help_text="Only channel administrators post.")
     created_at = serializers.DateTimeField()
-    last_seq = serializers.IntegerField()
+    last_seq = BoundedIntegerField()
     last_message_at = serializers.DateTimeField(allow_null=True)
-    member_ids = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    member_ids = serializers.ListField(child=BoundedIntegerField(), allow_null=True)
 
 
 class MembershipOut(serializers.Serializer):
     role = serializers.ChoiceField(choices=ChannelRole.choices)
     is_muted = serializers.BooleanField()
     notification_level = serializers.ChoiceField(choices=NotificationLevel.choices)
-    last_read_seq = serializers.IntegerField()
+    last_read_seq = BoundedIntegerField()
 
 
 class ReadOut(serializers.Serializer):
-    last_read_seq = serializers.IntegerField(help_text="The read position after the call.")
+    last_read_seq = BoundedIntegerField(help_text="The read position after the call.")
+
+
+class ReadPositionOut(serializers.Serializer):
+    user_id = BoundedIntegerField()
+    last_read_seq = BoundedIntegerField()
+
+
+class ChannelReceiptsOut(serializers.Serializer):
+    channel_id = BoundedIntegerField()
+    available = serializers.BooleanField(
+        help_text="False when the organisation has read receipts off or the conversation has "
+        "more than ENCLAVE_RECEIPTS_MAX_MEMBERS members: then `positions` is empty."
+    )
+    reason = serializers.ChoiceField(choices=["", "disabled", "too_many_members"])
+    positions = ReadPositionOut(
+        many=True,
+        help_text="The other members' read positions: a message is read by a "
+        "member whose last_read_seq is at least the message's seq.",
+    )
+
+
+class ReceiptMemberOut(serializers.Serializer):
+    user_id = BoundedIntegerField()
+    name = serializers.CharField()
+
+
+class MessageReceiptsOut(serializers.Serializer):
+    message_id = BoundedIntegerField()
+    channel_id = BoundedIntegerField()
+    seq = BoundedIntegerField()
+    read = ReceiptMemberOut(many=True)
+    unread = ReceiptMemberOut(many=True)
 
 
 class ChannelSummaryOut(ChannelOut):
     membership = MembershipOut(allow_null=True)
-    unread_count = serializers.IntegerField()
-    mention_count = serializers.IntegerField()
+    unread_count = BoundedIntegerField()
+    mention_count = BoundedIntegerField()
 
 
 class HistoryOut(serializers.Serializer):
-    channel_id = serializers.IntegerField()
-    last_seq = serializers.IntegerField(help_text="The channel's current sequence value.")
+    channel_id = BoundedIntegerField()
+    last_seq = BoundedIntegerField(help_text="The channel's current sequence value.")
     has_more_before = serializers.BooleanField()
     has_more_after = serializers.BooleanField()
     messages = MessageOut(many=True)
@@ -85,7 +144,7 @@ class ThreadOut(serializers.Serializer):
 
 
 class MemberOut(serializers.Serializer):
-    user_id = serializers.IntegerField()
+    user_id = BoundedIntegerField()
     username = serializers.CharField()
     name = serializers.CharField()
     role = serializers.ChoiceField(choices=ChannelRole.choices)
@@ -93,18 +152,32 @@ class MemberOut(serializers.Serializer):
 
 
 class BrowseChannelOut(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     name = serializers.CharField()
     topic = serializers.CharField()
     description = serializers.CharField()
     is_archived = serializers.BooleanField()
-    member_count = serializers.IntegerField()
+    member_count = BoundedIntegerField()
     is_member = serializers.BooleanField()
 
 
 class SendAckOut(serializers.Serializer):
     duplicate = serializers.BooleanField(help_text="True when client_msg_id was seen before.")
-    message = MessageOut()
+    message = MessageOut(allow_null=True, help_text="Null for a command that posted nothing.")
+    command = serializers.CharField(
+        allow_null=True,
+        help_text="The slash command the body ran instead of posting; null for a plain message.",
+    )
+    ephemeral = serializers.CharField(
+        allow_null=True,
+        help_text="The command's answer, for the sender only; null when there is none.",
+    )
+
+
+class CommandOut(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    usage = serializers.CharField()
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -118,7 +191,7 @@ class ChannelCreateIn(serializers.Serializer):
         max_length=2000, required=False, default="", allow_blank=True
     )
     member_ids = serializers.ListField(
-        child=serializers.IntegerField(), required=False, default=list, max_length=1000
+        child=BoundedIntegerField(), required=False, default=list, max_length=1000
     )
     is_announcement = serializers.BooleanField(required=False, default=False)
 
@@ -131,17 +204,17 @@ class ChannelUpdateIn(serializers.Serializer):
 
 
 class HistoryQueryIn(serializers.Serializer):
-    after_seq = serializers.IntegerField(required=False, min_value=0)
-    before_seq = serializers.IntegerField(required=False, min_value=0)
-    around = serializers.IntegerField(required=False, min_value=1)
-    limit = serializers.IntegerField(required=False, min_value=1)
+    after_seq = BoundedIntegerField(required=False, min_value=0)
+    before_seq = BoundedIntegerField(required=False, min_value=0)
+    around = BoundedIntegerField(required=False, min_value=1)
+    limit = BoundedIntegerField(required=False, min_value=1)
     roots_only = serializers.BooleanField(required=False, default=False)
 
 
 class MessageSendIn(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
     client_msg_id = serializers.UUIDField(required=False, allow_null=True)
-    thread_root_id = serializers.IntegerField(required=False, allow_null=True)
+    thread_root_id = BoundedIntegerField(required=False, allow_null=True)
     attachment_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -160,17 +233,15 @@ class ReactionIn(serializers.Serializer):
 
 
 class ReadIn(serializers.Serializer):
-    seq = serializers.IntegerField(min_value=0)
+    seq = BoundedIntegerField(min_value=0)
 
 
 class TypingIn(serializers.Serializer):
-    thread_root_id = serializers.IntegerField(required=False, allow_null=True)
+    thread_root_id = BoundedIntegerField(required=False, allow_null=True)
 
 
 class InviteIn(serializers.Serializer):
-    user_ids = serializers.ListField(
-        child=serializers.IntegerField(), min_length=1, max_length=1000
-    )
+    user_ids = serializers.ListField(child=BoundedIntegerField(), min_length=1, max_length=1000)
 
 
 class MemberRoleIn(serializers.Serializer):
@@ -183,7 +254,7 @@ class MembershipSettingsIn(serializers.Serializer):
 
 
 class DirectOpenIn(serializers.Serializer):
-    user_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=15)
+    user_ids = serializers.ListField(child=BoundedIntegerField(), min_length=1, max_length=15)
 
 
 class PresenceIn(serializers.Serializer):
@@ -192,4 +263,6 @@ class PresenceIn(serializers.Serializer):
 
 
 class PresenceQueryIn(serializers.Serializer):
-    user_ids = serializers.CharField(help_text="Comma-separated user ids (at most 500).")
+    user_ids = CommaSeparatedIdsField(
+        max_items=500, help_text="Comma-separated user ids (the first 500 count)."
+    )

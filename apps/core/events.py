@@ -2,7 +2,8 @@
 
 Only services call it. The event is serialised to JSON once, here, and every recipient socket
 receives the same pre-built frame, so the cost of a push does not grow with the payload per
-recipient. Pushes are at-most-once hints (DESIGN.md §4); clients converge over REST.
+recipient. Pushes are at-most-once hints; clients converge over REST
+(docs/architecture/realtime.md).
 """
 
 from __future__ import annotations
@@ -94,15 +95,21 @@ def _on_commit_send(groups: list[str], message: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send_to_groups(groups, message), robust=True)
 
 
-def publish_on_commit(event: Mapping[str, Any], *, to: Audience) -> None:
+def publish_on_commit(
+    event: Mapping[str, Any], *, to: Audience, correlation_id: str | None = None
+) -> None:
     """Push `event` to `to` once the current transaction commits (at once if there is none).
 
     A rolled-back transaction publishes nothing, so clients never hear about writes that did
     not happen. Events for a channel carry its id so sockets that have just lost access drop
-    them even before they leave the group.
+    them even before they leave the group. `correlation_id` (a new message's client_msg_id)
+    travels with the event on the bus, for the log lines of its publication and deliveries
+    (apps.core.logcontext); it never reaches the client.
     """
     frame = encode_frame(event)
     message = {"type": PUSH, "frame": frame, "channel_id": to.channel_id}
+    if correlation_id is not None:
+        message["cid"] = correlation_id
     _on_commit_send(to.groups(), message)
 
 

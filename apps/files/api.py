@@ -21,12 +21,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import AuthedRequest, validated
+from apps.accounts.authed import AuthedRequest
+from apps.core.api import validated
 from apps.core.errors import NotFound
 from apps.files import selectors, services
 from apps.files import serializers as s
 from apps.files.events import attachment_detail_payload
-from apps.files.models import INLINE_TYPES, Attachment, UploadSession
+from apps.files.models import INLINE_TYPES, PDF_TYPE, Attachment, UploadSession
 from apps.files.storage import files_storage
 
 # Served as application/octet-stream even as a download: a browser must never render them.
@@ -36,7 +37,12 @@ ACTIVE_TYPES = frozenset(
 SANDBOX_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 # Browsers refuse to run their PDF viewer in a sandboxed document; PDFs get no scripts of ours
 # and no network, but no sandbox.
-PDF_CSP = "default-src 'none'; object-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'"
+# The in-app viewer shows a PDF's preview in a frame of our own page: frameable by our origin
+# only (FilePreviewApi also says so to browsers that read X-Frame-Options alone).
+PDF_CSP = (
+    "default-src 'none'; object-src 'self'; img-src 'self' data:; style-src 'unsafe-inline';"
+    " frame-ancestors 'self'"
+)
 
 
 def detail(attachment: Attachment, user_id: int) -> dict[str, Any]:
@@ -50,6 +56,7 @@ def admin_detail(attachment: Attachment) -> dict[str, Any]:
         **attachment_detail_payload(attachment, for_uploader=True),
         "scan_signature": attachment.scan_signature,
         "sha256": attachment.blob.sha256,
+        "deleted_at": attachment.deleted_at,
     }
 
 
@@ -153,13 +160,16 @@ class FilePreviewApi(_FileServingView):
         )
         if attachment.content_type not in INLINE_TYPES:
             raise NotFound(_("This file has no preview."), code="no_preview")
-        return serve_stored(
+        response = serve_stored(
             storage_name=attachment.blob.storage_name,
             size=attachment.size,
             content_type=attachment.content_type,
             filename=attachment.original_name,
             inline=True,
         )
+        if attachment.content_type == PDF_TYPE:
+            response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
 
 
 class FileThumbnailApi(_FileServingView):
@@ -245,11 +255,15 @@ class ChannelFilesApi(APIView):
     @extend_schema(
         operation_id="channel_files_list",
         responses=s.AttachmentDetailOut(many=True),
+        parameters=[s.ChannelFilesIn],
         summary="Files shared in a channel, newest first (cursor-paginated)",
     )
     def get(self, request: AuthedRequest, channel_id: int) -> Response:
+        query = validated(s.ChannelFilesIn, request.query_params)
         paginator = self.pagination_class()
-        files = selectors.channel_files(user=request.user, channel_id=channel_id)
+        files = selectors.channel_files(
+            user=request.user, channel_id=channel_id, kind=query.get("type")
+        )
         page = paginator.paginate_queryset(files, request) or []
         return paginator.get_paginated_response([detail(a, request.user.pk) for a in page])
 
@@ -268,6 +282,8 @@ def session_payload(session: UploadSession) -> dict[str, Any]:
 
 class UploadSessionApi(APIView):
     parser_classes = [JSONParser]
+    # The announced size is checked up front (apps/core/schema.py adds it to the schema).
+    error_responses = {413: "`file_too_large`: `size` is above `ENCLAVE_UPLOAD_MAX_BYTES`."}
 
     @extend_schema(
         operation_id="uploads_create",

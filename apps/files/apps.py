@@ -8,8 +8,20 @@ class FilesConfig(AppConfig):
     verbose_name = _("Files")
 
     def ready(self) -> None:
+        from celery.signals import worker_ready
         from django.conf import settings
         from PIL import Image
+
+        from apps.chat.attachments import register_attachment_store
+        from apps.files.chat_attachments import FilesAttachmentStore
+        from apps.files.scanner import scanner_status_at_worker_start
+
+        # Messages carry our files; chat cannot import us, so it calls what we register.
+        register_attachment_store(FilesAttachmentStore())
+
+        # A worker says at start whether its clamd reports exceeded limits (else nothing it
+        # scans becomes clean); every scan checks again (cached briefly).
+        worker_ready.connect(scanner_status_at_worker_start, weak=False)
 
         # Pillow's own decompression-bomb guard, at our limit, for any code path that opens
         # an image (the services also check dimensions before decoding).

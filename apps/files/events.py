@@ -9,19 +9,9 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from apps.chat.attachments import AttachmentPayload
 from apps.files.models import Attachment, AttachmentStatus
-
-
-class AttachmentPayload(TypedDict):
-    id: str
-    status: str
-    name: str
-    content_type: str
-    size: int
-    is_image: bool
-    has_thumbnail: bool
-    image_width: int | None
-    image_height: int | None
+from apps.files.scanner import scan_failure_code
 
 
 class AttachmentDetailPayload(AttachmentPayload):
@@ -32,6 +22,9 @@ class AttachmentDetailPayload(AttachmentPayload):
     uploader_id: int
     created_at: str
     scanned_at: str | None
+    # Why the scan failed, for the uploader ("limit_exceeded", "scanner_unverified",
+    # "scanner_unavailable"); empty unless the file is `failed` and this is its uploader.
+    scan_failure: str
 
 
 class AttachmentUpdatedEvent(TypedDict):
@@ -91,6 +84,7 @@ def attachment_detail_payload(
     base = _full_payload(attachment) if for_uploader else attachment_payload(attachment)
     if attachment.deleted_at is not None:
         base = {**base, "status": "deleted"}
+    failed = for_uploader and base["status"] == AttachmentStatus.FAILED
     return {
         **base,
         "channel_id": attachment.channel_id,
@@ -98,6 +92,7 @@ def attachment_detail_payload(
         "uploader_id": attachment.uploader_id,
         "created_at": attachment.created_at.isoformat(),
         "scanned_at": attachment.scanned_at.isoformat() if attachment.scanned_at else None,
+        "scan_failure": scan_failure_code(attachment.scan_signature) if failed else "",
     }
 
 

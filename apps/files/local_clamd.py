@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from apps.files.clamd import CLAMD_REQUIRED_SETTINGS
+
 CLAMD = "/usr/sbin/clamd"
 SYSTEM_DATABASE = Path("/var/lib/clamav")
 SHIPPED_SIGNATURES = Path(__file__).resolve().parents[2] / "tests" / "files" / "signatures"
@@ -52,10 +54,24 @@ LogTime yes
 StreamMaxLength {stream_max_mb}M
 MaxFileSize {stream_max_mb}M
 MaxScanSize {scan_max_mb}M
-ScanArchive yes
 SelfCheck 3600
 MaxThreads 4
 """
+
+
+def clamd_conf(*, root: Path, socket_path: Path, stream_max_mb: int) -> str:
+    """clamd.conf of the local clamd: our paths and sizes, plus what Enclave requires of any
+    clamd (apps.files.clamd.CLAMD_REQUIRED_SETTINGS: exceeded limits are reported)."""
+    required = "".join(f"{name} {value}\n" for name, value in CLAMD_REQUIRED_SETTINGS.items())
+    return (
+        CLAMD_CONF.format(
+            root=root,
+            socket=socket_path,
+            stream_max_mb=stream_max_mb,
+            scan_max_mb=max(400, 4 * stream_max_mb),
+        )
+        + required
+    )
 
 
 class LocalClamdError(Exception):
@@ -120,12 +136,7 @@ class LocalClamd:
                     self.shipped_files.append(path.name)
         stream_max_mb = max(1, math.ceil(self.stream_max_bytes / (1024 * 1024)))
         (self.root / "clamd.conf").write_text(
-            CLAMD_CONF.format(
-                root=self.root,
-                socket=self.socket_path,
-                stream_max_mb=stream_max_mb,
-                scan_max_mb=max(400, 4 * stream_max_mb),
-            )
+            clamd_conf(root=self.root, socket_path=self.socket_path, stream_max_mb=stream_max_mb)
         )
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
@@ -197,14 +208,22 @@ class LocalClamd:
         )
 
 
-def _reachable(address: str) -> bool:
+NOT_REPORTING_LIMITS = (
+    "does NOT report exceeded limits (its clamd.conf needs "
+    + ", ".join(f"{name} {value}" for name, value in CLAMD_REQUIRED_SETTINGS.items())
+    + "): no upload can become clean"
+)
+
+
+def _problem(address: str) -> str:
+    """Why the clamd at `address` cannot pass files (the limits probe), or "" when it can."""
     from apps.files import clamd
 
     try:
-        clamd.database_version(address=address, timeout=2.0)
+        reports = clamd.reports_exceeded_limits(address=address, timeout=5.0)
     except clamd.ScanFailed:
-        return False
-    return True
+        return "NOT reachable, uploads will fail closed"
+    return "" if reports else NOT_REPORTING_LIMITS
 
 
 def run_with_local_clamd(
@@ -224,7 +243,7 @@ def run_with_local_clamd(
     local: LocalClamd | None = None
     configured = env.get(ADDRESS_VARIABLE, "")
     if configured:
-        state = "active" if _reachable(configured) else "NOT reachable, uploads will fail closed"
+        state = _problem(configured) or "active"
         out.write(f"  Virus scanning: clamd at {ADDRESS_VARIABLE}={configured} ({state}).\n")
     else:
         local = clamd_factory(var_dir / "clamd", stream_max_bytes=stream_max_bytes)
@@ -233,8 +252,9 @@ def run_with_local_clamd(
             out.flush()
         try:
             local.start()
+            problem = _problem(local.address)
             out.write(
-                f"  Virus scanning: active, clamd at {local.address} with "
+                f"  Virus scanning: {problem or 'active'}, clamd at {local.address} with "
                 f"{local.signatures_description()}.\n"
             )
         except LocalClamdError as error:

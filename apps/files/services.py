@@ -12,7 +12,7 @@ import unicodedata
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO
 
 from django.conf import settings
@@ -25,9 +25,11 @@ from django.utils.translation import gettext as _
 from PIL import Image
 
 from apps.accounts.models import Role, User
+from apps.chat.holds import message_is_held
 from apps.core.errors import Conflict, Forbidden, InvalidInput
 from apps.core.events import Audience, publish_on_commit
-from apps.files import clamd, events
+from apps.core.metrics import FILE_SCANS
+from apps.files import clamd, events, scanner
 from apps.files.audit import FILE_DELETED, FILE_QUARANTINED, FILE_RELEASED, audit_file_event
 from apps.files.models import (
     INLINE_IMAGE_TYPES,
@@ -404,8 +406,10 @@ def _admin_ids() -> list[int]:
 def attachment_scan(*, attachment_id: uuid.UUID | str) -> Attachment | None:
     """Stream the attachment's bytes to clamd and record the verdict.
 
-    No verdict (clamd down, time-out, stream limit) leaves a pending file `failed`; a file that
-    was already clean or infected keeps its state (a failed re-scan proves nothing new).
+    No verdict (clamd down, time-out, one of clamd's limits exceeded, or an OK from a clamd
+    that does not report exceeded limits) leaves a pending file `failed`; a file that was
+    already clean or infected keeps its state (a failed re-scan proves nothing new), except a
+    clean file that now exceeds a limit: it becomes `failed`.
     """
     attachment = (
         Attachment.objects.select_related("blob")
@@ -416,6 +420,7 @@ def attachment_scan(*, attachment_id: uuid.UUID | str) -> Attachment | None:
         return None
     # The network call happens outside any transaction: no row is locked while clamd reads.
     database = ""
+    limit_exceeded = False
     try:
         verdict: clamd.Verdict | None = clamd.scan_stream(
             iter_stored(attachment.blob.storage_name),
@@ -423,25 +428,54 @@ def attachment_scan(*, attachment_id: uuid.UUID | str) -> Attachment | None:
             timeout=settings.ENCLAVE_CLAMD_TIMEOUT_SECONDS,
         )
         error = ""
-        try:
-            database = clamd.database_version(address=settings.ENCLAVE_CLAMD_ADDRESS, timeout=5.0)
-        except clamd.ScanFailed:
-            database = ""
+        if verdict is not None and not verdict.infected:
+            # An OK means "nothing found in what I read": only from a clamd that would have
+            # said so had it stopped at a limit does it mean the whole file.
+            status = scanner.scanner_status()
+            if not status.trusted:
+                verdict, error = None, status.problem[:255]
+                logger.warning("attachment %s not passed: %s", attachment.pk, error)
+        if verdict is not None:
+            try:
+                database = clamd.database_version(
+                    address=settings.ENCLAVE_CLAMD_ADDRESS, timeout=5.0
+                )
+            except clamd.ScanFailed:
+                database = ""
+    except clamd.ScanLimitExceeded as exceeded:
+        verdict, limit_exceeded = None, True
+        error = f"{scanner.LIMIT_EXCEEDED_REASON}{exceeded.limit}"[:255]
+        logger.warning("scan of attachment %s stopped at a limit: %s", attachment.pk, error)
     except clamd.ScanFailed as failure:
         verdict, error = None, str(failure)[:255]
         logger.warning("scan of attachment %s failed: %s", attachment.pk, error)
     except OSError as failure:  # the stored file itself could not be read
         verdict, error = None, f"storage: {failure}"[:255]
         logger.exception("scan of attachment %s could not read the file", attachment.pk)
+    FILE_SCANS.labels(
+        "failed" if verdict is None else "infected" if verdict.infected else "clean"
+    ).inc()
     return _record_verdict(
-        attachment_id=attachment.pk, verdict=verdict, error=error, database=database
+        attachment_id=attachment.pk,
+        verdict=verdict,
+        error=error,
+        database=database,
+        limit_exceeded=limit_exceeded,
     )
 
 
 @transaction.atomic
 def _record_verdict(
-    *, attachment_id: uuid.UUID, verdict: clamd.Verdict | None, error: str, database: str
+    *,
+    attachment_id: uuid.UUID,
+    verdict: clamd.Verdict | None,
+    error: str,
+    database: str,
+    limit_exceeded: bool = False,
 ) -> Attachment | None:
+    """Store the scan's outcome. Without a verdict only a pending file becomes `failed`, and a
+    clean one when clamd stopped at a limit: its earlier OK (from a clamd that did not report
+    limits) proved nothing. A file an admin released stays released."""
     attachment = (
         Attachment.objects.select_for_update()
         .filter(pk=attachment_id, deleted_at__isnull=True)
@@ -452,7 +486,12 @@ def _record_verdict(
     before = attachment.status
     now = timezone.now()
     if verdict is None:
-        if before != AttachmentStatus.PENDING:
+        passed_unread = (
+            limit_exceeded
+            and before == AttachmentStatus.CLEAN
+            and attachment.released_by_id is None
+        )
+        if before != AttachmentStatus.PENDING and not passed_unread:
             return attachment
         attachment.status = AttachmentStatus.FAILED
         attachment.scan_signature = error
@@ -691,11 +730,33 @@ def attachments_purge_deleted(*, older_than: timedelta | None = None) -> int:
     cutoff = timezone.now() - older_than
     with transaction.atomic():
         expired = Attachment.objects.filter(deleted_at__lt=cutoff)
+        # A file of a message under a legal hold stays (hidden) until the hold is released.
+        attached = expired.filter(message__isnull=False).select_related("message")
+        held = [a.pk for a in attached if a.message is not None and message_is_held(a.message)]
+        expired = expired.exclude(pk__in=held)
         blob_ids = set(expired.values_list("blob_id", flat=True))
         purged, _by_model = expired.delete()
     for blob_id in sorted(blob_ids):
         _blob_purge_if_unused(blob_id=blob_id)
     return purged
+
+
+def attachments_remove_for_messages(*, message_ids: Iterable[int]) -> tuple[int, set[int]]:
+    """Delete the attachment rows of messages about to be purged (retention), at once rather
+    than after ENCLAVE_FILES_RETENTION_DAYS; returns (rows, their blob ids).
+
+    Runs inside the caller's transaction; the bytes go with `blobs_purge_unused` once it has
+    committed.
+    """
+    attachments = Attachment.objects.filter(message_id__in=list(message_ids))
+    blob_ids = set(attachments.values_list("blob_id", flat=True))
+    removed, _by_model = attachments.delete()
+    return removed, blob_ids
+
+
+def blobs_purge_unused(*, blob_ids: Iterable[int]) -> int:
+    """Delete the bytes and rows of these blobs that no attachment refers to any more."""
+    return sum(_blob_purge_if_unused(blob_id=blob_id) for blob_id in sorted(set(blob_ids)))
 
 
 @transaction.atomic
@@ -716,6 +777,26 @@ def _blob_purge_if_unused(*, blob_id: int) -> bool:
     storage.delete(thumbnail_name(blob.sha256, settings.ENCLAVE_THUMBNAIL_SIZE))
     blob.delete()
     return True
+
+
+def attachments_rescan(*, uploaded_after: datetime | None = None) -> int:
+    """Queue a new scan of every live clean or unscannable file (uploaded after a time).
+
+    For the upgrade to limit-reporting scans: a file an earlier clamd passed as clean without
+    reading all of it (an archive past MaxFileSize or MaxRecursion) becomes `failed` on its
+    rescan. Files stay as they are until their own scan ends.
+    """
+    files = Attachment.objects.filter(
+        deleted_at__isnull=True, status__in=[AttachmentStatus.CLEAN, AttachmentStatus.FAILED]
+    )
+    if uploaded_after is not None:
+        files = files.filter(created_at__gte=uploaded_after)
+    ids = list(files.values_list("pk", flat=True))
+    from apps.files.tasks import scan_attachment
+
+    for attachment_id in ids:
+        scan_attachment.delay(str(attachment_id))
+    return len(ids)
 
 
 def attachments_rescan_after_signature_update() -> int:

@@ -16,7 +16,7 @@ urlpatterns = [
     path("files/<uuid:attachment_id>/release", api.FileReleaseApi.as_view(), name="release"),
     path("uploads/", api.UploadSessionApi.as_view(), name="uploads"),
     path(
-        "uploads/<uuid:session_id>/chunks/<int:index>",
+        "uploads/<uuid:session_id>/chunks/<id:index>",
         api.UploadChunkApi.as_view(),
         name="upload-chunk",
     ),
@@ -25,5 +25,5 @@ urlpatterns = [
         api.UploadCompleteApi.as_view(),
         name="upload-complete",
     ),
-    path("channels/<int:channel_id>/files/", api.ChannelFilesApi.as_view(), name="channel-files"),
+    path("channels/<id:channel_id>/files/", api.ChannelFilesApi.as_view(), name="channel-files"),
 ]

@@ -4,14 +4,20 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.authed import AuthedRequest
 from apps.chat.api import FastJSONRenderer
-from apps.core.api import AuthedRequest, validated
+from apps.core.api import validated
 from apps.search import selectors
 from apps.search import serializers as s
 
 
 class SearchApi(APIView):
     renderer_classes = [FastJSONRenderer]
+    # For the schema's error responses (apps/core/schema.py).
+    error_responses = {
+        503: "`search_timeout`: the search ran longer than `ENCLAVE_SEARCH_TIMEOUT_MS`; narrow"
+        " it (a channel, more words) or try again."
+    }
 
     @extend_schema(
         operation_id="messages_search",

@@ -23,82 +23,59 @@ never found. Results come newest first, a page at a time (`before_id`).
 
 from __future__ import annotations
 
-import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from psycopg.errors import QueryCanceled
 
 from apps.accounts.models import User
 from apps.chat import events
+from apps.chat.attachments import attachment_store
 from apps.chat.models import Membership, Message
 from apps.chat.permissions import access_channel_read_position, access_search
 from apps.chat.selectors import MessageRow, load_rows, payloads, rows_of, rows_select
+from apps.core.cjk import CJK_RUN as _CJK_RUN  # shared with the help desk
+from apps.core.cjk import query_grams
 from apps.core.errors import DomainError, InvalidInput
-
-# Kana, CJK ideographs (with extension A and the compatibility block) and Hangul syllables.
-CJK_CHARACTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]+")
+from apps.core.features import feature_enabled
+from apps.search.filters import FLAG as FILTERS_FLAG
+from apps.search.filters import ParsedQuery, SearchFilters, parse_query
 
 MAX_QUERY_CHARS = 200
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
-# The document side, in SQL (migrations/0001 creates it; keep `query_text` in step). CJK runs
-# are cut out of the text the parser sees and appended as unigrams and bigrams, by regular
-# expressions: `runs` holds only the CJK runs, a space between them; pairs from the first
-# character of each run, then pairs from the second, give every bigram. A message without
-# CJK pays one test.
-# PL/pgSQL: a SQL function with a sub-select is not inlined, and its executor cost 2x more.
-SEARCH_FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION enclave_search_vector(body text) RETURNS tsvector
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-DECLARE
-    runs text;
-BEGIN
-    IF body !~ '[{CJK_CHARACTERS}]' THEN
-        RETURN to_tsvector('english'::regconfig, body);
-    END IF;
-    runs := regexp_replace(body, '[^{CJK_CHARACTERS}]+', ' ', 'g');
-    RETURN to_tsvector('english'::regconfig, concat_ws(' ',
-        regexp_replace(body, '[{CJK_CHARACTERS}]+', ' ', 'g'),
-        regexp_replace(runs, '([{CJK_CHARACTERS}])', '\\1 ', 'g'),
-        regexp_replace(runs, '([{CJK_CHARACTERS}]{{2}})', '\\1 ', 'g'),
-        regexp_replace(
-            regexp_replace(runs, '(^| )[{CJK_CHARACTERS}]', '\\1', 'g'),
-            '([{CJK_CHARACTERS}]{{2}})', '\\1 ', 'g')));
-END
-$fn$
-"""
-# Stored, not an expression index: a search for a common word walks the newest messages and
-# tests each one's stored vector (about a microsecond) instead of computing it (20 µs).
-SEARCH_COLUMN_SQL = (
-    "ALTER TABLE chat_message ADD COLUMN IF NOT EXISTS search_vector tsvector "
-    "GENERATED ALWAYS AS (enclave_search_vector(body)) STORED"
-)
-SEARCH_INDEX = "chat_message_search"
-# A 256 kB pending list: new entries are appended there and merged into the tree in small
-# batches. With the default 4 MB the merge, every ~20,000 messages, stalled the send batch
-# that triggered it (seed case 1: p99 ack 3.7 s); with no pending list every message pays its
-# own tree inserts (1.1 s); with 256 kB, 386 ms, as without a search index (388 ms).
-SEARCH_INDEX_SQL = (
-    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON chat_message "
-    "USING gin (search_vector) WITH (fastupdate = on, gin_pending_list_limit = 256) "
-    "WHERE deleted_at IS NULL"
-)
-
+# The document side (the function `enclave_search_vector`, the stored column `search_vector` and
+# its GIN index) is created by migrations/0001_message_search_index.py, which keeps its own frozen
+# copy of the SQL: keep `query_text` in step with it, and change it by a new migration.
 _SEARCH_SQL = """
     {select}
-    WHERE m.search_vector @@ plainto_tsquery('english'::regconfig, %s)
-        AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0
-        AND m.deleted_at IS NULL AND {scope} AND m.id < %s
+    WHERE {match} AND m.deleted_at IS NULL AND {scope} AND m.id < %s{filters}
     ORDER BY m.id DESC LIMIT %s
 """
+_TEXT_MATCH = (
+    "m.search_vector @@ plainto_tsquery('english'::regconfig, %s)"
+    " AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0"
+)
+# Messages by the names of their clean files: the same vector of the name with its dots,
+# dashes and underscores read as spaces ("q3-budget.pdf" holds "q3", "budget" and "pdf"),
+# under the expression index of files/migrations/0002 (keep the expression equal to it).
+_FILE_NAME_VECTOR = "enclave_search_vector(translate(a.original_name, '._-', '   '))"
+_FILE_NAME_SQL = """
+    SELECT a.message_id FROM {attachments} a JOIN {messages} m ON m.id = a.message_id
+    WHERE {vector} @@ plainto_tsquery('english'::regconfig, %s)
+        AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0
+        AND a.message_id IS NOT NULL AND a.deleted_at IS NULL AND a.status = 'clean'
+        AND m.deleted_at IS NULL AND {scope} AND m.id < %s{filters}
+    ORDER BY a.message_id DESC LIMIT %s
+"""
+_FILE_NAME_SEPARATORS = str.maketrans("._-", "   ")
 # `+ 0`: no index on channel_id for this test. Otherwise the planner, misjudging how many
 # messages a big channel holds, ANDs the word's index scan with a scan of each channel's
 # messages, once per membership (59 ms for a rare word; 1.6 ms without, on 1M messages).
@@ -112,7 +89,7 @@ def query_text(query: str) -> str:
     run as its bigrams (a lone character as itself), as the index holds them."""
     grams: list[str] = []
     for run in _CJK_RUN.findall(query):
-        grams.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+        grams.extend(query_grams(run))
     return " ".join([_CJK_RUN.sub(" ", query).strip(), *grams]).strip()
 
 
@@ -154,17 +131,23 @@ def search_messages(
     before_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> SearchPage:
-    """Messages `user` may read that match `query`, newest first: a page of `limit`."""
+    """Messages `user` may read that match `query` (in their text or their files' names),
+    newest first: a page of `limit`. With the `search_filters` flag, `query` may hold
+    filters (apps/search/filters.py)."""
     query = clean_query(query)
     access_search(user=user)
     if channel_id is not None:
         access_channel_read_position(user=user, channel_id=channel_id)
+    if feature_enabled(user=user, name=FILTERS_FLAG):
+        parsed = parse_query(user=user, query=query)
+    else:
+        parsed = ParsedQuery(text=query, filters=SearchFilters())
     limit = max(1, min(limit, MAX_LIMIT))
     cursor_id = before_id if before_id is not None else _NO_CURSOR
     if connection.vendor == "postgresql":
-        rows = _rows_postgresql(user, query, channel_id, cursor_id, limit + 1)
+        rows = _rows_postgresql(user, parsed, channel_id, cursor_id, limit + 1)
     else:
-        rows = load_rows(_ids_substring(user, query, channel_id, cursor_id, limit + 1))
+        rows = load_rows(_ids_substring(user, parsed, channel_id, cursor_id, limit + 1))
     has_more = len(rows) > limit
     rows = rows[:limit]
     return SearchPage(
@@ -175,17 +158,46 @@ def search_messages(
 
 
 def _rows_postgresql(
-    user: User, query: str, channel_id: int | None, before_id: int, limit: int
+    user: User, parsed: ParsedQuery, channel_id: int | None, before_id: int, limit: int
 ) -> list[MessageRow]:
-    text = query_text(query)
     if channel_id is not None:
         scope, scope_params = _CHANNEL_SCOPE, [channel_id]
     else:
         scope = _MEMBER_SCOPE.format(membership=Membership._meta.db_table)
         scope_params = [user.pk]
-    sql = _SEARCH_SQL.format(select=rows_select(), scope=scope)
+    filters, filter_params = parsed.filters.sql()
+    if not parsed.text:  # filters alone: the newest messages that pass them
+        sql = _SEARCH_SQL.format(select=rows_select(), match="TRUE", scope=scope, filters=filters)
+        return rows_of(_run(sql, [*scope_params, before_id, *filter_params, limit]))
+    text = query_text(parsed.text)
+    sql = _SEARCH_SQL.format(select=rows_select(), match=_TEXT_MATCH, scope=scope, filters=filters)
+    rows = rows_of(_run(sql, [text, text, *scope_params, before_id, *filter_params, limit]))
+    # Messages found by a file's name: merged in by id (both lists are newest first and
+    # `limit` long, so the first `limit` of the merge are those of the whole search).
+    name_text = query_text(parsed.text.translate(_FILE_NAME_SEPARATORS))
+    by_name = _FILE_NAME_SQL.format(
+        attachments=attachment_store().table(),
+        messages=Message._meta.db_table,
+        vector=_FILE_NAME_VECTOR,
+        scope=scope,
+        filters=filters,
+    )
+    found = {row.id for row in rows}
+    extra = [
+        message_id
+        for (message_id,) in _run(
+            by_name, [name_text, name_text, *scope_params, before_id, *filter_params, limit]
+        )
+        if message_id not in found
+    ]
+    if extra:
+        rows = sorted([*rows, *load_rows(extra)], key=lambda row: row.id, reverse=True)[:limit]
+    return rows
+
+
+def _run(sql: str, params: list[Any]) -> list[Any]:
+    """Fetch `sql` under the search timeout (503 `search_timeout` when it runs longer)."""
     timeout = str(settings.ENCLAVE_SEARCH_TIMEOUT_MS)
-    params: list[Any] = [timeout, text, text, *scope_params, before_id, limit]
     try:
         # One round trip: the timeout and the search travel as one simple-protocol query
         # string (client-side binding), which PostgreSQL runs as one implicit transaction, so
@@ -193,9 +205,9 @@ def _rows_postgresql(
         # Inside a transaction, a savepoint keeps a cancelled search from breaking it.
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
         with savepoint, connection.cursor() as cursor:
-            cursor.execute(_TIMEOUT_SQL + sql, params)
+            cursor.execute(_TIMEOUT_SQL + sql, [timeout, *params])
             cursor.nextset()
-            return rows_of(cursor.fetchall())
+            return list(cursor.fetchall())
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise
@@ -206,7 +218,7 @@ _TIMEOUT_SQL = "SELECT set_config('statement_timeout', %s, true);\n"
 
 
 def _ids_substring(
-    user: User, query: str, channel_id: int | None, before_id: int, limit: int
+    user: User, parsed: ParsedQuery, channel_id: int | None, before_id: int, limit: int
 ) -> list[int]:
     messages = Message.objects.filter(deleted_at__isnull=True, pk__lt=before_id)
     if channel_id is not None:
@@ -215,6 +227,13 @@ def _ids_substring(
         messages = messages.filter(
             channel_id__in=Membership.objects.filter(user=user).values("channel_id")
         )
-    for term in _terms(query):
-        messages = messages.filter(body__icontains=term)
-    return list(messages.order_by("-pk").values_list("pk", flat=True)[:limit])
+    messages = messages.filter(parsed.filters.q())
+    for term in _terms(parsed.text):
+        # In the text, or in the name of one of the message's clean files.
+        named = Message.objects.filter(
+            attachments__original_name__icontains=term,
+            attachments__status="clean",
+            attachments__deleted_at__isnull=True,
+        ).values("pk")
+        messages = messages.filter(Q(body__icontains=term) | Q(pk__in=named))
+    return list(messages.order_by("-pk").values_list("pk", flat=True).distinct()[:limit])

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.chat.serializers import MessageOut
+from apps.core.api import BoundedIntegerField
 
 
 class SearchQueryIn(serializers.Serializer):
@@ -9,16 +10,16 @@ class SearchQueryIn(serializers.Serializer):
         allow_blank=True,
         help_text="Words or phrases; Chinese, Japanese and Korean need no spaces.",
     )
-    channel_id = serializers.IntegerField(
+    channel_id = BoundedIntegerField(
         required=False, min_value=1, help_text="Only this channel (one you may read)."
     )
-    before_id = serializers.IntegerField(
+    before_id = BoundedIntegerField(
         required=False, min_value=1, help_text="The next page: `next_before_id` of this one."
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    limit = BoundedIntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
 class SearchOut(serializers.Serializer):
     results = MessageOut(many=True)
     has_more = serializers.BooleanField()
-    next_before_id = serializers.IntegerField(allow_null=True)
+    next_before_id = BoundedIntegerField(allow_null=True)

@@ -1,7 +1,9 @@
 """Production: same code as base; values from the environment and secure defaults."""
 
+from apps.ops.logs import logging_config
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import ENCLAVE_LOG_LEVEL, ENCLAVE_LOG_MESSAGE_TRAIL, ENCLAVE_LOG_REQUESTS, env
 
 SECRET_KEY = env.str("SECRET_KEY")  # no default: refuse to start without one
 DEBUG = False
@@ -20,10 +22,16 @@ CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = env.str("ENCLAVE_EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("ENCLAVE_EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env.str("ENCLAVE_EMAIL_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("ENCLAVE_EMAIL_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("ENCLAVE_EMAIL_USE_TLS", default=False)
-DEFAULT_FROM_EMAIL = env.str("ENCLAVE_DEFAULT_FROM_EMAIL", default="enclave@localhost")
+# The SMTP server's address, port, account and TLS are read in base.py (ENCLAVE_EMAIL_*).
+EMAIL_BACKEND = env.str(
+    "ENCLAVE_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
+
+# JSON lines for the log shipper (deploy/logging/); ENCLAVE_LOG_FORMAT=text for a terminal.
+ENCLAVE_LOG_FORMAT = env.str("ENCLAVE_LOG_FORMAT", default="json")
+LOGGING = logging_config(
+    log_format=ENCLAVE_LOG_FORMAT,
+    level=ENCLAVE_LOG_LEVEL,
+    requests=ENCLAVE_LOG_REQUESTS,
+    message_trail=ENCLAVE_LOG_MESSAGE_TRAIL,
+)

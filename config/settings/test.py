@@ -24,6 +24,10 @@ from .base import CACHES, REDIS_URL  # noqa: E402
 
 if REDIS_URL:
     _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
+    # ENCLAVE_TEST_REDIS_OFFSET moves a whole run to other databases and prefixes, so that two
+    # suites running at once on one machine (two checkouts, two developers) never meet either.
+    _offset = int(os.environ.get("ENCLAVE_TEST_REDIS_OFFSET", "0"))
+    _worker = str(int(_worker) + _offset)
     REDIS_URL = urlunparse(urlparse(REDIS_URL)._replace(path=f"/{1 + int(_worker) % 15}"))
     CHANNEL_LAYERS = {
         "default": {

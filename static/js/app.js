@@ -2,7 +2,10 @@
 // and my channels, then opens the channel asked for by the URL (or the last one).
 // After every reconnect, the channel list and cached channels are brought up to date (sync.js).
 
+import "./calls.js";
 import "./channel-details.js";
+import "./integrations.js";
+import "./bots.js";
 import "./connection.js";
 import "./typing.js";
 import "./unread.js";
@@ -17,19 +20,27 @@ import { gettext } from "./i18n.js";
 import { hydrateIcons } from "./icons.js";
 import { notifyError } from "./notices.js";
 import { jumpToMessage, linkedMessageId } from "./permalink.js";
+import "./pins.js";
 import { loadPresence } from "./presence.js";
 import { initSidebar } from "./sidebar.js";
 import * as socket from "./socket.js";
+import { initSaved } from "./saved.js";
 import { replaceChannels, setUsers, store } from "./store.js";
 import { resync } from "./sync.js";
 import "./notifications.js";
 import "./quick-switcher.js";
 import "./relative-time.js";
+import "./reminders.js";
 import "./search.js";
 import "./sidebar-sections.js";
 import "./settings.js";
+import "./data-export.js";
+import "./shortcuts.js";
+import "./status-dialog.js";
+import "./user-status.js";
 import "./thread.js";
 import "./user-card.js";
+import "./viewer.js";
 
 const FIRST_CONNECT_WAIT_MS = 4_000;
 let started = false;
@@ -95,6 +106,7 @@ async function start() {
   started = true;
   if (resyncAfterStart) resync().catch(() => {});
   loadPresence([...store.users.keys()]).catch(() => {});
+  initSaved();
   config.root.classList.remove("is-loading");
   const linked = linkedMessageId();
   if (linked) await jumpToMessage(linked, { history: "replace" }).catch(notifyError);

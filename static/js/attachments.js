@@ -30,10 +30,31 @@ export function formatSize(bytes) {
   return interpolate(units[unit], { size }, true);
 }
 
-function fileUrl(attachment, what) {
+export function fileUrl(attachment, what) {
   return `${config.apiRoot}files/${attachment.id}/${what}`;
 }
 
+/** Whether the in-app viewer shows this file (a clean image or PDF). */
+export function isViewable(attachment) {
+  return attachment.status === "clean" && (attachment.is_image || attachment.content_type === "application/pdf");
+}
+
+/** What the viewer needs to open an attachment from a link (viewer.js reads it back). */
+function viewerData(attachment, channelId) {
+  if (!isViewable(attachment)) return {};
+  return {
+    viewerId: attachment.id,
+    viewerChannel: channelId ?? "",
+    viewerName: attachment.name,
+    viewerSize: attachment.size,
+    viewerType: attachment.content_type,
+  };
+}
+
+/**
+ * The thumbnail's size before it has loaded, so the message list does not grow under the reader
+ * when it arrives. A PDF's page size is not known here: its preview gets a page-shaped box (CSS).
+ */
 function thumbnailSize(attachment) {
   const { image_width: width, image_height: height } = attachment;
   if (!width || !height) return {};
@@ -41,7 +62,7 @@ function thumbnailSize(attachment) {
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
-function attachmentElement(attachment) {
+function attachmentElement(attachment, channelId) {
   const base = { class: "attachment", dataset: { attachmentId: attachment.id, status: attachment.status } };
   if (attachment.status === "pending") {
     return h(
@@ -60,27 +81,53 @@ function attachmentElement(attachment) {
     );
   }
   if (attachment.has_thumbnail) {
+    // The picture opens the preview; below it, what the file is and a button to save it.
+    const label = interpolate(gettext("Download %(name)s"), { name: attachment.name }, true);
     return h(
-      "a",
-      {
-        ...base,
-        class: "attachment attachment--image",
-        href: fileUrl(attachment, "preview"),
-        target: "_blank",
-        rel: "noopener",
-        title: attachment.name,
-      },
-      h("img", { src: fileUrl(attachment, "thumbnail"), alt: attachment.name, loading: "lazy", ...thumbnailSize(attachment) }),
+      "div",
+      { ...base, class: "attachment attachment--media" },
+      h(
+        "a",
+        {
+          class: `attachment--image${attachment.image_width && attachment.image_height ? "" : " attachment--page"}`,
+          href: fileUrl(attachment, "preview"),
+          target: "_blank",
+          rel: "noopener",
+          title: attachment.name,
+          "aria-label": interpolate(gettext("View %(name)s"), { name: attachment.name }, true),
+          "aria-haspopup": "dialog",
+          dataset: viewerData(attachment, channelId),
+        },
+        h("img", { src: fileUrl(attachment, "thumbnail"), alt: attachment.name, loading: "lazy", ...thumbnailSize(attachment) }),
+      ),
+      h(
+        "div",
+        { class: "attachment-caption" },
+        h(
+          "span",
+          { class: "attachment-text" },
+          h("span", { class: "attachment-name", text: attachment.name, title: attachment.name }),
+          h("span", { class: "attachment-size", text: formatSize(attachment.size) }),
+        ),
+        h(
+          "a",
+          { class: "icon-button icon-button--small attachment-download", href: fileUrl(attachment, "download"), download: attachment.name, "aria-label": label, title: label },
+          icon("download"),
+        ),
+      ),
     );
   }
+  const viewable = isViewable(attachment);
   return h(
     "a",
     {
       ...base,
       class: "attachment attachment--file",
-      href: fileUrl(attachment, "download"),
-      download: attachment.name,
-      title: interpolate(gettext("Download %(name)s"), { name: attachment.name }, true),
+      href: fileUrl(attachment, viewable ? "preview" : "download"),
+      download: viewable ? null : attachment.name,
+      title: interpolate(viewable ? gettext("View %(name)s") : gettext("Download %(name)s"), { name: attachment.name }, true),
+      "aria-haspopup": viewable ? "dialog" : null,
+      dataset: { ...base.dataset, ...viewerData(attachment, channelId) },
     },
     icon("file"),
     h(
@@ -96,7 +143,7 @@ function attachmentElement(attachment) {
 export function attachmentsElement(message) {
   const attachments = message.attachments ?? [];
   if (!attachments.length) return null;
-  return h("div", { class: "msg-attachments" }, attachments.map(attachmentElement));
+  return h("div", { class: "msg-attachments" }, attachments.map((a) => attachmentElement(a, message.channel_id)));
 }
 
 // --- composer ----------------------------------------------------------------------------------
@@ -237,6 +284,21 @@ const composers = new Set();
 // response arrives, so a finishing upload looks here for news it would otherwise miss.
 const scans = new Map();
 
+/** Why the scan of my upload failed (`scan_failure`), in words: it is never shared. */
+function scanFailureText(code) {
+  if (code === "limit_exceeded") {
+    return gettext(
+      "This file could not be fully checked for viruses (an archive too large or too deeply nested), so it cannot be shared.",
+    );
+  }
+  if (code === "scanner_unverified") {
+    return gettext(
+      "The virus scanner is not set up to check archives safely, so this file cannot be shared. Tell your administrator.",
+    );
+  }
+  return gettext("This file could not be checked for viruses, so it cannot be shared. Try again later.");
+}
+
 /** Uploads attached to one composer: chips above the box, and the ids to send. */
 export class ComposerAttachments {
   /**
@@ -248,17 +310,25 @@ export class ComposerAttachments {
     this.form = form;
     this.canAttach = canAttach;
     this.uploads = []; // {key, file, state: "uploading"|"done"|"error", progress, retrying, attachment, error, control}
+    this.sendWhenReady = null; // the send that Enter asked for while a file was still uploading
     this.chips = h("ul", { class: "upload-chips", "aria-label": gettext("Attached files"), hidden: true });
-    form.before(this.chips);
+    // Always in the page, so that a screen reader announces what appears in it.
+    this.waitNote = h("p", { class: "upload-wait", role: "status" });
+    form.before(this.chips, this.waitNote);
     this.input = h("input", { type: "file", multiple: true, class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
     const label = gettext("Attach files");
     this.button = h("button", { type: "button", class: "icon-button composer-attach", "aria-label": label, title: label }, icon("paperclip"));
     form.prepend(this.input, this.button);
     this.button.addEventListener("click", () => this.input.click());
+    // Back to the message box once a file is chosen (or the picker closed): there, Enter sends
+    // instead of opening the picker again.
+    const textarea = form.querySelector("textarea");
     this.input.addEventListener("change", () => {
       this.add(this.input.files);
       this.input.value = "";
+      textarea.focus();
     });
+    this.input.addEventListener("cancel", () => textarea.focus());
     form.querySelector("textarea").addEventListener("paste", (event) => {
       const files = event.clipboardData?.files;
       if (files?.length && this.canAttach()) {
@@ -282,7 +352,10 @@ export class ComposerAttachments {
     if (attachment.status === "infected") {
       upload.state = "error";
       upload.error = gettext("The virus scanner blocked this file.");
-    } else if (attachment.status === "failed" || attachment.status === "deleted") {
+    } else if (attachment.status === "failed") {
+      upload.state = "error";
+      upload.error = scanFailureText(attachment.scan_failure);
+    } else if (attachment.status === "deleted") {
       upload.state = "error";
       upload.error = gettext("This file is not available.");
     }
@@ -339,12 +412,14 @@ export class ComposerAttachments {
           // The answer may already carry the verdict (or a push brought it first).
           this.scanned(scans.get(attachment.id) ?? attachment);
           this.render();
+          this.settle();
         },
         (error) => {
           if (error.code === "aborted") return;
           upload.state = "error";
           upload.error = error.message;
           this.render();
+          this.settle();
         },
       );
     }
@@ -359,11 +434,29 @@ export class ComposerAttachments {
     if (upload.attachment) api.delete(`files/${upload.attachment.id}/`).catch(() => {});
     this.uploads = this.uploads.filter((u) => u !== upload);
     this.render();
+    this.settle();
   }
 
   /** Another conversation: the files not sent here are dropped (and deleted). */
   clear() {
+    this.sendWhenReady = null;
     for (const upload of [...this.uploads]) this.remove(upload.key);
+  }
+
+  /** Enter while files upload: `send` runs once none is uploading; the composer says it waits. */
+  waitThenSend(send) {
+    this.sendWhenReady = send;
+    this.render();
+  }
+
+  /** An upload ended or went away: run the send that waited for it, unless a file failed. */
+  settle() {
+    if (!this.sendWhenReady || this.busy) return;
+    const send = this.sendWhenReady;
+    this.sendWhenReady = null;
+    this.render();
+    // A failed file keeps the message back: its chip says why, and Enter sends without it.
+    if (!this.uploads.some((u) => u.state === "error")) send();
   }
 
   /** Ids of the finished uploads, to send with the message. */
@@ -382,6 +475,9 @@ export class ComposerAttachments {
   }
 
   render() {
+    this.waitNote.textContent = this.sendWhenReady
+      ? gettext("Your message will be sent when the upload has finished.")
+      : "";
     this.chips.hidden = !this.uploads.length;
     this.chips.replaceChildren(
       ...this.uploads.map((upload) => {

@@ -1,19 +1,31 @@
-// Composer autocomplete: "@" over the channel's members (and @all / @channel), ":" over emoji
+// Composer autocomplete: "/" at the start over the slash commands this user may run, "@" over the channel's members (and @all / @channel), ":" over emoji
 // names (inserts the character), "#" over channels (inserts a link the server keeps, which
 // opens in place). Arrows move, Enter or Tab accepts, Esc closes; nothing happens while an IME
 // is composing. The keys are caught on the form in the capture phase, before the composer's
 // own Enter-sends handler.
 
-import { getAll } from "./api.js";
+import { api, getAll } from "./api.js";
 import { config } from "./config.js";
-import { EMOJI } from "./emoji.js";
+import { EMOJI, emojiWords } from "./emoji.js";
 import { h, isComposing } from "./dom.js";
 import { gettext } from "./i18n.js";
 import { isDirect, store } from "./store.js";
+import { statusText } from "./user-status.js";
 
 const MAX_ITEMS = 8;
 const MEMBERS_TTL_MS = 60_000;
 const TRIGGER = /(^|[\s(（，。、])([@#:])([^\s@#:]{0,40})$/u;
+// A slash command is the whole message so far: "/" then its name, at the very start.
+const COMMAND_TRIGGER = /^()(\/)([a-z0-9_-]{0,32})$/;
+const COMMANDS_TTL_MS = 60_000;
+let commandCache = null; // {at, rows}: GET /api/v1/commands/ (those this user may run)
+
+async function commands() {
+  if (commandCache && Date.now() - commandCache.at < COMMANDS_TTL_MS) return commandCache.rows;
+  const rows = await api.get("commands/");
+  commandCache = { at: Date.now(), rows: Array.isArray(rows) ? rows : [] };
+  return commandCache.rows;
+}
 
 
 const memberCache = new Map(); // channelId -> {at, rows}
@@ -50,11 +62,17 @@ function rankBy(items, query, keys) {
 }
 
 async function suggestions(trigger, query, channelId) {
+  if (trigger === "/") {
+    return (await commands())
+      .filter((c) => c.name.startsWith(query.toLocaleLowerCase()))
+      .slice(0, MAX_ITEMS)
+      .map((c) => ({ label: `/${c.name}`, detail: `${c.description} — ${c.usage}`, insert: `/${c.name} ` }));
+  }
   if (trigger === "@") {
     const people = (await membersOf(channelId)).filter((u) => u.id !== store.me.id);
     const found = rankBy(people, query, (u) => [u.username, u.name]).map((u) => ({
       label: u.name,
-      detail: `@${u.username}`,
+      detail: [`@${u.username}`, statusText(u.id)].filter(Boolean).join(" · "),
       insert: `@${u.username} `,
     }));
     const channel = store.channels.get(channelId);
@@ -66,9 +84,10 @@ async function suggestions(trigger, query, channelId) {
     return found.slice(0, MAX_ITEMS);
   }
   if (trigger === ":") {
-    if (query.length < 2) return [];
+    // Two letters before a Latin name is worth a list; one Chinese character already is ("笑").
+    if (query.length < 2 && !/[^\x00-\x7f]/.test(query)) return [];
     const seen = new Set();
-    return rankBy(EMOJI, query, ([name]) => [name])
+    return rankBy(EMOJI, query, emojiWords)
       .filter(([, char]) => !seen.has(char) && seen.add(char))
       .map(([name, char]) => ({ label: char, detail: `:${name}:`, insert: char }));
   }
@@ -110,7 +129,8 @@ export class Autocomplete {
 
   async update() {
     const caret = this.input.selectionStart;
-    const match = caret === this.input.selectionEnd ? this.input.value.slice(0, caret).match(TRIGGER) : null;
+    const before = this.input.value.slice(0, caret);
+    const match = caret === this.input.selectionEnd ? before.match(COMMAND_TRIGGER) || before.match(TRIGGER) : null;
     const channelId = this.channelOf();
     if (!match || !channelId) {
       this.close();

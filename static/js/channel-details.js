@@ -1,17 +1,21 @@
 // The channel details dialog behind the header's "members" button: the member list, inviting
 // and removing people, renaming and setting the topic, archiving, and leaving. The server
-// decides who may do what (channel admins and workspace admins manage); the dialog only hides
-// what would be refused. Other tabs follow through channel.updated / member.* pushes.
+// decides who may do what (channel admins and workspace admins manage; members add people to
+// public channels when the organisation lets them); the dialog only hides what would be refused,
+// and shows as plain text what one may not change. Other tabs follow through channel.updated /
+// member.* pushes.
 
 import { saveMembershipSettings } from "./actions.js";
 import { api, getAll } from "./api.js";
 import { avatarElement } from "./avatar.js";
 import { on } from "./bus.js";
+import { showChannelFiles } from "./channel-files.js";
 import { byId, h } from "./dom.js";
-import { gettext, interpolate } from "./i18n.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { notify, notifyError } from "./notices.js";
 import { paintPresence } from "./presence.js";
 import { channelLabel, isDirect, removeChannel, store, updateChannel } from "./store.js";
+import { statusBadge } from "./user-status.js";
 
 const dialog = byId("details-dialog");
 let channelId = null;
@@ -27,6 +31,16 @@ function canManage(channel) {
   return channel.membership?.role === "admin" || ["owner", "admin"].includes(store.me.role);
 }
 
+/**
+ * Whether I may add people here: the rule of the server's channel_invite (managers; any member
+ * but a guest in a public channel) and the organisation's setting ("permissions" of users/me).
+ */
+function canInvite(channel) {
+  if (!channel || isDirect(channel) || channel.is_archived || !store.me.permissions?.invite) return false;
+  const memberOfPublic = channel.kind === "public" && Boolean(channel.membership) && store.me.role !== "guest";
+  return canManage(channel) || memberOfPublic;
+}
+
 function personRow(user, action) {
   return h(
     "li",
@@ -38,7 +52,7 @@ function personRow(user, action) {
       h(
         "span",
         { class: "pick-text" },
-        h("span", { class: "pick-title", text: user.name }),
+        h("span", { class: "pick-title" }, user.name, " ", statusBadge(user.user_id ?? user.id)),
         h("span", {
           class: "pick-detail",
           text: [`@${user.username}`, user.role === "admin" ? gettext("channel admin") : ""].filter(Boolean).join(" · "),
@@ -76,7 +90,7 @@ function renderMembers() {
 function renderInvite() {
   const channel = currentChannel();
   const section = byId("details-invite");
-  section.hidden = !canManage(channel) || channel.is_archived;
+  section.hidden = !canInvite(channel);
   if (section.hidden) return;
   const query = byId("details-invite-filter").value.trim().toLocaleLowerCase();
   const inChannel = new Set(members.map((m) => m.user_id));
@@ -106,12 +120,18 @@ function renderForm() {
   const channel = currentChannel();
   const form = byId("details-form");
   const manage = canManage(channel) && !channel.is_archived;
-  form.hidden = isDirect(channel);
+  // Fields only for those who may change them; the others read the same as text.
+  form.hidden = isDirect(channel) || !manage;
   form.elements.name.value = channel.name ?? "";
   form.elements.topic.value = channel.topic ?? "";
   for (const field of form.elements) field.disabled = !manage;
   form.querySelector("button[type=submit]").hidden = !manage;
   byId("details-form-error").hidden = true;
+  byId("details-about").hidden = isDirect(channel) || manage;
+  byId("details-about-name").textContent = channel.name ?? "";
+  const topic = byId("details-about-topic");
+  topic.textContent = channel.topic || gettext("No topic");
+  topic.classList.toggle("muted", !channel.topic);
 }
 
 function renderActions() {
@@ -135,6 +155,31 @@ function renderAll() {
   renderMembers();
 }
 
+/** How long the channel keeps messages (GET channels/<id>/retention/), shown when it deletes them. */
+export function retentionText(retention) {
+  if (!retention || retention.days == null) return "";
+  return interpolate(
+    ngettext("Messages older than %(days)s day are deleted.", "Messages older than %(days)s days are deleted.", retention.days),
+    { days: retention.days },
+    true,
+  );
+}
+
+async function loadRetention() {
+  const id = channelId;
+  const line = byId("details-retention");
+  line.hidden = true;
+  let retention = null;
+  try {
+    retention = await api.get(`channels/${id}/retention/`);
+  } catch {
+    return; // nothing to say rather than an error: the dialog works without it
+  }
+  if (id !== channelId) return;
+  line.textContent = retentionText(retention);
+  line.hidden = !line.textContent;
+}
+
 async function loadMembers() {
   const id = channelId;
   const rows = await getAll(`channels/${id}/members/`, { limit: 200 });
@@ -156,6 +201,8 @@ export async function openDetails(opener) {
   renderAll();
   dialog.returnFocusTo = opener;
   dialog.showModal();
+  showChannelFiles(channelId);
+  loadRetention();
   try {
     await loadMembers();
   } catch (error) {
@@ -176,6 +223,7 @@ async function run(button, work) {
 
 dialog.addEventListener("close", () => {
   channelId = null;
+  showChannelFiles(null);
   dialog.returnFocusTo?.focus();
 });
 dialog.addEventListener("click", (event) => {

@@ -105,8 +105,13 @@ export class Composer {
 
   submit() {
     const body = this.input.value;
-    // Files still uploading hold the message back; Enter again once they are done.
-    if (!this.target || this.input.disabled || this.attachments.busy) return;
+    if (!this.target || this.input.disabled) return;
+    // Files still uploading (or being scanned inside their upload) hold the message back until
+    // they are ready; the composer says so meanwhile.
+    if (this.attachments.busy) {
+      this.attachments.waitThenSend(() => this.submit());
+      return;
+    }
     const attachmentIds = this.attachments.readyIds();
     if (!body.trim() && !attachmentIds.length) return;
     outbox.send({ channelId: this.target.channelId, threadRootId: this.target.threadRootId, body, attachmentIds });

@@ -25,6 +25,7 @@ import {
 import { ensureChannel, loadLatest, loadOlder } from "./sync.js";
 import { typingText } from "./typing.js";
 import { markOpenChannelReadSoon, setListAtEnd } from "./unread.js";
+import { statusBadge } from "./user-status.js";
 
 const LAST_CHANNEL_KEY = "enclave:last-channel";
 let markerSeq = null; // read position when the channel was opened: where "New messages" goes
@@ -77,7 +78,12 @@ function renderHeader() {
     return;
   }
   byId("details-toggle").hidden = false;
-  title.replaceChildren(channelIcon(channel), h("span", { text: channelLabel(channel) }));
+  const partners = isDirect(channel) ? dmPartners(channel) : [];
+  // replaceChildren() would write a null as the text "null": keep only what there is.
+  const badge = partners.length === 1 ? statusBadge(partners[0]) : null;
+  title.replaceChildren(
+    ...[channelIcon(channel), h("span", { text: channelLabel(channel) }), badge].filter(Boolean),
+  );
   if (channel.topic) topic.textContent = channel.topic;
   else if (isDirect(channel) && dmPartners(channel).length > 1) {
     topic.textContent = interpolate(gettext("Group conversation with %(count)s people"), { count: channel.member_ids.length }, true);

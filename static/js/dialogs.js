@@ -10,6 +10,7 @@ import { gettext, interpolate, ngettext } from "./i18n.js";
 import { notifyError } from "./notices.js";
 import { paintPresence, statusLabel, statusOf } from "./presence.js";
 import { store } from "./store.js";
+import { statusBadge } from "./user-status.js";
 
 const MAX_GROUP_MEMBERS = 15; // the server allows 16 people, me included
 let openChannel = () => {};
@@ -171,8 +172,13 @@ function renderPeople() {
           h(
             "span",
             { class: "pick-text" },
-            h("span", { class: "pick-title", text: user.name }),
-            h("span", { class: "pick-detail", text: `@${user.username} · ${statusLabel(statusOf(user.id))}` }),
+            h("span", { class: "pick-title" }, user.name, " ", statusBadge(user.id)),
+            h(
+              "span",
+              { class: "pick-detail" },
+              `@${user.username} · `,
+              h("span", { dataset: { presenceLabel: user.id }, text: statusLabel(statusOf(user.id)) }),
+            ),
           ),
           h("span", { class: "presence-dot", dataset: { presenceUser: user.id }, "aria-hidden": "true" }),
         ),

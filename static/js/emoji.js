@@ -1,5 +1,95 @@
 // The emoji offered by the composer's ":" autocomplete and the reaction picker, with the names
-// people search them by.
+// people search them by: the shortcode, and Chinese words (search data, like Unicode CLDR's
+// annotations, not interface text: they are found whatever the interface language).
+
+// Chinese words per shortcode; "笑" finds every laughing face, "赞" the thumbs up.
+const CHINESE_WORDS = {
+  thumbs_up: "赞 点赞 好 棒 大拇指 同意",
+  thumbs_down: "踩 差 不好 反对",
+  ok_hand: "好的 可以 没问题 OK",
+  clap: "鼓掌 拍手 喝彩",
+  pray: "拜托 祈祷 谢谢 感谢 双手合十",
+  muscle: "加油 肌肉 力量",
+  wave: "挥手 你好 再见 招手",
+  raised_hands: "举手 欢呼 庆祝",
+  point_up: "向上 指 注意",
+  handshake: "握手 合作 成交",
+  smile: "笑 微笑 开心 高兴",
+  grin: "笑 咧嘴笑 开心",
+  joy: "笑 笑哭 哭笑 大笑 哈哈",
+  rofl: "笑 打滚 大笑 哈哈",
+  slightly_smiling_face: "笑 微笑",
+  wink: "眨眼 调皮",
+  blush: "笑 脸红 害羞 开心",
+  heart_eyes: "喜欢 爱 花痴 心",
+  thinking: "思考 想 嗯",
+  neutral_face: "无语 面无表情",
+  sweat_smile: "笑 尴尬 汗",
+  cry: "哭 难过 伤心",
+  sob: "哭 大哭 伤心",
+  angry: "生气 愤怒",
+  scream: "惊恐 尖叫 害怕",
+  sunglasses: "酷 墨镜",
+  upside_down: "倒脸 无奈",
+  shrug: "耸肩 不知道 无所谓",
+  facepalm: "捂脸 无语",
+  eyes: "眼睛 看 关注",
+  heart: "心 爱心 爱 红心",
+  broken_heart: "心碎 伤心",
+  fire: "火 热 厉害",
+  star: "星 星星",
+  sparkles: "闪亮 亮晶晶 闪光",
+  tada: "庆祝 恭喜 派对 礼花",
+  confetti_ball: "彩球 庆祝 恭喜",
+  rocket: "火箭 发布 上线",
+  100: "满分 一百 完美",
+  check: "完成 对 勾 确认",
+  white_check_mark: "完成 对 勾 确认",
+  x: "错 叉 不对 取消",
+  warning: "警告 注意",
+  question: "问题 问号 疑问",
+  exclamation: "感叹号 重要",
+  bulb: "灯泡 想法 主意",
+  memo: "备忘 笔记 记录",
+  calendar: "日历 日期",
+  clock: "时钟 时间",
+  hourglass: "沙漏 等待",
+  coffee: "咖啡",
+  tea: "茶 喝茶",
+  beer: "啤酒 干杯",
+  cake: "蛋糕 生日",
+  pizza: "披萨",
+  bug: "虫 缺陷 漏洞",
+  wrench: "扳手 修复 工具",
+  hammer: "锤子 工具",
+  gear: "齿轮 设置",
+  lock: "锁 安全",
+  key: "钥匙 密码",
+  link: "链接",
+  chart: "图表 增长 上涨",
+  package: "包裹 快递 发布",
+  ship: "船 发货 发布",
+  sun: "太阳 晴天",
+  rain: "下雨 雨",
+  snowflake: "雪花 下雪 冷",
+  rainbow: "彩虹",
+  moon: "月亮 晚上",
+  red_envelope: "红包 新年 春节",
+  lantern: "灯笼 春节 元宵",
+  dumpling: "饺子 春节",
+  party: "派对 庆祝 开心",
+  zzz: "睡觉 困",
+};
+
+/** The words an emoji is found by: its shortcode and its Chinese words. */
+export function emojiWords([name]) {
+  return [name, ...(CHINESE_WORDS[name] ?? "").split(" ").filter(Boolean)];
+}
+
+/** Whether an emoji entry matches a search (lower-case, colons removed). */
+export function emojiMatches(entry, query) {
+  return emojiWords(entry).some((word) => word.toLocaleLowerCase().includes(query));
+}
 
 // Shortcode names as the server's emoji library spells them (":thumbs_up:" also works typed).
 export const EMOJI = [

@@ -1,16 +1,19 @@
 // What one can do to a message in a list: react (quick emoji picker, toggling a reaction chip),
-// reply in a thread, edit in place (Enter saves, Esc cancels, IME-safe), delete, and retry or
-// discard a message that failed to send. Event delegation on each list element.
+// reply in a thread, edit in place (Enter saves, Esc cancels, IME-safe), delete, pin to the
+// channel, save for later, and retry or discard a message that failed to send. Event delegation on each list element.
 
 import * as actions from "./actions.js";
 import { emit, on } from "./bus.js";
 import { byId, h, isComposing } from "./dom.js";
-import { EMOJI } from "./emoji.js";
+import { EMOJI, emojiMatches } from "./emoji.js";
 import { gettext } from "./i18n.js";
 import { QUICK_EMOJI } from "./message-view.js";
 import { notifyError } from "./notices.js";
 import { copyLink } from "./permalink.js";
+import { openReminderMenu } from "./reminders.js";
 import * as outbox from "./outbox.js";
+import { togglePin } from "./pins.js";
+import { toggleSaved } from "./saved.js";
 import { conversation, store } from "./store.js";
 
 let editing = null; // {messageId, channelId, pane (list element id), draft}
@@ -103,7 +106,7 @@ function expandPicker(element, more) {
     const query = search.value.trim().toLocaleLowerCase().replaceAll(":", "");
     const seen = new Set();
     grid.replaceChildren(
-      ...EMOJI.filter(([name, char]) => (!query || name.includes(query)) && !seen.has(char) && seen.add(char)).map(([name, char]) =>
+      ...EMOJI.filter((entry) => (!query || emojiMatches(entry, query)) && !seen.has(entry[1]) && seen.add(entry[1])).map(([name, char]) =>
         h("button", { type: "button", class: "emoji-picker-button", dataset: { emoji: char }, "aria-label": `${char} :${name}:`, title: `:${name}:`, text: char }),
       ),
     );
@@ -218,6 +221,12 @@ export function attachMessageActions(list) {
       confirmDelete(message);
     } else if (act === "copy-link") {
       copyLink(message).catch(notifyError);
+    } else if (act === "remind") {
+      openReminderMenu(control, message);
+    } else if (act === "pin") {
+      togglePin(message).catch(notifyError);
+    } else if (act === "save") {
+      toggleSaved(message).catch(notifyError);
     }
   });
 

@@ -9,6 +9,8 @@ import { dayKey, formatDay } from "./format.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { editingState } from "./message-actions.js";
 import { messageElement, pendingElement } from "./message-view.js";
+import { receiptSignature } from "./receipts.js";
+import { isSaved } from "./saved.js";
 import { store } from "./store.js";
 
 const GROUP_WINDOW_MS = 5 * 60_000;
@@ -40,6 +42,11 @@ export class MessageList {
     this.frame = null;
     this.stickToEnd = true;
     scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    // Content that grows after it is drawn (a picture arriving, a font) would push the newest
+    // message out of view: a list that was at its end stays there.
+    new ResizeObserver(() => {
+      if (this.stickToEnd) this.scrollToEnd();
+    }).observe(list);
     list.addEventListener("keydown", (event) => this.onKeyDown(event));
     list.addEventListener("focusin", (event) => this.onFocusIn(event));
   }
@@ -128,7 +135,7 @@ export class MessageList {
       const options = { grouped, mode: this.mode, channel, editing: isEditing, isRoot };
       items.push({
         key,
-        sig: [message.version, message.reply_count, message.last_reply_at, grouped, isEditing, message.deleted, message.sender_name, channel?.membership?.role, channel?.is_archived].join("|"),
+        sig: [message.version, message.reply_count, message.last_reply_at, grouped, isEditing, message.deleted, message.sender_name, channel?.membership?.role, channel?.is_archived, Boolean(message.pinned), isSaved(message.id), receiptSignature(message)].join("|"),
         build: (tabbable) => messageElement(message, { ...options, draft: isEditing ? editing.draft : null, tabbable }),
       });
       previous = message;

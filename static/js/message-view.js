@@ -3,13 +3,18 @@
 // `message.html` comes sanitised from the server and is the ONLY value ever assigned with
 // innerHTML; everything else goes through textContent.
 
+import { aiLabel, isAssistantMessage } from "./assistant.js";
 import { attachmentsElement } from "./attachments.js";
 import { avatarElement } from "./avatar.js";
 import { config } from "./config.js";
 import { h } from "./dom.js";
+import { isEnabled } from "./features.js";
 import { formatDateTime, formatMessageTime, formatNumber, formatRelative, formatTime, formatWhen } from "./format.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { icon } from "./icons.js";
+import { canPin, pinMarker } from "./pins.js";
+import { receiptElement } from "./receipts.js";
+import { isSaved, savedEnabled } from "./saved.js";
 import { store, userName } from "./store.js";
 
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉", "👀", "✅"];
@@ -54,6 +59,19 @@ function toolbar(message, { mode, channel, tabbable }) {
     buttons.push(actionButton("delete", "trash", gettext("Delete message"), tabbable));
   }
   if (mode === "channel" || message.thread_root_id) buttons.push(actionButton("copy-link", "link", gettext("Copy link"), tabbable));
+  if (!message.deleted && isEnabled("workplace_reminders")) buttons.push(actionButton("remind", "clock", gettext("Remind me"), tabbable));
+  if (canPin(channel)) {
+    const pinned = Boolean(message.pinned);
+    const pin = actionButton("pin", "pin", pinned ? gettext("Unpin from channel") : gettext("Pin to channel"), tabbable);
+    pin.setAttribute("aria-pressed", String(pinned));
+    buttons.push(pin);
+  }
+  if (savedEnabled()) {
+    const saved = isSaved(message.id);
+    const save = actionButton("save", "bookmark", saved ? gettext("Remove from saved items") : gettext("Save for later"), tabbable);
+    save.setAttribute("aria-pressed", String(saved));
+    buttons.push(save);
+  }
   if (!buttons.length) return null;
   return h("div", { class: "msg-actions", role: "toolbar", "aria-label": gettext("Message actions") }, buttons);
 }
@@ -138,12 +156,15 @@ export function messageElement(message, options) {
   const me = store.me.id;
   const date = new Date(message.created_at);
   const name = message.sender_name || userName(message.sender_id);
+  const byAssistant = isAssistantMessage(message);
   const mentioned = message.sender_id !== me && (message.mentions_everyone || message.mentioned_user_ids.includes(me));
   const classes = ["msg"];
   if (grouped) classes.push("msg--grouped");
   if (mentioned) classes.push("msg--mention");
   if (message.deleted) classes.push("msg--deleted");
   if (isRoot && mode === "thread") classes.push("msg--root");
+  if (byAssistant) classes.push("msg--assistant");
+  if (message.pinned && !message.deleted) classes.push("msg--pinned");
 
   const gutter = grouped
     ? h("div", { class: "msg-gutter" }, timeElement(date, "msg-time msg-time--compact", formatTime(date)))
@@ -162,6 +183,7 @@ export function messageElement(message, options) {
           tabindex: tabbable ? "0" : "-1",
           text: name,
         }),
+        byAssistant ? aiLabel() : null,
         timeElement(date, "msg-time", formatMessageTime(date), { relative: true }),
       );
 
@@ -173,7 +195,8 @@ export function messageElement(message, options) {
   } else {
     body = h("div", { class: "msg-body" });
     body.innerHTML = message.html; // sanitised server-side (apps/chat/markdown.py)
-    if (message.edited_at) {
+    if (grouped && byAssistant) body.prepend(aiLabel());
+    if (message.edited_at && !byAssistant) {
       // Inside the last paragraph when there is one, so the marker follows the text.
       const last = body.lastElementChild;
       (last?.tagName === "P" ? last : body).append(
@@ -198,11 +221,13 @@ export function messageElement(message, options) {
     h(
       "div",
       { class: "msg-main" },
+      pinMarker(message),
       meta,
       body,
       message.deleted ? null : attachmentsElement(message),
       message.deleted ? null : reactionsRow(message, { channel, tabbable }),
       mode === "channel" ? threadSummary(message, tabbable) : null,
+      message.deleted || editing ? null : receiptElement(message, { channel, tabbable }),
     ),
     message.deleted || editing ? null : toolbar(message, { mode, channel, tabbable }),
   );

@@ -2,12 +2,17 @@
 // is asked politely: a dismissible prompt in the sidebar, never on page load by itself. Each
 // conversation's notification level is honoured: "all", "mentions", "nothing", or "default"
 // (direct messages and mentions; nothing when the conversation is muted, except mentions).
+// The user's own settings (stored on the server, the same on every device) turn desktop
+// notifications and their sound off, and while notifications are paused (do not disturb: by
+// hand or on the schedule, as the server says in `store.me.dnd`) nothing pops up or plays.
+// Messages still arrive and count as unread either way.
 
 import { on } from "./bus.js";
 import { byId } from "./dom.js";
 import { gettext, interpolate } from "./i18n.js";
 import { jumpToMessage } from "./permalink.js";
 import { channelLabel, isDirect, store, userName } from "./store.js";
+import { notificationsPaused } from "./user-status.js";
 
 const DISMISSED_KEY = "enclave:notifications-prompt-dismissed";
 const BODY_CHARS = 140;
@@ -28,12 +33,32 @@ export function shouldNotify(message, channel) {
   return isDirect(channel) && !channel.membership.is_muted;
 }
 
+const BLOCKS = "p, li, pre, blockquote, h1, h2, h3, h4, h5, h6, tr";
+
+/**
+ * What the message says, as its reader sees it: the server's rendered HTML as text (no Markdown
+ * marks; mentions carry display names, "@张伟" rather than "@zhangwei"), one line per block.
+ * DOMParser's document is inert: nothing in it runs or loads.
+ */
+export function notificationText(message) {
+  const doc = new DOMParser().parseFromString(message.html ?? "", "text/html");
+  for (const br of doc.body.querySelectorAll("br")) br.replaceWith("\n");
+  for (const block of doc.body.querySelectorAll(BLOCKS)) block.append("\n");
+  const text = doc.body.textContent
+    .split("\n")
+    .map((line) => line.replace(/\s+/g, " ").trim())
+    .filter(Boolean)
+    .join("\n");
+  return text || message.body;
+}
+
 function show(message, channel) {
   const sender = message.sender_name || userName(message.sender_id);
   const title = isDirect(channel)
     ? sender
     : interpolate(gettext("%(sender)s in #%(channel)s"), { sender, channel: channelLabel(channel) }, true);
-  const text = message.body.length > BODY_CHARS ? `${message.body.slice(0, BODY_CHARS)}…` : message.body;
+  const rendered = notificationText(message);
+  const text = rendered.length > BODY_CHARS ? `${rendered.slice(0, BODY_CHARS)}…` : rendered;
   const notification = new Notification(title, { body: text, tag: `enclave-${message.id}`, lang: document.documentElement.lang });
   notification.addEventListener("click", () => {
     window.focus();
@@ -42,11 +67,42 @@ function show(message, channel) {
   });
 }
 
+/** The user's settings for desktop notifications and their sound, on by default. */
+function mySetting(name) {
+  return store.me?.notification_settings?.[name] ?? true;
+}
+
+/** Whether do-not-disturb holds now: no notification, no sound. */
+export function notificationsHeld() {
+  return Boolean(store.me) && notificationsPaused(store.me.id);
+}
+
+let audio = null;
+
+/** A short, quiet chime (generated, so no sound file to fetch). */
+function chime() {
+  try {
+    audio ??= new AudioContext();
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    oscillator.frequency.value = 880;
+    gain.gain.setValueAtTime(0.08, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start();
+    oscillator.stop(audio.currentTime + 0.25);
+  } catch {
+    // No audio here (or not allowed yet): the notification alone will do.
+  }
+}
+
 on("push", (frame) => {
-  if (frame.type !== "message.new" || !supported || Notification.permission !== "granted") return;
+  if (frame.type !== "message.new" || notificationsHeld()) return;
   if (document.visibilityState === "visible" && document.hasFocus()) return;
   const channel = store.channels.get(frame.channel_id);
-  if (shouldNotify(frame.message, channel)) show(frame.message, channel);
+  if (!shouldNotify(frame.message, channel)) return;
+  if (mySetting("sound")) chime();
+  if (supported && Notification.permission === "granted" && mySetting("desktop")) show(frame.message, channel);
 });
 
 // --- the polite prompt ----------------------------------------------------------------------------

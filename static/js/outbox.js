@@ -7,6 +7,7 @@
 import { api } from "./api.js";
 import { emit, on } from "./bus.js";
 import { uuid } from "./dom.js";
+import { notify } from "./notices.js";
 import * as socket from "./socket.js";
 import { applyMessages, conversation, store } from "./store.js";
 import { catchUp } from "./sync.js";
@@ -82,7 +83,15 @@ async function viaSocket(entry) {
     thread_root_id: entry.threadRootId,
     attachment_ids: entry.attachmentIds,
   });
+  if (ack.command) return commandDone(ack.ephemeral, ack.message_id);
   return ack.message_id;
+}
+
+// A slash command ran instead of a post: its private answer is a notice; a message it posted
+// (/me, /poll) is acknowledged like any other, one that posted nothing just leaves the outbox.
+function commandDone(ephemeral, messageId) {
+  if (ephemeral) notify(ephemeral, { kind: "info" });
+  return messageId ?? null;
 }
 
 async function viaRest(entry) {
@@ -92,6 +101,10 @@ async function viaRest(entry) {
     thread_root_id: entry.threadRootId,
     attachment_ids: entry.attachmentIds,
   });
+  if (result.command) {
+    if (result.message) applyMessages(entry.channelId, [result.message]);
+    return commandDone(result.ephemeral, result.message?.id);
+  }
   applyMessages(entry.channelId, [result.message]);
   return result.message.id;
 }
@@ -99,7 +112,7 @@ async function viaRest(entry) {
 function acknowledged(entry, messageId) {
   if (!entries.has(entry.id)) return;
   entry.messageId = messageId;
-  if (conversation(entry.channelId).byId.has(messageId)) {
+  if (messageId === null || conversation(entry.channelId).byId.has(messageId)) {
     entries.delete(entry.id);
     announce(entry);
     return;

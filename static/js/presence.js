@@ -38,12 +38,18 @@ function report(force = false) {
   if (socket.send({ type: "presence.set", status: state })) reported = state;
 }
 
-/** Paint the presence dots inside `root` (elements with data-presence-user="<id>"). */
+/**
+ * Paint the presence dots inside `root` (elements with data-presence-user="<id>") and the status
+ * words beside them (data-presence-label="<id>"), so the two never disagree.
+ */
 export function paintPresence(root = document) {
   for (const dot of root.querySelectorAll("[data-presence-user]")) {
     const status = statusOf(Number(dot.dataset.presenceUser));
     dot.dataset.status = status;
     dot.title = statusLabel(status);
+  }
+  for (const label of root.querySelectorAll("[data-presence-label]")) {
+    label.textContent = statusLabel(statusOf(Number(label.dataset.presenceLabel)));
   }
 }
 

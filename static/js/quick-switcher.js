@@ -1,8 +1,11 @@
-// The quick switcher: Ctrl/Cmd-K opens a search over my conversations and the people I can
-// message; arrows move, Enter opens (a direct message is started when there is none yet), Esc
-// closes. ARIA combobox pattern: focus stays in the input, the active option is announced.
+// The quick switcher: Ctrl/Cmd-K opens a search over my conversations (a direct message also by
+// its people's usernames), the people I can message and the public channels I have not joined;
+// arrows move, Enter opens (a direct message is started when there is none yet, a public channel
+// opens to read and join), Esc closes. ARIA combobox pattern: focus stays in the input, the
+// active option is announced.
 
 import * as actions from "./actions.js";
+import { getAll } from "./api.js";
 import { openChannel } from "./conversation.js";
 import { byId, h } from "./dom.js";
 import { gettext } from "./i18n.js";
@@ -16,6 +19,7 @@ const input = byId("switcher-input");
 const list = byId("switcher-list");
 let results = [];
 let active = 0;
+let publicChannels = []; // channels/browse/, fetched each time the switcher opens
 
 function candidates() {
   const mine = [...store.channels.values()].filter((c) => c.membership);
@@ -26,7 +30,12 @@ function candidates() {
     key: `c${channel.id}`,
     label: channelLabel(channel),
     detail: isDirect(channel) ? gettext("Direct message") : channel.topic || "",
-    search: `${channelLabel(channel)} ${channel.name ?? ""}`,
+    search: [
+      channelLabel(channel),
+      channel.name ?? "",
+      // A direct message is found by its people's usernames too ("zhangwei" for 张伟).
+      ...(isDirect(channel) ? dmPartners(channel).map((id) => store.users.get(id)?.username ?? "") : []),
+    ].join(" "),
     unread: channel.unread_count || 0,
     mark: isDirect(channel) ? icon("user") : icon(channel.kind === "private" ? "lock" : "hash"),
     open: () => openChannel(channel.id),
@@ -42,19 +51,35 @@ function candidates() {
       mark: icon("user"),
       open: async () => openChannel((await actions.openDirect([user.id])).id),
     }));
-  return [...conversations, ...people];
+  const unjoined = publicChannels
+    .filter((channel) => !channel.is_member && !store.channels.get(channel.id)?.membership)
+    .map((channel) => ({
+      key: `p${channel.id}`,
+      label: channel.name,
+      detail: channel.topic ? `${gettext("Not joined")} · ${channel.topic}` : gettext("Not joined"),
+      search: channel.name,
+      unread: 0,
+      notJoined: true,
+      mark: icon("hash"),
+      open: () => openChannel(channel.id),
+    }));
+  return [...conversations, ...people, ...unjoined];
 }
 
-/** Prefix matches before substring matches; without a query, unread conversations first. */
+/**
+ * Prefix matches before substring matches, my conversations before channels I have not joined
+ * (which only a query shows); without a query, unread conversations first.
+ */
 function rank(query) {
   const q = query.trim().toLocaleLowerCase();
   const scored = [];
   for (const item of candidates()) {
+    if (item.notJoined && !q) continue;
     const words = item.search.toLocaleLowerCase();
     const at = q ? words.indexOf(q) : 0;
     if (at < 0) continue;
     const prefix = at === 0 || /[\s#@_-]/.test(words[at - 1]);
-    scored.push({ item, score: (prefix ? 0 : 2) + (item.unread ? 0 : 1) });
+    scored.push({ item, score: (prefix ? 0 : 4) + (item.unread ? 0 : 1) + (item.notJoined ? 2 : 0) });
   }
   scored.sort((a, b) => a.score - b.score || a.item.label.localeCompare(b.item.label));
   return scored.slice(0, MAX_RESULTS).map((s) => s.item);
@@ -104,6 +129,14 @@ export function openSwitcher() {
   render();
   dialog.showModal();
   input.focus();
+  // Public channels change rarely, but one created or left since the last look should be found.
+  getAll("channels/browse/", { limit: 200 }, 5).then(
+    (channels) => {
+      publicChannels = channels;
+      if (dialog.open) render();
+    },
+    () => {}, // the switcher still finds my conversations and people
+  );
 }
 
 input.addEventListener("input", () => {

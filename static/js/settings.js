@@ -1,12 +1,14 @@
 // Profile and settings, from the account menu: the picture (PUT/DELETE /users/me/avatar/, saved
-// at once), display name, time zone and language (saved with PATCH /users/me/), and desktop
-// notifications. A language change reloads the page, since the
+// at once), display name, time zone, language and theme (saved with PATCH /users/me/), and desktop
+// notifications. The theme is applied at once by changing <html data-theme> (the server renders
+// it there on the next load: templates/base.html). A language change reloads the page, since the
 // templates and the JavaScript catalog are rendered in it.
 
 import { api } from "./api.js";
-import { emit } from "./bus.js";
+import { emit, on } from "./bus.js";
 import { avatarElement } from "./avatar.js";
 import { byId, h } from "./dom.js";
+import { isEnabled } from "./features.js";
 import { setTimeZone } from "./format.js";
 import { gettext } from "./i18n.js";
 import { redrawAllMessages } from "./message-list.js";
@@ -18,8 +20,57 @@ const form = byId("settings-form");
 
 function timeZones() {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
-  const mine = store.me.time_zone;
-  return zones.includes(mine) || !mine ? zones : [mine, ...zones];
+  const extra = [store.me.time_zone, "UTC"].filter((zone) => zone && !zones.includes(zone));
+  return [...extra, ...zones];
+}
+
+function zoneNamePart(zone, locale, style, date) {
+  try {
+    const parts = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: style }).formatToParts(date);
+    return parts.find((part) => part.type === "timeZoneName")?.value ?? "";
+  } catch {
+    return ""; // a zone this browser does not know: shown by its identifier
+  }
+}
+
+/** Minutes east of UTC in `zone` at `date` (from "GMT+05:30"; plain "GMT" is 0). */
+function zoneOffset(zone, date) {
+  const match = zoneNamePart(zone, "en-US", "longOffset", date).match(/([+-])(\d{2}):(\d{2})/);
+  return match ? (match[1] === "-" ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
+}
+
+function offsetText(minutes) {
+  const sign = minutes < 0 ? "-" : "+";
+  const hours = String(Math.floor(Math.abs(minutes) / 60)).padStart(2, "0");
+  return `UTC${sign}${hours}:${String(Math.abs(minutes) % 60).padStart(2, "0")}`;
+}
+
+/**
+ * The time zones as people read them, in the interface language, ordered by offset:
+ * "(UTC+08:00) China Standard Time – Shanghai" / "(UTC+08:00) 中国标准时间 – Shanghai"
+ * (the browser names the zone; the city is the identifier's last part).
+ */
+function zoneOptions() {
+  const now = new Date();
+  const locale = document.documentElement.lang || undefined;
+  return timeZones()
+    .map((zone) => {
+      const offset = zoneOffset(zone, now);
+      const name = zoneNamePart(zone, locale, "longGeneric", now);
+      const city = zone.includes("/") ? zone.split("/").at(-1).replaceAll("_", " ") : "";
+      // Without a name of its own the browser says "GMT+8": the offset already says that.
+      const named = name && !/^(GMT|UTC)([+-−]|$)/.test(name) ? name : "";
+      const words = [named, city].filter(Boolean).join(" – ") || zone.replaceAll("_", " ");
+      return { zone, offset, label: `(${offsetText(offset)}) ${words}` };
+    })
+    .sort((a, b) => a.offset - b.offset || a.label.localeCompare(b.label));
+}
+
+/** Colours from now on: the stylesheet keys its variables on <html data-theme>. */
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  const scheme = { light: "light", dark: "dark" }[theme] ?? "light dark";
+  document.querySelector('meta[name="color-scheme"]')?.setAttribute("content", scheme);
 }
 
 function renderNotificationState() {
@@ -92,13 +143,15 @@ function openSettings(opener) {
   const me = store.me;
   form.elements.display_name.value = me.display_name ?? "";
   const zone = form.elements.time_zone;
-  zone.replaceChildren(...timeZones().map((name) => h("option", { value: name, text: name.replaceAll("_", " ") })));
+  zone.replaceChildren(...zoneOptions().map(({ zone: value, label }) => h("option", { value, text: label })));
   zone.value = me.time_zone;
   form.elements.language.value = me.language ?? "";
+  form.elements.theme.value = me.theme ?? "system";
   byId("settings-error").hidden = true;
   avatarError.hidden = true;
   renderAvatar();
   renderNotificationState();
+  renderNotificationSettings();
   dialog.returnFocusTo = opener;
   dialog.showModal();
   form.elements.display_name.focus();
@@ -116,12 +169,14 @@ form.addEventListener("submit", async (event) => {
       display_name: form.elements.display_name.value,
       time_zone: form.elements.time_zone.value,
       language: form.elements.language.value,
+      theme: form.elements.theme.value,
     });
     if ((me.language ?? "") !== languageBefore) {
       location.reload();
       return;
     }
     store.me = me;
+    applyTheme(me.theme);
     setTimeZone(me.time_zone);
     setUsers([me]);
     redrawAllMessages(); // every time on screen, in the new zone
@@ -136,6 +191,35 @@ form.addEventListener("submit", async (event) => {
     submit.disabled = false;
   }
 });
+
+// --- notification settings (PATCH /users/me/notification-settings/, saved at once) ------------
+
+const notificationSettings = byId("notification-settings");
+// Behind the same flag as status and do not disturb (status-dialog.js).
+notificationSettings.hidden = !isEnabled("status_dnd");
+
+function renderNotificationSettings() {
+  const settings = store.me?.notification_settings ?? {};
+  for (const box of notificationSettings.querySelectorAll("[data-setting]")) {
+    box.checked = settings[box.dataset.setting] ?? true;
+  }
+}
+
+notificationSettings.addEventListener("change", async (event) => {
+  const box = event.target.closest("[data-setting]");
+  if (!box) return;
+  box.disabled = true;
+  try {
+    const settings = await api.patch("users/me/notification-settings/", { [box.dataset.setting]: box.checked });
+    store.me = { ...store.me, notification_settings: settings };
+  } catch (failure) {
+    box.checked = !box.checked;
+    notify(failure.message, { kind: "error" });
+  } finally {
+    box.disabled = false;
+  }
+});
+on("notification-settings", () => renderNotificationSettings());
 
 byId("settings-notify-enable").addEventListener("click", async () => {
   await Notification.requestPermission();

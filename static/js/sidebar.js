@@ -9,6 +9,7 @@ import { gettext, interpolate, ngettext } from "./i18n.js";
 import { icon } from "./icons.js";
 import { paintPresence } from "./presence.js";
 import { channelLabel, dmPartners, isDirect, store } from "./store.js";
+import { statusBadge } from "./user-status.js";
 
 let openChannel = () => {};
 
@@ -61,6 +62,7 @@ function item(channel) {
     },
     h("span", { class: "conversation-mark" }, leadingMark(channel)),
     h("span", { class: "conversation-name", text: channelLabel(channel) }),
+    isDirect(channel) && dmPartners(channel).length === 1 ? statusBadge(dmPartners(channel)[0]) : null,
     h("span", { class: "visually-hidden", text: srCounts(channel) }),
     badge(channel),
   );

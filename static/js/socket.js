@@ -14,6 +14,8 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
 const CLOSE_UNAUTHENTICATED = 4401;
+// Every frame carries it (apps/core/events.py PROTOCOL_VERSION); others are refused.
+const PROTOCOL_VERSION = 1;
 
 export class SocketError extends Error {
   constructor(code, message, details = {}) {
@@ -67,7 +69,8 @@ export function reconnectNow() {
 /** Send a fire-and-forget frame (typing, presence). Returns false when the socket is down. */
 export function send(frame) {
   if (!ready) return false;
-  socket.send(JSON.stringify({ v: 1, ref: null, ...frame }));
+  // The envelope last: the server refuses a frame that is not version 1.
+  socket.send(JSON.stringify({ ref: null, ...frame, v: PROTOCOL_VERSION }));
   return true;
 }
 
@@ -83,7 +86,7 @@ export function request(frame, { timeout = REQUEST_TIMEOUT_MS } = {}) {
       reject(new SocketError("timeout", gettext("The server did not answer in time.")));
     }, timeout);
     inflight.set(ref, { resolve, reject, timer });
-    socket.send(JSON.stringify({ v: 1, ref, ...frame }));
+    socket.send(JSON.stringify({ ...frame, v: PROTOCOL_VERSION, ref }));
   });
 }
 
@@ -158,7 +161,7 @@ function startPing() {
   stopPing();
   pingTimer = setInterval(() => {
     if (!ready) return;
-    socket.send(JSON.stringify({ v: 1, type: "ping", ref: null }));
+    socket.send(JSON.stringify({ v: PROTOCOL_VERSION, type: "ping", ref: null }));
     clearTimeout(pongTimer);
     // No pong: the connection is half-open (laptop sleep, proxy drop). Close and reconnect.
     pongTimer = setTimeout(dropConnection, PONG_TIMEOUT_MS);

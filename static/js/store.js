@@ -132,7 +132,7 @@ class Conversation {
     this.loading = false;
     this.hasMoreBefore = true;
     this.oldestSeq = null; // seq of the oldest root of the loaded window
-    // Highest channel_seq whose effects this copy holds (DESIGN.md §4).
+    // Highest channel_seq whose effects this copy holds (docs/architecture/realtime.md).
     this.lastSeq = 0;
     this.syncing = false;
     this.seenWhileSyncing = new Set();

@@ -1,8 +1,8 @@
-// Convergence with the server (DESIGN.md §4). Applies channel-scoped pushes, keeps for each
-// channel the highest channel_seq applied, detects gaps and catches up over REST with
-// `?after_seq=N` (paging while has_more_after), also after every reconnect. Loads history
-// (latest page, older pages, threads) and keeps the channel list in step with channel/member
-// events.
+// Convergence with the server (docs/architecture/realtime.md). Applies channel-scoped
+// pushes, keeps for each channel the highest channel_seq applied, detects gaps and catches up
+// over REST with `?after_seq=N` (paging while has_more_after), also after every reconnect.
+// Loads history (latest page, older pages, threads) and keeps the channel list in step with
+// channel/member events.
 
 import { api } from "./api.js";
 import { emit, on } from "./bus.js";
@@ -29,6 +29,8 @@ const CHANNEL_PUSHES = new Set([
   "message.deleted",
   "reaction.added",
   "reaction.removed",
+  "pin.added",
+  "pin.removed",
 ]);
 
 // --- history ----------------------------------------------------------------------------------
@@ -188,6 +190,10 @@ function applyChannelPush(frame, live) {
   const conv = conversation(channelId);
   if (frame.type === "reaction.added" || frame.type === "reaction.removed") {
     patchMessage(channelId, frame.message_id, { reactions: frame.reactions }, { version: frame.channel_seq });
+    return;
+  }
+  if (frame.type === "pin.added" || frame.type === "pin.removed") {
+    patchMessage(channelId, frame.message_id, { pinned: frame.pinned }, { version: frame.channel_seq });
     return;
   }
   const message = frame.message;

@@ -1,8 +1,10 @@
 // The user card: a click on a message's author shows who they are — name, @username, presence,
-// their local time — and a button to message them. Esc, a click elsewhere or the close button
-// hides it; focus goes back to the name.
+// their local time, and from their profile (GET users/<id>/, fetched as the card opens) the
+// directory's title, department and phone — and a button to message them. Esc, a click
+// elsewhere or the close button hides it; focus goes back to the name.
 
 import * as actions from "./actions.js";
+import { api } from "./api.js";
 import { avatarElement } from "./avatar.js";
 import { openChannel } from "./conversation.js";
 import { byId, h } from "./dom.js";
@@ -10,6 +12,7 @@ import { gettext, interpolate, language } from "./i18n.js";
 import { notifyError } from "./notices.js";
 import { paintPresence, statusLabel, statusOf } from "./presence.js";
 import { store } from "./store.js";
+import { statusLine } from "./user-status.js";
 
 let card = null;
 
@@ -17,10 +20,21 @@ function localTime(zone) {
   if (!zone) return "";
   try {
     const time = new Intl.DateTimeFormat(language, { hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date());
-    return interpolate(gettext("Local time: %(time)s (%(zone)s)"), { time, zone: zone.replaceAll("_", " ") }, true);
+    return interpolate(gettext("%(time)s (%(zone)s)"), { time, zone: zone.replaceAll("_", " ") }, true);
   } catch {
     return "";
   }
+}
+
+/** Title, department, phone (once the profile is in) and local time, as a term list. */
+function facts(user, profile) {
+  const rows = [
+    [gettext("Title"), profile?.title],
+    [gettext("Department"), profile?.department],
+    [gettext("Phone"), profile?.phone && h("a", { href: `tel:${profile.phone.replace(/[^\d+]/g, "")}`, text: profile.phone })],
+    [gettext("Local time"), localTime(profile?.time_zone ?? user.time_zone)],
+  ].filter(([, value]) => value);
+  return h("dl", { class: "user-card-facts" }, ...rows.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)]));
 }
 
 export function closeCard({ refocus = true } = {}) {
@@ -29,6 +43,16 @@ export function closeCard({ refocus = true } = {}) {
   card.element.remove();
   card = null;
   if (refocus && opener?.isConnected) opener.focus();
+}
+
+/** Under the name, or above it when there is no room below. */
+function place(element, opener) {
+  const rect = opener.getBoundingClientRect();
+  const width = Math.min(280, window.innerWidth - 16);
+  element.style.width = `${width}px`;
+  element.style.left = `${Math.max(8, Math.min(rect.left, window.innerWidth - width - 8))}px`;
+  const below = rect.bottom + 6;
+  element.style.top = `${Math.max(8, below + element.offsetHeight > window.innerHeight ? rect.top - element.offsetHeight - 6 : below)}px`;
 }
 
 function openCard(userId, opener) {
@@ -55,13 +79,15 @@ function openCard(userId, opener) {
         h("p", { class: "muted", text: `@${user.username}` }),
       ),
     ),
+    statusLine(user.id),
     h(
       "p",
       { class: "user-card-status" },
       h("span", { class: "presence-dot", dataset: { presenceUser: user.id }, "aria-hidden": "true" }),
-      ` ${statusLabel(statusOf(user.id))}`,
+      " ",
+      h("span", { dataset: { presenceLabel: user.id }, text: statusLabel(statusOf(user.id)) }),
     ),
-    localTime(user.time_zone) ? h("p", { class: "muted", text: localTime(user.time_zone) }) : null,
+    facts(user, null),
     message,
   );
   close.addEventListener("click", () => closeCard());
@@ -74,15 +100,18 @@ function openCard(userId, opener) {
     }
   });
   document.body.append(element);
-  const rect = opener.getBoundingClientRect();
-  const width = Math.min(280, window.innerWidth - 16);
-  element.style.width = `${width}px`;
-  element.style.left = `${Math.max(8, Math.min(rect.left, window.innerWidth - width - 8))}px`;
-  const below = rect.bottom + 6;
-  element.style.top = `${Math.max(8, below + element.offsetHeight > window.innerHeight ? rect.top - element.offsetHeight - 6 : below)}px`;
+  place(element, opener);
   paintPresence(element);
   card = { element, opener };
   (message ?? close).focus();
+  api
+    .get(`users/${user.id}/`)
+    .then((profile) => {
+      if (card?.element !== element) return;
+      element.querySelector(".user-card-facts").replaceWith(facts(user, profile));
+      place(element, opener); // taller now
+    })
+    .catch(() => {}); // the card stays as it is: name, presence and local time
 }
 
 document.addEventListener("click", (event) => {

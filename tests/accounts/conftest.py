@@ -11,7 +11,9 @@ import pytest
 from tests.accounts.ldap_server import LdapServer, ldap_settings, slapd_installed
 
 REQUIRE_SERVICES = os.environ.get("ENCLAVE_REQUIRE_SERVICES") == "1"
+# As config/settings/base.py orders them when a directory is configured.
 DIRECTORY_BACKENDS = [
+    "apps.accounts.backends.LockoutBackend",
     "apps.accounts.ldap_backend.DirectoryBackend",
     "apps.accounts.backends.LocalBackend",
 ]

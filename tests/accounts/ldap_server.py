@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import ldap
+import ldap.dn
 import ldap.filter
 import ldap.modlist
 
@@ -140,7 +141,10 @@ def _free_port() -> int:
 class LdapServer:
     """One slapd process with its own data directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, size_limit: int | None = None) -> None:
+        """`size_limit`: slapd's `sizelimit` for every bind but the root DN (slapd's own
+        default is 500)."""
+        self.size_limit = size_limit
         self.root = Path(tempfile.mkdtemp(prefix="enclave-slapd-"))
         self.port = _free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
@@ -158,6 +162,7 @@ class LdapServer:
                 rootdn=ROOT_DN,
                 rootpw=ROOT_PASSWORD,
             )
+            + (f"sizelimit {self.size_limit}\n" if self.size_limit is not None else "")
         )
         log = (self.root / "slapd.log").open("ab")
         # -d keeps slapd in the foreground, so the process is ours to stop.
@@ -261,6 +266,24 @@ class LdapServer:
             conn.modify_s(dn, [(ldap.MOD_REPLACE, attr, [value.encode()])])
         finally:
             conn.unbind_s()
+
+    def rename_person(self, dn: str, new_uid: str) -> str:
+        """Give a person a new uid (a new RDN, as a directory admin's rename does); the entry,
+        and so its entryUUID, stays. Returns the new DN."""
+        conn = self.connection()
+        try:
+            conn.rename_s(dn, f"uid={ldap.dn.escape_dn_chars(new_uid)}", delold=1)
+        finally:
+            conn.unbind_s()
+        return f"uid={new_uid},{PEOPLE}"
+
+    def entry_uuid(self, dn: str) -> str:
+        conn = self.connection()
+        try:
+            [(_dn, entry)] = conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["entryUUID"])
+        finally:
+            conn.unbind_s()
+        return str(entry["entryUUID"][0].decode())
 
     def delete_person(self, dn: str) -> None:
         """Remove a person and their group memberships (as directory tools do)."""

@@ -9,11 +9,13 @@ from typing import Any
 
 import ldap
 import pytest
+from django.test import Client
 from PIL import Image
 
 from apps.accounts.ldap_sync import directory_avatar, directory_sync
 from apps.accounts.models import User
 from tests.accounts.ldap_server import LdapServer
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +86,42 @@ def test_sync_skips_an_invalid_directory_photo(media_root: Path, person_with_pho
     directory_sync()
 
     assert not User.objects.get(username="ivan").avatar
+
+
+def test_directory_photo_is_served_as_an_image(media_root: Path, person_with_photo: Any) -> None:
+    person_with_photo("paul", jpeg(600, 400))
+    directory_sync()
+    paul = User.objects.get(username="paul")
+    viewer = Client()
+    viewer.force_login(UserFactory())
+
+    response = viewer.get(paul.avatar.url)
+
+    assert response.status_code == 200
+    assert response["X-Content-Type-Options"] == "nosniff"
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    with Image.open(io.BytesIO(body)) as image:
+        assert Image.MIME[image.format or ""] == response["Content-Type"]
+        assert image.size == (256, 171)
+
+
+def test_a_changed_directory_photo_gets_a_new_address(
+    media_root: Path,
+    person_with_photo: Any,
+    directory: LdapServer,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Avatar addresses are cached for good: a new photo must never reuse an old address."""
+    dn = person_with_photo("rita", jpeg(300, 300))
+    addresses = []
+    for width in (301, 302, 303):
+        with django_capture_on_commit_callbacks(execute=True):
+            directory_sync()
+        addresses.append(User.objects.get(username="rita").avatar.url)
+        conn = directory.connection()
+        try:
+            conn.modify_s(dn, [(ldap.MOD_REPLACE, "jpegPhoto", [jpeg(width, 300)])])
+        finally:
+            conn.unbind_s()
+
+    assert len(set(addresses)) == 3

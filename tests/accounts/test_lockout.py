@@ -48,17 +48,66 @@ def test_failures_below_the_limit_do_not_lock(settings: Any) -> None:
     assert response.status_code == 302
 
 
+def token_attempt(username: str, password: str, *, ip: str = "10.0.0.7") -> Any:
+    return Client(REMOTE_ADDR=ip).post(
+        "/api/v1/auth/token/",
+        {"username": username, "password": password, "name": "cli"},
+        content_type="application/json",
+    )
+
+
 def test_locked_out_account_cannot_get_an_api_token(settings: Any, empty_cache: None) -> None:
     UserFactory(username="victim")
     fail("victim", settings.AXES_FAILURE_LIMIT)
 
-    response = Client(REMOTE_ADDR="10.0.0.7").post(
-        "/api/v1/auth/token/",
-        {"username": "victim", "password": PASSWORD, "name": "cli"},
-        content_type="application/json",
-    )
+    response = token_attempt("victim", PASSWORD)
 
-    assert response.status_code in (401, 429)
+    assert response.status_code == 429
+    assert response.json()["code"] == "account_locked"
+
+
+def test_token_failures_lock_the_account_with_a_lock_out_code(
+    settings: Any, empty_cache: None
+) -> None:
+    UserFactory(username="victim")
+    codes = [
+        token_attempt("victim", "wrong-password").json()["code"]
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+
+    response = token_attempt("victim", PASSWORD)
+
+    assert codes[:-1] == ["invalid_credentials"] * (settings.AXES_FAILURE_LIMIT - 1)
+    assert codes[-1] == "account_locked"  # the failure that reaches the limit locks
+    assert (response.status_code, response.json()["code"]) == (429, "account_locked")
+    _client, form = attempt("victim", PASSWORD)
+    assert form.status_code == 429  # the same lock as the log-in form
+
+
+def test_token_sign_in_resets_the_failure_count_like_the_form(
+    settings: Any, empty_cache: None
+) -> None:
+    UserFactory(username="clumsy")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        token_attempt("clumsy", "wrong-password")
+    assert token_attempt("clumsy", PASSWORD).status_code == 201
+    for _ in range(2):
+        token_attempt("clumsy", "wrong-password")
+
+    response = token_attempt("clumsy", PASSWORD)
+
+    assert response.status_code == 201
+
+
+def test_token_endpoint_documents_the_lock_out_code() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    responses = schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
+
+    assert "account_locked" in responses["429"]["description"]
+    assert "directory_unavailable" in responses["503"]["description"]
+    assert "invalid_credentials" in responses["401"]["description"]
 
 
 def test_lock_out_is_audited(settings: Any) -> None:

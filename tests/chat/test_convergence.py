@@ -1,4 +1,5 @@
-"""A client that missed pushes converges over REST `?after_seq=N` (DESIGN.md §4).
+"""A client that missed pushes converges over REST `?after_seq=N`
+(docs/architecture/realtime.md).
 
 The client model here does what a real client must: apply pushes in `channel_seq` order by
 message id, notice a gap, fetch `after_seq` pages (small pages, continuing from the last

@@ -11,13 +11,16 @@ import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
 
 import pytest
 import typing_extensions
+from django.utils import timezone
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from apps.accounts.models import User
+from apps.accounts import services as account_services
+from apps.accounts.models import OrganizationSettings, User
 from apps.chat import events, serializers, services
 from apps.chat.models import Channel, ChannelKind, Message
 from apps.chat.presence import ONLINE
@@ -87,6 +90,11 @@ def _reaction_removed(scene: Scene) -> None:
     services.reaction_remove(user=scene.bob, message_id=scene.message.pk, emoji="👍")
 
 
+def _pin_removed(scene: Scene) -> None:
+    services.message_pin(user=scene.bob, message_id=scene.message.pk)
+    services.message_unpin(user=scene.alice, message_id=scene.message.pk)
+
+
 def _member_updated(scene: Scene) -> None:
     services.membership_set_role(
         actor=scene.alice, channel_id=scene.channel.pk, user_id=scene.bob.pk, role="admin"
@@ -94,6 +102,11 @@ def _member_updated(scene: Scene) -> None:
 
 
 # (event type, what produces it, description) - one row per event variant.
+def _read_with_receipts(s: Scene) -> None:
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"read_receipts_enabled": True})
+    services.read_mark(user=s.bob, channel_id=s.channel.pk, seq=1)
+
+
 PRODUCERS: list[tuple[str, Callable[[Scene], object], str]] = [
     (
         "message.new",
@@ -117,6 +130,12 @@ PRODUCERS: list[tuple[str, Callable[[Scene], object], str]] = [
         "react",
     ),
     ("reaction.removed", _reaction_removed, "unreact"),
+    (
+        "pin.added",
+        lambda s: services.message_pin(user=s.bob, message_id=s.message.pk),
+        "pin",
+    ),
+    ("pin.removed", _pin_removed, "unpin"),
     (
         "channel.created",
         lambda s: services.channel_create(
@@ -146,6 +165,7 @@ PRODUCERS: list[tuple[str, Callable[[Scene], object], str]] = [
         lambda s: services.read_mark(user=s.bob, channel_id=s.channel.pk, seq=1),
         "read",
     ),
+    ("receipts.updated", _read_with_receipts, "read-mark"),
     (
         "membership.updated",
         lambda s: services.membership_update_settings(
@@ -162,6 +182,26 @@ PRODUCERS: list[tuple[str, Callable[[Scene], object], str]] = [
         "presence",
         lambda s: services.presence_update(user=s.alice, connection_id="tab", state=ONLINE),
         "presence",
+    ),
+    (
+        "user.status",
+        lambda s: account_services.user_status_set(
+            user=s.alice, emoji="📅", text="In a meeting", clear_after="1h"
+        ),
+        "status",
+    ),
+    ("user.status", lambda s: account_services.user_status_clear(user=s.alice), "cleared"),
+    (
+        "user.status",
+        lambda s: account_services.user_dnd_set(
+            user=s.alice, until=timezone.now() + timedelta(hours=1)
+        ),
+        "dnd",
+    ),
+    (
+        "notification_settings.updated",
+        lambda s: account_services.notification_settings_update(user=s.alice, sound=False),
+        "settings",
     ),
 ]
 
@@ -288,8 +328,9 @@ def test_validator_refuses_a_type_literal_of_another_event() -> None:
         (serializers.MessageOut, events.MessagePayload),
         (serializers.ChannelOut, events.ChannelPayload),
         (serializers.ReactionOut, events.ReactionPayload),
+        (serializers.PinOut, events.PinPayload),
     ],
-    ids=["message", "channel", "reaction"],
+    ids=["message", "channel", "reaction", "pin"],
 )
 def test_output_serializer_fields_equal_payload_keys(serializer: type, payload: type) -> None:
     assert set(serializer().fields) == set(get_type_hints(payload))

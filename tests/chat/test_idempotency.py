@@ -1,4 +1,5 @@
-"""Sending is idempotent on (sender, client_msg_id) over REST and WebSocket alike (DESIGN.md §4)."""
+"""Sending is idempotent on (sender, client_msg_id) over REST and WebSocket alike
+(docs/architecture/realtime.md)."""
 
 from __future__ import annotations
 

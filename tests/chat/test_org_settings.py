@@ -108,6 +108,25 @@ def test_adding_people_to_a_channel_follows_the_setting_over_rest(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("minimum", MINIMUMS)
+@pytest.mark.parametrize("role", ROLES)
+def test_me_says_which_organisation_actions_the_settings_allow(
+    client_for: Any, role: str, minimum: str
+) -> None:
+    """The web client shows "Add people" (and the like) from this, so it matches the rule."""
+    set_rule("channel_inviters", minimum)
+    actor = UserFactory(role=role)
+
+    me = client_for(actor).get("/api/v1/users/me/").json()
+
+    assert me["permissions"]["invite"] is allowed(role, minimum)
+    assert set(me["permissions"]) == {action.name.lower() for action in OrgAction}
+    assert me["permissions"] == {
+        action.name.lower(): may_do(user=actor, action=action) for action in OrgAction
+    }
+
+
+@pytest.mark.django_db
 def test_creating_a_channel_with_other_members_counts_as_adding_people(client_for: Any) -> None:
     set_rule("channel_inviters", MinimumRole.ADMIN)
     member, other = UserFactory(role=Role.MEMBER), UserFactory()

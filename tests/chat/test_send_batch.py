@@ -7,6 +7,7 @@ events, with a number of statements that does not grow with the batch.
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Mention, Message
 from apps.chat.permissions import access_channel_post_batch
 from apps.chat.services import SendRequest, SendResult
+from apps.chat.services import send_batch as batch_module
 from apps.core.errors import DomainError
 from apps.core.events import channel_group
 from tests.chat.support import send
@@ -47,6 +49,20 @@ BATCH_CHANNELS = 5
 POSTGRESQL = connection.vendor == "postgresql"
 BATCH_QUERIES = 5 if POSTGRESQL else 7
 BATCH_WITH_MENTIONS_QUERIES = BATCH_QUERIES + 1 if POSTGRESQL else BATCH_QUERIES + 2
+
+
+@pytest.fixture
+def integrations_snapshot_taken(db: Any) -> None:
+    """A fresh per-process snapshot of the integrations' settings (apps/integrations/snapshot.py).
+
+    Its hook on the send path re-reads that snapshot (2 statements: IntegrationSettings and the
+    channels with outgoing webhooks) at most every 10 s per process, in whichever send comes
+    first: a constant, not a cost of the batch. Taken here, it stays out of the pinned counts,
+    which then hold whatever ran before the test (or how long ago)."""
+    from apps.integrations import snapshot
+
+    snapshot.forget_cached_settings()
+    snapshot.current()
 
 
 def request(
@@ -94,9 +110,11 @@ class _Rollback(Exception):
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Any]]:
     """Every publish_on_commit call of the chat services, as it is made (before commit)."""
     calls: list[tuple[dict[str, Any], Any]] = []
-    monkeypatch.setattr(
-        services, "publish_on_commit", lambda event, *, to: calls.append((event, to))
-    )
+    for name, module in list(sys.modules.items()):
+        if name.startswith("apps.chat.services.") and hasattr(module, "publish_on_commit"):
+            monkeypatch.setattr(
+                module, "publish_on_commit", lambda event, *, to, **_: calls.append((event, to))
+            )
     return calls
 
 
@@ -465,7 +483,7 @@ def test_a_key_stored_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
     captured_events: list[dict[str, Any]],
 ) -> None:
     key = uuid.uuid4()
-    look_up = services.fetch_all_prepared
+    look_up = batch_module.fetch_all_prepared
 
     def store_the_key_meanwhile(queries: Any) -> Any:
         rows = look_up(queries)
@@ -473,7 +491,7 @@ def test_a_key_stored_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
         send(alice, general, "sent elsewhere", client_msg_id=key)
         return rows
 
-    monkeypatch.setattr(services, "fetch_all_prepared", store_the_key_meanwhile)
+    monkeypatch.setattr(batch_module, "fetch_all_prepared", store_the_key_meanwhile)
     captured_events.clear()
 
     before, resend, after = send_batch(
@@ -502,14 +520,14 @@ def test_a_channel_deleted_meanwhile_rolls_the_batch_back_and_sends_one_by_one(
     captured_events: list[dict[str, Any]],
 ) -> None:
     doomed = make_channel(members=(alice,))
-    look_up = services.fetch_all_prepared
+    look_up = batch_module.fetch_all_prepared
 
     def delete_the_channel_meanwhile(queries: Any) -> Any:
         rows = look_up(queries)  # the batch saw the channel; an admin deletes it now
         Channel.objects.filter(pk=doomed.pk).delete()
         return rows
 
-    monkeypatch.setattr(services, "fetch_all_prepared", delete_the_channel_meanwhile)
+    monkeypatch.setattr(batch_module, "fetch_all_prepared", delete_the_channel_meanwhile)
     captured_events.clear()
 
     first, lost, last = send_batch(
@@ -583,7 +601,7 @@ def plain_batch(room: Any, size: int, body: str = "plain") -> list[SendRequest]:
 @pytest.mark.django_db
 @pytest.mark.parametrize("size", [BATCH_CHANNELS, 50])
 def test_a_batch_of_plain_messages_costs_the_same_statements_whatever_its_size(
-    room_of_five: Any, size: int, django_assert_num_queries: Any
+    room_of_five: Any, size: int, integrations_snapshot_taken: None, django_assert_num_queries: Any
 ) -> None:
     requests = plain_batch(room_of_five, size)
 
@@ -618,7 +636,7 @@ def test_stored_keys_are_looked_up_in_the_index_whatever_the_table_held_when_pla
     fresh test database this test fails with that join; later in the suite the table may be
     big enough for the join to pick the index, so the join is not checked here.)"""
     people, _channels = room_of_five
-    sql, params = services._stored_ids_query([(people[0].pk, uuid.uuid4())])
+    sql, params = batch_module._stored_ids_query([(people[0].pk, uuid.uuid4())])
 
     plan = generic_plan(sql, params)
 
@@ -648,7 +666,10 @@ def test_on_postgresql_mention_look_ups_are_prepared_once(room_of_five: Any) -> 
 
 @pytest.mark.django_db
 def test_a_batch_over_fifty_channels_costs_the_same_statements(
-    make_user: MakeUser, make_channel: MakeChannel, django_assert_num_queries: Any
+    make_user: MakeUser,
+    make_channel: MakeChannel,
+    integrations_snapshot_taken: None,
+    django_assert_num_queries: Any,
 ) -> None:
     people = [make_user() for _ in range(2)]
     channels = [make_channel(members=tuple(people)) for _ in range(50)]
@@ -676,7 +697,7 @@ def test_a_batch_larger_than_the_maximum_is_written_in_several(
 
 @pytest.mark.django_db
 def test_mentions_add_a_constant_number_of_statements_to_a_batch(
-    room_of_five: Any, django_assert_num_queries: Any
+    room_of_five: Any, integrations_snapshot_taken: None, django_assert_num_queries: Any
 ) -> None:
     organization_settings()
     requests = plain_batch(room_of_five, 50, body="@person1 @person2 @nobody @all")
@@ -689,7 +710,7 @@ def test_mentions_add_a_constant_number_of_statements_to_a_batch(
 
 @pytest.mark.django_db
 def test_message_send_statement_counts_are_unchanged(
-    alice: User, bob: User, general: Channel
+    alice: User, bob: User, general: Channel, integrations_snapshot_taken: None
 ) -> None:
     send(alice, general, "warm-up")
 

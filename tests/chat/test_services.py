@@ -1,4 +1,4 @@
-"""The chat write layer (apps/chat/services.py): one behaviour per test, real services."""
+"""The chat write layer (apps/chat/services/): one behaviour per test, real services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` is clean with production settings (DESIGN.md §7).
+"""`manage.py check --deploy` is clean with production settings (docs/architecture/http.md).
 
 Settings are read at import, so the check runs in a fresh process with a production environment.
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -69,6 +70,8 @@ def test_the_wire_form_round_trips_without_re_encoding_the_frame() -> None:
     [(header, decoded)] = realtime.decode(payload)
 
     assert decoded == frame
+    # `t`: when it was published, for the bus lag metric (enclave_realtime_bus_lag_seconds).
+    assert abs(header.pop("t") / 1e6 - time.time()) < 60
     assert header == {"type": "client.push", "channel_id": 1, "g": ["chan.1", "user.2"]}
 
 

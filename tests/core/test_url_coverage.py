@@ -1,7 +1,7 @@
 """The URL gate: every route under /api/v1/ has a row in the permission matrix.
 
 Add a route and this fails until tests/api_matrix.py says who may call it and what the others
-get back (DESIGN.md §6: every REST route has an allowed and a refused case).
+get back (CONTRIBUTING.md, "Tests": every REST route has an allowed and a refused case).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `/ws/` handshake: Origin check, session-cookie and token authentication (DESIGN.md §3).
+"""The `/ws/` handshake: Origin check, session-cookie and token authentication
+(docs/architecture/realtime.md).
 
 Every test goes through config.asgi.application, so the middleware stack is the real one.
 """
@@ -184,9 +185,10 @@ async def test_deactivation_racing_the_handshake_is_caught_before_accept(
 ) -> None:
     # The token lookup saw an active user; the deactivation commits before the socket joins its
     # user group, so the close control message cannot reach it. The consumer re-checks.
-    from apps.core import websocket
+    from apps.accounts import websocket
 
-    monkeypatch.setattr(websocket, "user_for_token", lambda raw: user)
+    seen = APIToken(pk=1, user=user)  # what the lookup found, before the deactivation
+    monkeypatch.setattr(websocket, "token_lookup", lambda raw: seen)
     await database_sync_to_async(User.objects.filter(pk=user.pk).update)(is_active=False)
 
     code = await refused(headers=[(b"authorization", b"Bearer enc_anything")])

@@ -230,21 +230,31 @@ def e2e_clamd(e2e_server: LiveServer) -> ClamdServer:
     return e2e_server.clamd
 
 
-@pytest.fixture(scope="session")
-def browser(e2e_server: LiveServer) -> Iterator[Any]:
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Any]:
+    """The one Playwright of the e2e tests. Its sync API marks an event loop as running in this
+    thread for as long as it lives: a second sync_playwright() fails ("Sync API inside the
+    asyncio loop"), so every browser is launched from this one; and an async test elsewhere
+    fails ("cannot be called from a running event loop"), so it lives only while this package's
+    tests run (a worker that comes back to them starts a new one)."""
     from playwright.sync_api import expect, sync_playwright
 
     # Explicit waits everywhere; generous enough for a loaded 2-core CI machine.
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    with sync_playwright() as instance:
+        yield instance
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
+def browser(playwright: Any, e2e_server: LiveServer) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="package")
 def session_states(browser: Any, e2e_server: LiveServer) -> Callable[[str], dict[str, Any]]:
     """Log each user in once through the real form; contexts start from the saved cookies."""
     states: dict[str, dict[str, Any]] = {}
@@ -265,6 +275,35 @@ def session_states(browser: Any, e2e_server: LiveServer) -> Callable[[str], dict
     return state_for
 
 
+# Chromium reports a CSP violation to the page as a `securitypolicyviolation` event (its console
+# line "Refused to ..." does not reach Playwright); a policy header it cannot parse is a console
+# error. Both go to the test.
+REPORT_POLICY_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__enclavePolicyViolation(
+    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+      + ` at ${event.sourceFile}:${event.lineNumber} ${event.sample}`,
+  );
+});
+"""
+
+
+def watch_policies(target: Any, complaints: list[str]) -> None:
+    """Collect into `complaints` every policy violation of a page or browser context (set up
+    before its first navigation: it applies to the documents loaded after)."""
+
+    def violation(source: Any, text: str) -> None:
+        complaints.append(f"policy: {source['page'].url}: {text}")
+
+    def console(message: Any) -> None:
+        if "Permissions-Policy" in message.text or message.text.startswith("Refused to"):
+            complaints.append(f"policy: {message.text}")
+
+    target.expose_binding("__enclavePolicyViolation", violation)
+    target.add_init_script(REPORT_POLICY_VIOLATIONS)
+    target.on("console", console)
+
+
 class AppPage:
     """One user's tab on the chat page, with the JavaScript errors it raised."""
 
@@ -276,8 +315,14 @@ class AppPage:
         # What the tab said and did, printed if the test fails (`open_app`'s teardown).
         self.journal: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("console", lambda message: self._note(f"console.{message.type}: {message.text}"))
+        page.on("console", self._console)
+        # A Content-Security-Policy violation fails the test like a JavaScript error: the
+        # policy is on in every browser test.
+        watch_policies(page, self.errors)
         page.on("websocket", self._watch_socket)
+
+    def _console(self, message: Any) -> None:
+        self._note(f"console.{message.type}: {message.text}")
 
     def _note(self, line: str) -> None:
         self.journal.append(f"{time.monotonic():.3f} {line}")
@@ -290,8 +335,18 @@ class AppPage:
 
     def open(self, channel_id: int | None = None) -> AppPage:
         path = f"/c/{channel_id}/" if channel_id else "/"
+        from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
         self.page.goto(self.base_url + path)
-        self.page.wait_for_selector("#app:not(.is-loading)")
+        try:
+            self.page.wait_for_selector("#app:not(.is-loading)")
+        except PlaywrightTimeoutError:
+            # The deploy tests on the other worker add and remove network interfaces; Chromium
+            # then aborts the loads in flight (net::ERR_NETWORK_CHANGED) and the page never
+            # finishes loading. One reload, noted in the journal, is what a person would do.
+            self._note("the app did not finish loading: reloading once")
+            self.page.reload()
+            self.page.wait_for_selector("#app:not(.is-loading)")
         if channel_id:
             self.wait_channel_open(channel_id)
         return self
@@ -428,7 +483,7 @@ class Api:
         return self.get(f"channels/{channel_id}/messages/", limit=100)["messages"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_for(browser: Any, e2e_server: LiveServer) -> Iterator[Callable[[str], Api]]:
     clients: dict[str, Api] = {}
     request = browser.new_context()

@@ -48,11 +48,11 @@ def test_admin_manages_members_name_topic_and_archive_and_others_follow_live(
     expect(bob.page.locator("#conversation-topic")).to_have_text("Quarterly planning")
     expect(bob.sidebar_link(channel["id"])).to_contain_text(new_name)
 
-    # A member who is not an admin sees the members but cannot manage them.
+    # A member who is not an admin sees the members but cannot manage them (adding people to a
+    # public channel is another matter: test_member_adds_people_to_a_public_channel_...).
     bob.page.click("#details-toggle")
     expect(bob.page.locator("#details-member-list .pick-row")).to_have_count(2)
     expect(bob.page.locator("#details-member-list [data-remove]")).to_have_count(0)
-    expect(bob.page.locator("#details-invite")).to_be_hidden()
     expect(bob.page.locator("#details-archive")).to_be_hidden()
 
     # Leave: bob's sidebar drops it, alice's member count follows when she looks again.
@@ -68,6 +68,41 @@ def test_admin_manages_members_name_topic_and_archive_and_others_follow_live(
     expect(page.locator("#composer-disabled")).to_be_visible()
     expect(page.locator("#composer")).to_be_hidden()
     assert api_for("alice").get(f"channels/{channel['id']}/")["is_archived"] is True
+
+
+def test_member_adds_people_to_a_public_channel_and_reads_what_they_may_not_change(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    alice_api = api_for("alice")
+    public = alice_api.create_channel(members=("bob",))
+    private = alice_api.create_channel(members=("bob",), private=True)
+    bob = open_app("bob", channel_id=public["id"])
+    page = bob.page
+    members = page.locator("#details-member-list")
+
+    # The organisation's default lets members add people, and the server accepts it.
+    page.click("#details-toggle")
+    expect(page.locator("#details-invite")).to_be_visible()
+    page.fill("#details-invite-filter", "carol")
+    page.click("#details-invite-list button[data-invite]")
+    expect(members.locator(".pick-row")).to_have_count(3)
+    expect(members).to_contain_text("Carol Johnson")
+
+    # Name and topic are shown as text, not as fields that refuse to be edited.
+    expect(page.locator("#details-name")).to_be_hidden()
+    expect(page.locator("#details-form button[type=submit]")).to_be_hidden()
+    about = page.locator("#details-about")
+    expect(about).to_be_visible()
+    expect(about.locator("#details-about-name")).to_have_text(public["name"])
+    expect(about.locator("#details-about-topic")).to_have_text("No topic")
+    page.keyboard.press("Escape")
+
+    # A private channel: only its admins add people (the server refuses members).
+    bob.page.goto(f"{bob.base_url}/c/{private['id']}/")
+    bob.wait_channel_open(private["id"])
+    page.click("#details-toggle")
+    expect(members.locator(".pick-row")).to_have_count(2)
+    expect(page.locator("#details-invite")).to_be_hidden()
 
 
 def test_quick_switcher_opens_a_channel_and_starts_a_direct_message_by_keyboard(
@@ -113,3 +148,30 @@ def test_direct_messages_are_ordered_by_the_latest_message(
         dm = api.post("direct/", {"user_ids": [api.user_id("wangfang")]})
         api.send(dm["id"], f"hi from {sender}")
         expect(dms.first).to_have_attribute("data-channel-id", str(dm["id"]))
+
+
+def test_quick_switcher_finds_a_direct_message_by_username_and_public_channels_not_joined(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    carol_api = api_for("carol")
+    carol_api.post("direct/", {"user_ids": [carol_api.user_id("zhangwei")]})
+    unjoined = api_for("alice").create_channel()  # public, carol is not in it
+    carol = open_app("carol")
+    page = carol.page
+    options = page.locator("#switcher-list [role=option]")
+
+    # The DM with 张伟 exists: his username still finds it (the conversation, not a new one).
+    page.keyboard.press("Control+k")
+    page.keyboard.type("zhangwei")
+    expect(options).to_have_count(1)
+    expect(options.first).to_contain_text("张伟")
+    page.keyboard.press("Escape")
+
+    # A public channel carol has not joined: found, and opened to read (and join).
+    page.keyboard.press("Control+k")
+    page.keyboard.type(unjoined["name"])
+    expect(options).to_have_count(1)
+    expect(options.first).to_contain_text(unjoined["name"])
+    page.keyboard.press("Enter")
+    expect(page.locator("#conversation-title")).to_have_text(unjoined["name"])
+    expect(page.locator("#join-bar")).to_be_visible()

@@ -77,3 +77,29 @@ def test_reaction_from_the_full_emoji_picker_reaches_the_other_person(
     alice.page.press(".emoji-picker-search", "Enter")
     expect(bob.message("we shipped it").locator(".reaction", has_text="🚀")).to_contain_text("1")
     expect(alice.page.locator(".emoji-picker")).to_have_count(0)
+
+
+def test_emoji_are_found_by_chinese_words_in_the_picker_and_the_composer(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    channel = api_for("zhangwei").create_channel(members=("alice",))
+    api_for("alice").send(channel["id"], "新版本上线了")
+    zhang = open_app("zhangwei", channel_id=channel["id"], locale="zh-CN")
+    page = zhang.page
+
+    message = zhang.message("新版本上线了")
+    message.hover()
+    message.locator("[data-act=react]").click()
+    page.click(".emoji-picker [data-more]")
+    grid = page.locator(".emoji-picker-grid button")
+    page.fill(".emoji-picker-search", "笑")
+    expect(grid.filter(has_text="😂")).to_have_count(1)
+    page.fill(".emoji-picker-search", "赞")
+    expect(grid).to_have_count(1)
+    page.press(".emoji-picker-search", "Enter")
+    expect(message.locator(".reaction", has_text="👍")).to_contain_text("1")
+
+    # The composer's ":" suggestions too, from one Chinese character.
+    page.fill("#composer-input", "太好了 :笑")
+    suggestions = page.locator("#composer-input-suggestions [role=option]")
+    expect(suggestions.filter(has_text="😂")).to_have_count(1)

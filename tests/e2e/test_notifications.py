@@ -70,6 +70,28 @@ def test_notifications_for_dms_and_mentions_honour_the_channel_level(
     assert not any(f"again {tag}" in body for body in alice.page.evaluate(notified))
 
 
+def test_notification_shows_the_rendered_text_with_names_not_markdown(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    bob_api = api_for("bob")
+    channel = bob_api.create_channel(members=("alice", "zhangwei"))
+    alice = open_app("alice", channel_id=channel["id"])
+    alice.page.add_init_script(FAKE_NOTIFICATIONS)
+    alice.open(channel["id"])
+    alice.wait_socket_ready()
+
+    bob_api.send(channel["id"], f"**Release {tag}** is _ready_, @alice and @zhangwei:\n\n- `v2.1`")
+
+    alice.page.wait_for_function(NOTIFIED_WITH, arg=f"Release {tag}")
+    [body] = [
+        body
+        for body in alice.page.evaluate("() => window.__notified.map(n => n.body)")
+        if tag in body
+    ]
+    assert body == f"Release {tag} is ready, @Alice Chen and @张伟:\nv2.1"
+
+
 def test_permission_is_asked_only_through_a_dismissible_prompt(
     open_app: Callable[..., Any], api_for: Callable[[str], Any]
 ) -> None:

@@ -32,3 +32,21 @@ def test_a_dm_partner_goes_online_and_offline_live(
     expect(dot).to_have_attribute("data-status", "online")
     partner.page.context.close()
     expect(dot).to_have_attribute("data-status", "offline")
+
+
+def test_new_direct_message_picker_says_the_status_its_dot_shows(
+    open_app: Callable[..., Any], api_for: Callable[[str], Any]
+) -> None:
+    channel = api_for("alice").create_channel()
+    alice = open_app("alice", channel_id=channel["id"])
+    page = alice.page
+    page.click('[data-action="open-dm-dialog"]')
+    page.fill("#people-filter", "wangfang")
+    row = page.locator("#people-list .pick-row", has_text="王芳")
+    expect(row).to_have_count(1)
+
+    # She comes online while the picker is open: the words follow the dot.
+    wangfang = open_app("wangfang")
+    wangfang.wait_socket_ready()
+    expect(row.locator("[data-presence-user]")).to_have_attribute("data-status", "online")
+    expect(row.locator(".pick-detail")).to_have_text("@wangfang · Online")

@@ -51,6 +51,24 @@ def test_user_changes_display_name_time_zone_and_language(
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
 
 
+@pytest.mark.parametrize(
+    ("username", "locale", "words"), [("alice", "en-US", "China"), ("zhangwei", "zh-CN", "中国")]
+)
+def test_time_zones_are_listed_by_readable_name_with_their_utc_offset(
+    open_app: Callable[..., Any], username: str, locale: str, words: str
+) -> None:
+    app = open_app(username, locale=locale)
+    page = app.page
+
+    page.click(".user-menu-summary")
+    page.click("[data-action=open-settings]")
+    shanghai = page.locator("#settings-time-zone option[value='Asia/Shanghai']")
+    expect(shanghai).to_contain_text("UTC+08:00")
+    expect(shanghai).to_contain_text(words)
+    expect(shanghai).not_to_contain_text("Asia/Shanghai")
+    expect(page.locator("#settings-time-zone option[value='UTC']")).to_have_count(1)
+
+
 def test_author_name_opens_a_user_card_with_a_message_button(
     open_app: Callable[..., Any], api_for: Callable[[str], Any]
 ) -> None:

@@ -6,6 +6,10 @@ shipped in tests/files/signatures (an MD5 line for the EICAR test file and a bod
 that also finds it inside archives), /usr/sbin/clamd in the foreground, ready once it answers
 PING. No signature is downloaded.
 
+`ClamdServerWithoutLimitAlerts` is the same clamd configured the way clamd ships (no
+`AlertExceedsMax`): it answers OK for what it stopped scanning at a limit, so Enclave must not
+believe its OKs.
+
 `ClamdServer.answers_held()` puts a proxy on the same socket path that holds clamd's answers
 until the test releases them: the scan of an upload stays in flight, and the file `pending`.
 """
@@ -72,6 +76,17 @@ class ClamdServer(LocalClamd):
 
     def _log(self) -> str:
         return self.log_tail(lines=20)
+
+
+class ClamdServerWithoutLimitAlerts(ClamdServer):
+    """A clamd that silently passes what exceeds its limits (clamd's own default)."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        conf = self.root / "clamd.conf"
+        lines = conf.read_text().splitlines()
+        kept = [line for line in lines if not line.startswith("AlertExceedsMax")]
+        conf.write_text("\n".join([*kept, "AlertExceedsMax no", ""]))
 
 
 class HeldAnswers:

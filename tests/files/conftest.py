@@ -11,9 +11,16 @@ import pytest
 from apps.accounts.models import User
 from apps.files import services
 from apps.files.models import Attachment
-from tests.files.clamd_server import ClamdServer, clamd_installed
+from apps.files.scanner import scanner_status_forget
+from tests.files.clamd_server import ClamdServer, ClamdServerWithoutLimitAlerts, clamd_installed
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scanner_status() -> None:
+    """Each test probes its own scanner: no trusted result carries over from another test."""
+    scanner_status_forget()
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +41,31 @@ def clamd(clamd_server: ClamdServer, settings: Any) -> Iterator[ClamdServer]:
         clamd_server.start()
     settings.ENCLAVE_CLAMD_ADDRESS = clamd_server.address
     settings.ENCLAVE_CLAMD_TIMEOUT_SECONDS = 10.0
+    scanner_status_forget()
     yield clamd_server
     if clamd_server.process is None:
         clamd_server.start()
+
+
+@pytest.fixture(scope="session")
+def clamd_server_without_limit_alerts() -> Iterator[ClamdServer]:
+    """A second clamd, configured as clamd ships: limits exceeded pass as OK."""
+    if not clamd_installed():
+        pytest.skip("[clamav] needs ClamAV's clamd (apt-get install clamav-daemon)")
+    server = ClamdServerWithoutLimitAlerts()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def clamd_without_limit_alerts(
+    clamd_server_without_limit_alerts: ClamdServer, settings: Any
+) -> ClamdServer:
+    """That clamd as this test's scanner."""
+    settings.ENCLAVE_CLAMD_ADDRESS = clamd_server_without_limit_alerts.address
+    settings.ENCLAVE_CLAMD_TIMEOUT_SECONDS = 10.0
+    return clamd_server_without_limit_alerts
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
+import tarfile
 import zipfile
 import zlib
 from typing import Any
@@ -30,6 +32,28 @@ def zip_of(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             archive.writestr(name, data)
     return out.getvalue()
+
+
+def gzip_of(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9)
+
+
+def tar_gz_of(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def zip_nested(depth: int, name: str, data: bytes) -> bytes:
+    """`data` as `name` inside `depth` zip files, each inside the next."""
+    archive = zip_of({name: data})
+    for level in range(1, depth):
+        archive = zip_of({f"level-{level}.zip": archive})
+    return archive
 
 
 def png_claiming(width: int, height: int) -> bytes:

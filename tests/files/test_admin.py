@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,6 +44,27 @@ def test_quarantine_lists_infected_and_failed_files(user: User, admin: User) -> 
 
     assert {row["id"] for row in rows} == {str(infected.pk), str(failed.pk)}
     assert {row["sha256"] for row in rows} == {infected.blob.sha256, failed.blob.sha256}
+
+
+def test_an_infected_file_stays_in_quarantine_after_its_uploader_removes_it(
+    user: User, admin: User
+) -> None:
+    infected = _upload(user, EICAR, "eicar.txt", AttachmentStatus.INFECTED)
+    failed = _upload(user, b"x", "x.txt", AttachmentStatus.FAILED)
+    for attachment in (infected, failed):
+        services.attachment_delete(actor=user, attachment_id=attachment.pk)
+
+    rows = client_of(admin).get(reverse("files_api:quarantine")).json()["results"]
+    admin.is_staff = True  # as the role change to admin sets it
+    admin.save(update_fields=["is_staff"])
+    console = Client()
+    console.force_login(admin)
+    page = console.get(reverse("admin:files_attachment_changelist"), {"quarantine": "yes"})
+
+    assert [row["id"] for row in rows] == [str(infected.pk)]
+    assert rows[0]["deleted_at"] is not None
+    assert "eicar.txt" in page.content.decode()
+    assert "x.txt" not in page.content.decode()
 
 
 def test_release_makes_a_file_downloadable_and_is_audited(user: User, admin: User) -> None:
@@ -216,3 +238,84 @@ def test_admin_lists_deleted_files_kept_for_the_retention_period(
     assert response.status_code == 200
     assert b"gone.txt" in response.content
     assert b"live.txt" not in response.content
+
+
+CHANGELIST = "/admin/files/attachment/"
+
+
+def test_admin_is_told_when_the_virus_scanner_cannot_be_reached(
+    admin_client: object, no_clamd: None
+) -> None:
+    response = admin_client.get(CHANGELIST)  # type: ignore[attr-defined]
+
+    assert response.status_code == 200
+    assert "The virus scanner (clamd) cannot be reached" in response.content.decode()
+
+
+@pytest.mark.clamav
+def test_admin_is_told_when_the_virus_scanner_does_not_report_exceeded_limits(
+    admin_client: object, clamd_without_limit_alerts: object
+) -> None:
+    response = admin_client.get(CHANGELIST)  # type: ignore[attr-defined]
+
+    assert "does not report exceeded limits: files cannot become clean" in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.clamav
+def test_admin_sees_no_scanner_warning_when_clamd_reports_exceeded_limits(
+    admin_client: object, clamd: object
+) -> None:
+    response = admin_client.get(CHANGELIST)  # type: ignore[attr-defined]
+
+    assert response.status_code == 200
+    assert "virus scanner" not in response.content.decode()
+
+
+@pytest.mark.clamav
+def test_admin_sees_the_scanner_warning_in_chinese(
+    make_user: MakeUser, client: object, clamd_without_limit_alerts: object
+) -> None:
+    owner = make_user(role=Role.OWNER, is_staff=True, is_superuser=True, language="zh-hans")
+    client.force_login(owner)  # type: ignore[attr-defined]
+
+    response = client.get(CHANGELIST)  # type: ignore[attr-defined]
+
+    assert "病毒扫描程序不报告超出的限制" in response.content.decode()
+
+
+# --- sizes as people read them ------------------------------------------------------------------
+
+
+def test_the_admin_shows_file_sizes_human_readable(user: User, admin: User) -> None:
+    from django.test import Client
+
+    from apps.files.models import UploadSession
+
+    attachment = _upload(user, b"a" * (3 * 1024 * 1024), "big.bin")
+    UploadSession.objects.create(
+        uploader=user,
+        original_name="huge.iso",
+        total_size=5 * 1024**3,
+        chunk_size=8 * 1024 * 1024,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    admin.is_staff = True  # as user_set_role leaves an administrator
+    admin.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(admin)
+
+    pages = {
+        "attachments": reverse("admin:files_attachment_changelist"),
+        "attachment": reverse("admin:files_attachment_change", args=[attachment.pk]),
+        "blobs": reverse("admin:files_storedblob_changelist"),
+        "blob": reverse("admin:files_storedblob_change", args=[attachment.blob_id]),
+        "uploads": reverse("admin:files_uploadsession_changelist"),
+    }
+    html = {name: client.get(url).content.decode() for name, url in pages.items()}
+
+    for name in ("attachments", "attachment", "blobs", "blob"):
+        assert "3.0\xa0MB" in html[name], name
+        assert "3145728" not in html[name].replace("3,145,728", "3145728"), name
+    assert "5.0\xa0GB" in html["uploads"]

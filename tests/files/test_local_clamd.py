@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from apps.files.local_clamd import ADDRESS_VARIABLE, LocalClamd, run_with_local_clamd
-from tests.files.clamd_server import clamd_installed
+from tests.files.clamd_server import ClamdServer, clamd_installed
 from tests.files.support import EICAR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +67,8 @@ def test_database_directory_links_freshclams_files_and_holds_our_signatures(
     conf = (tmp_path / "clamd" / "clamd.conf").read_text()
     assert f"LocalSocket {tmp_path}/clamd/clamd.sock" in conf
     assert "StreamMaxLength 100M" in conf  # every file the upload limit lets in can be scanned
+    assert "AlertExceedsMax yes" in conf  # a file beyond a limit is reported, never OK
+    assert "MaxFileSize 100M" in conf
 
 
 def test_without_system_signatures_it_says_only_the_test_ones_are_loaded(tmp_path: Path) -> None:
@@ -147,6 +149,26 @@ def test_a_configured_clamd_address_is_used_and_none_is_started(tmp_path: Path) 
     assert status == 0
     assert configured in out.getvalue()
     assert "NOT reachable" in out.getvalue()
+
+
+@pytest.mark.clamav
+def test_a_configured_clamd_that_does_not_report_exceeded_limits_is_called_out(
+    clamd_server_without_limit_alerts: ClamdServer,
+) -> None:
+    out = io.StringIO()
+    configured = clamd_server_without_limit_alerts.address
+
+    status = run_with_local_clamd(
+        [sys.executable, "-c", "pass"],
+        var_dir=Path("/nonexistent"),
+        stream_max_bytes=MiB,
+        out=out,
+        environ={**os.environ, ADDRESS_VARIABLE: configured},
+    )
+
+    assert status == 0
+    assert "does NOT report exceeded limits" in out.getvalue()
+    assert "AlertExceedsMax yes" in out.getvalue()
 
 
 RUNNER = textwrap.dedent(

@@ -170,6 +170,7 @@ def test_scan_verdict_on_an_attached_file_updates_the_message(
         clamd, "scan_stream", lambda chunks, **kw: (list(chunks), clamd.Verdict(False, ""))[1]
     )
     monkeypatch.setattr(clamd, "database_version", lambda **kw: "1/test")
+    monkeypatch.setattr(clamd, "reports_exceeded_limits", lambda **kw: True)
     alice, _bob, channel = room
     captured_events.clear()
     # Sent in the upload's transaction: the scan runs after commit, when it is attached.

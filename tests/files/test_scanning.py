@@ -24,9 +24,12 @@ from tests.files.support import (
     body_of,
     client_of,
     file_url,
+    gzip_of,
     png_bytes,
     send_with,
+    tar_gz_of,
     upload_via_api,
+    zip_nested,
     zip_of,
 )
 
@@ -278,3 +281,191 @@ def test_held_clamd_answers_keep_the_scan_in_flight_until_released(
 
     assert verdicts[0].infected
     assert clamd.ping()  # the real socket is back in place
+
+
+# --- clamd's limits (MaxFileSize, MaxScanSize, MaxRecursion, MaxFiles) -----------------------
+
+ZEROS_PAST_THE_LIMIT = b"\0" * (2 * STREAM_MAX_BYTES)
+
+
+@pytest.mark.clamav
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clamd")
+@pytest.mark.parametrize(
+    ("name", "data", "limit"),
+    [
+        ("zeros.gz", gzip_of(ZEROS_PAST_THE_LIMIT + EICAR), "MaxFileSize"),
+        (
+            "zeros.tar.gz",
+            tar_gz_of({"zeros.bin": ZEROS_PAST_THE_LIMIT, "eicar.txt": EICAR}),
+            "MaxFileSize",
+        ),
+        ("deep.zip", zip_nested(20, "eicar.txt", EICAR), "MaxRecursion"),
+    ],
+    ids=["gz-after-zeros", "tar-gz-after-zeros", "zip-20-deep"],
+)
+def test_archive_beyond_clamds_limits_fails_and_no_byte_is_served(
+    room: tuple[User, User, Channel],
+    captured_events: Events,
+    name: str,
+    data: bytes,
+    limit: str,
+) -> None:
+    alice, bob, channel = room
+    attachment = _upload(alice, data, name)
+    send_with(alice, channel, attachment)
+
+    attachment.refresh_from_db()
+
+    assert attachment.status == AttachmentStatus.FAILED
+    assert f"Heuristics.Limits.Exceeded.{limit}" in attachment.scan_signature
+    for user in (alice, bob):
+        for url in ("download", "preview", "thumbnail"):
+            response = client_of(user).get(file_url(url, attachment))
+            assert response.status_code in (403, 404), (url, response.status_code)
+            assert data not in body_of(response)
+    # A limit is not a virus: no quarantine notice, no audit entry.
+    assert not [e for e in captured_events if e["type"] == "attachment.quarantined"]
+    assert not AuditEvent.objects.filter(action="file.quarantined").exists()
+    (update,) = [
+        e
+        for e in captured_events
+        if e["type"] == "attachment.updated" and e["attachment"]["status"] == "failed"
+    ]
+    assert update["attachment"]["scan_failure"] == "limit_exceeded"
+    validate_file_event(update)
+
+
+@pytest.mark.clamav
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clamd")
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("large.txt", b"a" * (STREAM_MAX_BYTES - 1024)),
+        ("large.zip", zip_of({"notes.txt": b"minutes " * (STREAM_MAX_BYTES // 10)})),
+        ("large.gz", gzip_of(b"log line\n" * (STREAM_MAX_BYTES // 12))),
+    ],
+    ids=["text", "zip", "gz"],
+)
+def test_large_clean_files_within_the_limits_stay_clean(
+    room: tuple[User, User, Channel], name: str, data: bytes
+) -> None:
+    alice, bob, channel = room
+    attachment = _upload(alice, data, name)
+    send_with(alice, channel, attachment)
+
+    attachment.refresh_from_db()
+    response = client_of(bob).get(file_url("download", attachment))
+
+    assert attachment.status == AttachmentStatus.CLEAN
+    assert body_of(response) == data
+
+
+@pytest.mark.clamav
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clamd_without_limit_alerts")
+def test_clamd_that_does_not_report_exceeded_limits_passes_nothing_as_clean(
+    room: tuple[User, User, Channel], captured_events: Events
+) -> None:
+    alice, bob, channel = room
+    plain = _upload(alice, b"minutes of the meeting", "minutes.txt")
+    bomb = _upload(alice, gzip_of(ZEROS_PAST_THE_LIMIT + EICAR), "zeros.gz")
+    virus = _upload(alice, EICAR, "eicar.txt")
+    send_with(alice, channel, plain, bomb)
+
+    for attachment in (plain, bomb, virus):
+        attachment.refresh_from_db()
+    assert plain.status == AttachmentStatus.FAILED
+    assert bomb.status == AttachmentStatus.FAILED
+    assert "does not report exceeded limits" in plain.scan_signature
+    assert virus.status == AttachmentStatus.INFECTED  # what it does find still counts
+    for attachment in (plain, bomb):
+        response = client_of(bob).get(file_url("download", attachment))
+        assert (response.status_code, response.json()["code"]) == (403, "file_not_available")
+    failures = {
+        e["attachment"]["id"]: e["attachment"]["scan_failure"]
+        for e in captured_events
+        if e["type"] == "attachment.updated" and e["attachment"]["status"] == "failed"
+    }
+    assert failures == {str(plain.pk): "scanner_unverified", str(bomb.pk): "scanner_unverified"}
+
+
+@pytest.mark.clamav
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clamd")
+def test_rescan_fails_a_clean_file_that_exceeds_the_limits(user: User) -> None:
+    bomb = _upload(user, gzip_of(ZEROS_PAST_THE_LIMIT + EICAR), "zeros.gz")
+    # As if passed by a clamd that did not report exceeded limits.
+    Attachment.objects.filter(pk=bomb.pk).update(status=AttachmentStatus.CLEAN, scan_signature="")
+
+    services.attachment_scan(attachment_id=bomb.pk)
+
+    bomb.refresh_from_db()
+    assert bomb.status == AttachmentStatus.FAILED
+    assert "Heuristics.Limits.Exceeded.MaxFileSize" in bomb.scan_signature
+
+
+@pytest.mark.clamav
+def test_limits_probe_tells_the_two_configurations_apart(
+    clamd_server: ClamdServer, clamd_server_without_limit_alerts: ClamdServer
+) -> None:
+    if clamd_server.process is None:
+        clamd_server.start()
+
+    reporting = clamd_client.reports_exceeded_limits(address=clamd_server.address, timeout=10)
+    silent = clamd_client.reports_exceeded_limits(
+        address=clamd_server_without_limit_alerts.address, timeout=10
+    )
+
+    assert (reporting, silent) == (True, False)
+    assert len(clamd_client.limits_probe()) < 4096
+    assert clamd_client.limits_probe() != clamd_client.limits_probe()  # never in clamd's cache
+
+
+def test_limit_result_is_a_failed_scan_not_a_virus() -> None:
+    with pytest.raises(clamd_client.ScanLimitExceeded) as raised:
+        clamd_client.verdict_of("stream: Heuristics.Limits.Exceeded.MaxFiles FOUND")
+    with pytest.raises(clamd_client.ScanLimitExceeded):
+        clamd_client.verdict_of("INSTREAM size limit exceeded. ERROR")
+
+    assert isinstance(raised.value, clamd_client.ScanFailed)
+    assert raised.value.limit == "Heuristics.Limits.Exceeded.MaxFiles"
+    assert clamd_client.verdict_of("stream: Eicar-Test-Signature FOUND") == clamd_client.Verdict(
+        infected=True, signature="Eicar-Test-Signature"
+    )
+    assert not clamd_client.verdict_of("stream: OK").infected
+
+
+@pytest.mark.usefixtures("no_clamd")
+def test_a_celery_worker_says_at_start_that_its_scans_cannot_pass_files(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from celery.signals import worker_ready
+
+    worker_ready.send(sender=None)
+
+    assert "cannot pass files as clean: clamd unreachable" in caplog.text
+
+
+@pytest.mark.clamav
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clamd")
+def test_rescan_files_command_fails_an_archive_an_older_clamd_passed(user: User) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    bomb = _upload(user, gzip_of(ZEROS_PAST_THE_LIMIT + EICAR), "zeros.gz")
+    fine = _upload(user, b"quarterly numbers", "numbers.txt")
+    # As if passed by a clamd that did not report exceeded limits.
+    Attachment.objects.filter(pk=bomb.pk).update(status=AttachmentStatus.CLEAN, scan_signature="")
+    out = StringIO()
+
+    call_command("rescan_files", stdout=out)
+
+    bomb.refresh_from_db()
+    fine.refresh_from_db()
+    assert "2 files queued" in out.getvalue()
+    assert bomb.status == AttachmentStatus.FAILED
+    assert fine.status == AttachmentStatus.CLEAN

@@ -236,7 +236,7 @@ def test_outside_a_transaction_the_timeout_covers_the_search_only(
         before = cursor.fetchone()[0]
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
     slow = selectors._SEARCH_SQL.replace(
-        "WHERE m.search_vector", "WHERE (SELECT true FROM pg_sleep(1)) AND m.search_vector"
+        "WHERE {match}", "WHERE (SELECT true FROM pg_sleep(1)) AND {match}"
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(selectors, "_SEARCH_SQL", slow)
@@ -266,7 +266,7 @@ def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
     say(alice, general, "slow path")
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
     slow = selectors._SEARCH_SQL.replace(
-        "WHERE m.search_vector", "WHERE (SELECT true FROM pg_sleep(1)) AND m.search_vector"
+        "WHERE {match}", "WHERE (SELECT true FROM pg_sleep(1)) AND {match}"
     )
     monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
 

@@ -8,6 +8,7 @@ Run it as a module from the repository root::
 It prepares users, rooms and API tokens in a dedicated PostgreSQL database, starts the server
 topology (daphne or uvicorn processes sharing one port through SO_REUSEPORT), opens one
 authenticated socket per user from several generator processes, sends `message.send` at a fixed
-aggregate rate, prints one JSON summary and audits the delivery guarantee (DESIGN.md §4) against
-PostgreSQL. See docs/performance.md. Nothing here is collected by pytest.
+aggregate rate, prints one JSON summary and audits the delivery guarantee
+(docs/architecture/realtime.md) against PostgreSQL. See docs/performance.md. Nothing here is
+collected by pytest.
 """

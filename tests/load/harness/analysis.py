@@ -1,6 +1,6 @@
 """Merging the generator processes' observations, and the audit against PostgreSQL.
 
-Audit rules (DESIGN.md §4):
+Audit rules (the delivery guarantee, docs/architecture/realtime.md):
 - every acknowledged message is stored exactly once, with the id, channel, seq and body acked;
 - a stored message that was never acknowledged is reported (allowed, but worth knowing);
 - each channel's sequence is dense over the run: the new seq values are exactly

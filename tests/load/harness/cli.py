@@ -29,9 +29,13 @@ START_DELAY_SECONDS = 1.0
 # The hot-path files: their digests tie a summary to the code it measured (apps/ moves fast).
 HOT_PATH_FILES = (
     "apps/chat/consumers.py",
-    "apps/chat/services.py",
+    "apps/chat/send_batcher.py",
+    "apps/chat/services/_common.py",
+    "apps/chat/services/messages.py",
+    "apps/chat/services/send_batch.py",
     "apps/core/events.py",
     "apps/core/websocket.py",
+    "apps/accounts/websocket.py",
     "config/settings/base.py",
 )
 

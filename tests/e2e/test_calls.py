@@ -1,0 +1,182 @@
+"""A 1:1 video call between two browsers, relayed through a real coturn.
+
+Its own Enclave (daphne, the demo company, the `calls` flag on) whose ICE servers point at a
+throwaway coturn on loopback (tests/calls/turn_server.py) with iceTransportPolicy "relay":
+the browsers gather relay candidates only, so reaching RTCPeerConnection's "connected" proves
+that the TURN credentials Enclave issued got both of them an allocation and that media flows
+through TURN. Chromium runs with fake camera and microphone and no permission prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.calls.turn_server import TurnServer, turnserver_installed
+from tests.conftest import browser_problem
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEMO_PASSWORD,
+    EXPECT_TIMEOUT_MS,
+    Api,
+    AppPage,
+    LiveServer,
+    _template_database,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.turn]
+
+SECRET = "enclave-e2e-turn-secret"
+# ICE through the relay on a loaded 2-core CI machine (the deploy tests converge beside it).
+CONNECT_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def coturn() -> Iterator[TurnServer]:
+    if not turnserver_installed():
+        pytest.skip("[turn] needs coturn's turnserver (apt-get install coturn)")
+    server = TurnServer(secret=SECRET)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def calls_server(
+    tmp_path_factory: pytest.TempPathFactory, coturn: TurnServer
+) -> Iterator[LiveServer]:
+    problem = browser_problem()
+    if problem:
+        pytest.skip(f"[browser] {problem}")
+    base = tmp_path_factory.getbasetemp()
+    template = _template_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    var_dir = tmp_path_factory.mktemp("e2e-calls")
+    shutil.copyfile(template, var_dir / "e2e.sqlite3")
+    server = LiveServer(var_dir)
+    server.env.update(
+        ENCLAVE_TURN_SECRET=SECRET,
+        ENCLAVE_TURN_URLS=f"turn:127.0.0.1:{coturn.port}?transport=udp",
+        ENCLAVE_CALL_ICE_TRANSPORT_POLICY="relay",
+    )
+    server.shell(
+        "from apps.ops.models import FeatureFlag; "
+        "FeatureFlag.objects.get_or_create(name='calls', defaults={'everyone': True})"
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def call_browser(playwright: Any, calls_server: LiveServer) -> Iterator[Any]:
+    # A Chromium of its own (fake camera and microphone), from the worker's one Playwright.
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+        ],
+    )
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def open_tab(
+    call_browser: Any, calls_server: LiveServer
+) -> Iterator[Callable[[str, int], AppPage]]:
+    contexts: list[Any] = []
+    pages: list[AppPage] = []
+
+    def open_(username: str, channel_id: int) -> AppPage:
+        context = call_browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{calls_server.url}/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login" not in url)
+        app = AppPage(page, username, calls_server.url)
+        pages.append(app)
+        app.page.goto(f"{calls_server.url}/c/{channel_id}/")
+        app.page.wait_for_selector("#app:not(.is-loading)")
+        app.wait_socket_ready()
+        return app
+
+    yield open_
+    for context in contexts:
+        context.close()
+    errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def dm_of(call_browser: Any, calls_server: LiveServer) -> Iterator[Callable[[str, str], int]]:
+    """The DM of two demo people. Each test calls between people of its own, so that a call
+    one test leaves behind (a failure before the hang-up) cannot make the next one `busy`."""
+    context = call_browser.new_context()
+
+    def dm(caller: str, callee: str) -> int:
+        api = Api(context.request, calls_server.url, caller)
+        return int(api.post("direct/", {"user_ids": [api.user_id(callee)]})["id"])
+
+    yield dm
+    context.close()
+
+
+@pytest.fixture
+def dm_id(dm_of: Callable[[str, str], int]) -> int:
+    return dm_of("bob", "carol")
+
+
+def test_a_video_call_connects_through_turn_and_ends_for_both(
+    open_tab: Callable[[str, int], AppPage], dm_id: int, coturn: TurnServer
+) -> None:
+    bob, carol = open_tab("bob", dm_id), open_tab("carol", dm_id)
+
+    bob.page.click("#call-video")
+    carol.page.wait_for_selector('#call-panel[data-state="ringing"]')
+    assert "Bob Smith" in carol.page.inner_text("#call-status")
+    carol.page.click("#call-accept")
+
+    for tab in (bob, carol):
+        tab.page.wait_for_selector(
+            '#call-panel[data-connection="connected"]', timeout=CONNECT_TIMEOUT_MS
+        )
+        assert tab.page.get_attribute("#call-panel", "data-state") == "connected"
+    # Relay only: both browsers were given a TURN allocation by coturn with Enclave's credentials.
+    assert coturn.log_tail(lines=500).count("ALLOCATE processed, success") >= 2
+    # The fake camera's frames arrive on the other side.
+    carol.page.wait_for_function(
+        "document.querySelector('#call-remote-video').videoWidth > 0", timeout=CONNECT_TIMEOUT_MS
+    )
+
+    bob.page.click("#call-hangup")
+
+    carol.page.wait_for_selector('#call-panel[data-state="ended"]')
+    assert bob.page.get_attribute("#call-panel", "data-state") == "ended"
+    carol.message("Video call ended").wait_for()
+
+
+def test_a_declined_call_ends_for_the_caller(
+    open_tab: Callable[[str, int], AppPage], dm_of: Callable[[str, str], int]
+) -> None:
+    dm_id = dm_of("alice", "lina")
+    alice, lina = open_tab("alice", dm_id), open_tab("lina", dm_id)
+
+    alice.page.click("#call-audio")
+    lina.page.wait_for_selector('#call-panel[data-state="ringing"]')
+    lina.page.click("#call-decline")
+
+    alice.page.wait_for_selector('#call-panel[data-state="ended"]')
+    assert "declined" in alice.page.inner_text("#call-status")
+    alice.message("Declined call").wait_for()
