@@ -213,12 +213,27 @@ class Deployment:
             check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"{name} failed ({result.returncode}):\n{tail(result.stdout)}")
+            raise AssertionError(
+                f"{name} failed ({result.returncode}):\n{failed_tasks(result.stdout)}\n"
+                f"...\n{tail(result.stdout)}"
+            )
         return result
 
 
 def tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+def failed_tasks(output: str, before: int = 12) -> str:
+    """Each failure of a playbook's output with the lines before it (the task's name and the
+    hosts it passed on): the tail alone shows only the last host's, and a run stops every
+    host's play at the first failure of that host."""
+    lines = output.splitlines()
+    shown: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith(("fatal: [", "failed: [")) or "[ERROR]" in line:
+            shown.extend(["--", *lines[max(index - before, 0) : index + 1]])
+    return "\n".join(shown[-200:])
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
