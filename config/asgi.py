@@ -10,7 +10,7 @@ django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() d
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
-from apps.core.asgi_handler import OneHopASGIHandler  # noqa: E402
+from apps.core.runtime.asgi_handler import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler() if settings.ENCLAVE_HTTP_ONE_THREAD_HOP else ASGIHandler()
 
@@ -19,8 +19,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from apps.chat.routing import websocket_urlpatterns  # noqa: E402
+from apps.core.runtime.wsframes import DirectFramesMiddleware  # noqa: E402
 from apps.core.websocket import OriginCheckMiddleware  # noqa: E402
-from apps.core.wsframes import DirectFramesMiddleware  # noqa: E402
 
 http_app = django_asgi_app
 if settings.ENCLAVE_SERVE_STATIC:
@@ -38,7 +38,8 @@ websocket_app = DirectFramesMiddleware(
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
 
-# Long-lived server process: the collector must not stop it for long (apps/core/gctune.py).
-from apps.core.gctune import tune_for_server  # noqa: E402
+# A long-lived server process: its database tuning, and a collector that must not stop it for
+# long (apps/core/runtime/__init__.py). Celery workers and manage.py run with the defaults.
+from apps.core.runtime import install_for_server  # noqa: E402
 
-tune_for_server()
+install_for_server()

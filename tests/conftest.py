@@ -95,6 +95,14 @@ def _service_problem(marker: str) -> str | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's connections are tuned as an app server's are (config/asgi.py installs this
+    in server processes): from the first connection, before any test opens one."""
+    from apps.core.runtime import install_database_tuning
+
+    install_database_tuning()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in (
         "postgres",
@@ -236,7 +244,7 @@ def client_for() -> Callable[[User | None], APIClient]:
 
 @pytest.fixture
 def captured_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every frame published (after commit), decoded, with the groups it went to.
+    """Every frame published (after commit), decoded, with the topics it went to.
 
     Events leave only after commit, so tests using this need
     `@pytest.mark.django_db(transaction=True)` (a plain django_db test never commits).
@@ -247,50 +255,39 @@ def captured_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     published: list[dict[str, Any]] = []
 
-    def capture(groups: list[str], message: dict[str, Any]) -> None:
+    def capture(topics: list[str], message: dict[str, Any]) -> None:
         if message.get("type") == core_events.PUSH:
-            published.append({"groups": groups, **orjson.loads(message["frame"])})
+            published.append({"topics": topics, **orjson.loads(message["frame"])})
 
-    monkeypatch.setattr(core_events, "_send_to_groups", capture)
+    monkeypatch.setattr(core_events, "_send_to_topics", capture)
     return published
 
 
 @pytest.fixture
-def settings_redis_layer(settings: Any) -> Iterator[None]:
-    """Route the channel layer through the real Redis server for this test."""
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": f"enclave-test-{os.getpid()}"},
-        }
-    }
+def settings_redis_realtime(settings: Any) -> None:
+    """Route the real-time bus through the real Redis server for this test."""
     settings.ENCLAVE_REALTIME_URL = REDIS_TEST_URL
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture
 def captured_controls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every control message (join/leave/close) sent to users' sockets after commit.
 
-    Chains to whatever `_send_to_groups` is in place, so it combines with `captured_events`
+    Chains to whatever `_send_to_topics` is in place, so it combines with `captured_events`
     when requested after it. Needs `@pytest.mark.django_db(transaction=True)` like that one.
     """
     from apps.core import events as core_events
 
     controls: list[dict[str, Any]] = []
-    forward = core_events._send_to_groups
+    forward = core_events._send_to_topics
 
-    def capture(groups: list[str], message: dict[str, Any]) -> None:
+    def capture(topics: list[str], message: dict[str, Any]) -> None:
         if message.get("type") == core_events.CONTROL:
-            controls.append({"groups": groups, **message})
+            controls.append({"topics": topics, **message})
         else:
-            forward(groups, message)
+            forward(topics, message)
 
-    monkeypatch.setattr(core_events, "_send_to_groups", capture)
+    monkeypatch.setattr(core_events, "_send_to_topics", capture)
     return controls
 
 
@@ -311,44 +308,35 @@ __all__ = ["settings"]
 
 
 @pytest.fixture
-def isolated_realtime(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh channel layer for this test; in Redis, under keys no other test or run shares.
+def isolated_realtime(settings: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real-time bus and presence keys of this test's own, in Redis under a prefix no other
+    test or run shares.
 
-    Group names ("chan.1", "user.1") and presence keys repeat across test databases, so
-    parallel workers, concurrent runs and earlier runs must not meet in the same Redis keys.
+    Topics ("chan.1", "user.1") and presence keys repeat across test databases, so parallel
+    workers, concurrent runs and earlier runs must not meet in the same Redis keys.
     """
-    import copy
     import uuid
-
-    from channels.layers import channel_layers
 
     from apps.chat import presence
 
     tag = f"enclave-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
-    if "redis" in layers["default"]["BACKEND"].lower():
-        layers["default"].setdefault("CONFIG", {})["prefix"] = tag
-    settings.CHANNEL_LAYERS = layers
     settings.ENCLAVE_REALTIME_PREFIX = tag
-    channel_layers.backends.clear()
     monkeypatch.setattr(
         presence.RedisPresenceStore,
         "_key",
         staticmethod(lambda user_id: f"{tag}:presence:{user_id}"),
     )
-    yield tag
-    channel_layers.backends.clear()
+    return tag
 
 
 @pytest.fixture
 async def ws_connect(isolated_realtime: str) -> Any:
     """Open authenticated sockets on the real ASGI app: `await ws_connect(user, auth=...)`.
 
-    Sockets still open at the end are disconnected, and the channel layer is flushed. See
-    tests/ws.py for the client (every received frame is schema-checked).
+    Sockets still open at the end are disconnected. See tests/ws.py for the client (every
+    received frame is schema-checked).
     """
     from channels.db import database_sync_to_async
-    from channels.layers import get_channel_layer
     from django.db import connections
 
     from tests.ws import WsClient, open_socket
@@ -365,10 +353,6 @@ async def ws_connect(isolated_realtime: str) -> Any:
         await client.disconnect()
     # The consumer's worker thread outlives the test; leave no connection to the test database.
     await database_sync_to_async(connections.close_all)()
-    layer = get_channel_layer()
-    # Flush only what belongs to this test process, never a shared server's default prefix.
-    if not hasattr(layer, "prefix") or layer.prefix.startswith("enclave-test-"):
-        await layer.flush()
 
 
 @pytest.fixture(autouse=True, scope="session")

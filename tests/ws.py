@@ -270,10 +270,8 @@ class WsClient:
     async def disconnect(self) -> None:
         """Close from the client side and let the consumer run its disconnect handler.
 
-        The timeout is short on purpose: with channels_redis 4.3 + redis-py 8.1, cancelling a
-        layer receive that is (re)connecting to Redis can hang until the 5 s BZPOPMIN timeout
-        after the consumer's own disconnect() has finished (see the report); the communicator
-        then cancels the application.
+        The timeout is short on purpose: a consumer whose disconnect handler is stuck is
+        cancelled after a second rather than holding up the suite.
         """
         if self.communicator.future.done():
             return

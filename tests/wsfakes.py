@@ -1,5 +1,5 @@
-"""A uvicorn websockets-sansio protocol as `apps.core.wsframes.DirectFrames` sees it, for tests
-and benchmarks: only the attributes it reads, around a transport of the caller's."""
+"""A uvicorn websockets-sansio protocol as `apps.core.runtime.wsframes.DirectFrames` sees it,
+for tests and benchmarks: only the attributes it reads, around a transport of the caller's."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ CLOSE_CODE_TOKEN_REVOKED = 4004
 
 
 def session_key_fingerprint(session_key: str) -> str:
-    """Stable non-secret identifier of a session, safe to pass through the channel layer."""
+    """Stable non-secret identifier of a session, safe to pass through the real-time bus."""
     return hashlib.sha256(session_key.encode()).hexdigest()[:24]
 
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import APIToken, User
-from apps.core.sqlrows import instances, prepared_cursor, select_list
+from apps.core.runtime.sqlrows import instances, prepared_cursor, select_list
 
 TOKEN_PREFIX = "enc_"  # noqa: S105 - a public marker, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -48,7 +48,7 @@ class TokenAuthMiddleware:
 
     A handshake that authenticates nobody is refused here, before a consumer exists: an
     anonymous client (a scanner, a tab whose session expired and that keeps reconnecting)
-    costs no channel-layer channel and no Redis receive.
+    costs no per-socket queue and no Redis receive.
     """
 
     def __init__(self, app: Any) -> None:

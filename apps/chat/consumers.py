@@ -3,8 +3,8 @@
 The consumer is an interface: it parses a frame, calls one service in a worker thread and
 replies with `ack` or `error` carrying the client's `ref`. `message.send` operations of all
 sockets of a process are grouped (SendBatcher): one thread hop and one COMMIT per batch.
-Pushes arrive from this process's real-time hub (apps.core.realtime) as pre-serialised frames
-and are written as-is: no per-recipient encoding, no queue, no database access and no thread
+Pushes arrive from this process's real-time hub (apps.core.runtime.realtime) as pre-serialised
+frames and are written as-is: no per-recipient encoding, no queue, no database access and no thread
 hop per delivered event.
 
 Ordering: a socket handles its client's frames one at a time, and pushes that arrive while an
@@ -50,16 +50,15 @@ from apps.chat.send_batcher import (
     _writer_pool,
     correlation_id,
 )
-from apps.core import logcontext, realtime
+from apps.core import logcontext
 from apps.core.api import DB_INT_MAX, DB_INT_MIN
-from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError, InvalidInput
 from apps.core.events import (
     PROTOCOL_VERSION,
-    channel_group,
+    channel_topic,
     encode_frame,
-    presence_group,
-    user_group,
+    presence_topic,
+    user_topic,
 )
 from apps.core.metrics import (
     WS_CONNECTIONS,
@@ -68,9 +67,11 @@ from apps.core.metrics import (
     WS_OPERATIONS_OK,
     WS_OPERATIONS_REFUSED,
 )
-from apps.core.sqlrows import fetch_all_together
-from apps.core.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
-from apps.core.wsframes import DirectFrames, Written, text_frame
+from apps.core.runtime import realtime
+from apps.core.runtime.dbthread import socket_db_call
+from apps.core.runtime.sqlrows import fetch_all_together
+from apps.core.runtime.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
+from apps.core.runtime.wsframes import DirectFrames, Written, text_frame
 
 logger = logging.getLogger(__name__)
 # A message's trail (frame received, batch committed; realtime adds publication and
@@ -440,7 +441,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     user, its channels and the users whose presence it watches; the hub calls `deliver` and
     `control` directly (no channel layer, no per-socket queue)."""
 
-    # No channel-layer channel per socket: apps.core.realtime delivers pushes and controls.
+    # No channel-layer channel per socket: apps.core.runtime.realtime delivers pushes and controls.
     channel_layer_alias = "__enclave_realtime_hub__"
 
     user: User
@@ -468,7 +469,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # Until the socket is open, and while an operation runs: pushes wait here, controls
         # in `deferred` (applied once the memberships are known, in order).
         self.held: list[tuple[str, int | None, bytes]] | None = []
-        # Under uvicorn: fan-out frames go straight to the transport (apps/core/wsframes.py).
+        # Under uvicorn: fan-out frames go straight to the transport
+        # (apps/core/runtime/wsframes.py).
         self.direct: DirectFrames | None = (self.scope.get("extensions") or {}).get(DIRECT_FRAMES)
         self.deferred: list[dict[str, Any]] | None = []
         self.refresh_due = False
@@ -505,7 +507,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.hub = realtime.hub()
         await self.hub.attach()
         self.attached = True
-        self.hub.add(self, [user_group(user.pk), presence_group(user.pk)])
+        self.hub.add(self, [user_topic(user.pk), presence_topic(user.pk)])
         state = await socket_db_call(_heartbeat)(
             user=user,
             session_key=self.session_key,
@@ -521,7 +523,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         presence_keeper().track(self.connection_id, user.pk, presence.ONLINE)
         self._apply_fresh(state)
         self.channel_ids = set(state.channel_ids)
-        self.hub.add(self, map(channel_group, self.channel_ids))
+        self.hub.add(self, map(channel_topic, self.channel_ids))
         deferred, self.deferred = self.deferred or [], None
         for message in deferred:
             await self.control(message)
@@ -546,9 +548,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     def _topics(self) -> list[str]:
         return [
-            user_group(self.user.pk),
-            *map(channel_group, self.channel_ids),
-            *map(presence_group, self.watched),
+            user_topic(self.user.pk),
+            *map(channel_topic, self.channel_ids),
+            *map(presence_topic, self.watched),
         ]
 
     def _apply_fresh(self, state: SocketState) -> None:
@@ -582,7 +584,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _write(self, frame: str, wire: bytes | None = None) -> None:
         """One frame to this client (`wire`: the same as a whole WebSocket frame, if built).
-        Under uvicorn it goes straight to the transport (apps/core/wsframes.py), replies as
+        Under uvicorn it goes straight to the transport (apps/core/runtime/wsframes.py), replies as
         well as pushes: framing acks through ASGI was ~7 % of the event loop's samples.
         """
         if self.direct is not None:
@@ -748,8 +750,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         watched = {*statuses, self.user.pk}
-        self.hub.discard(self, map(presence_group, self.watched - watched))
-        self.hub.add(self, map(presence_group, watched - self.watched))
+        self.hub.discard(self, map(presence_topic, self.watched - watched))
+        self.hub.add(self, map(presence_topic, watched - self.watched))
         self.watched = watched
         WS_OPERATIONS_OK.inc()
         await self._write(
@@ -790,9 +792,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         lost = self.channel_ids - state.channel_ids
         gained = state.channel_ids - self.channel_ids
         self.channel_ids -= lost
-        self.hub.discard(self, map(channel_group, lost))
+        self.hub.discard(self, map(channel_topic, lost))
         self.channel_ids |= gained
-        self.hub.add(self, map(channel_group, gained))
+        self.hub.add(self, map(channel_topic, gained))
 
     # --- called by the real-time hub ---------------------------------------------------------
 
@@ -823,11 +825,11 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if action == "join":
             channel_id = int(message["channel_id"])
             self.channel_ids.add(channel_id)
-            self.hub.add(self, [channel_group(channel_id)])
+            self.hub.add(self, [channel_topic(channel_id)])
         elif action == "leave":
             channel_id = int(message["channel_id"])
             self.channel_ids.discard(channel_id)
-            self.hub.discard(self, [channel_group(channel_id)])
+            self.hub.discard(self, [channel_topic(channel_id)])
         elif action == "refresh":
             self.refresh_due = True
         elif action == "close":

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from apps.core.errors import Forbidden, NotAuthenticated, NotFound
-from apps.core.sqlrows import fetch_all_together, instances, rows_table, select_list
+from apps.core.runtime.sqlrows import fetch_all_together, instances, rows_table, select_list
 
 
 def _require_active(user: User) -> None:

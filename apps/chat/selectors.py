@@ -37,7 +37,7 @@ from apps.chat.permissions import (
     access_message_read,
 )
 from apps.core.errors import InvalidInput
-from apps.core.sqlrows import (
+from apps.core.runtime.sqlrows import (
     any_of,
     attnames,
     converted,

@@ -18,8 +18,6 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from apps.chat import services
-from apps.core import realtime
-from apps.core.dbthread import socket_db_call
 from apps.core.errors import DomainError
 from apps.core.metrics import (
     SEND_ACK_LATENCY,
@@ -27,6 +25,8 @@ from apps.core.metrics import (
     SEND_BATCH_SIZE,
     observe_many,
 )
+from apps.core.runtime import realtime
+from apps.core.runtime.dbthread import socket_db_call
 
 # The consumer's logger: its records keep the name they had before the move.
 logger = logging.getLogger("apps.chat.consumers")

@@ -90,7 +90,7 @@ SEND_BATCH_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 
-# --- the real-time bus and fan-out (apps.core.realtime) ---------------------------------------
+# --- the real-time bus and fan-out (apps.core.runtime.realtime) ------------------------------
 
 REALTIME_BUS_LAG = Histogram(
     "enclave_realtime_bus_lag_seconds",

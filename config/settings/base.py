@@ -1,7 +1,7 @@
 """Settings shared by every mode. Every knob comes from the environment (see .env.example).
 
-With no environment at all Enclave runs in the embedded default: SQLite (WAL), an in-process
-channel layer, Celery tasks executed eagerly and files on local disk.
+With no environment at all Enclave runs in the embedded default: SQLite (WAL), in-process
+real-time delivery, Celery tasks executed eagerly and files on local disk.
 """
 
 import os
@@ -167,33 +167,24 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: channel layer, cache, Celery broker ----------------------------------------------
+# --- Redis: cache, Celery broker, the real-time bus -------------------------------------------
+# No Channels channel layer: WebSocket pushes go through the real-time bus below (one Redis
+# pub/sub channel, frames built once per event; docs/architecture/realtime.md), which
+# replaced channels-redis' per-socket queues (docs/performance.md, "The real-time bus").
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": env.int("ENCLAVE_CHANNEL_CAPACITY", default=1000),
-                "expiry": 30,
-                "prefix": env.str("ENCLAVE_CHANNEL_PREFIX", default="enclave"),
-            },
-        }
-    }
     CACHES = {
         "default": {
-            "BACKEND": "apps.core.cache.SharedRedisCache",
+            "BACKEND": "apps.core.runtime.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "enclave",
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Real-time fan-out (apps.core.realtime): one Redis pub/sub channel shared by every app process;
-# empty = in-process delivery (the embedded mode). The prefix separates installations that
+# Real-time fan-out (apps.core.runtime.realtime): one Redis pub/sub channel shared by every app
+# process; empty = in-process delivery (the embedded mode). The prefix separates installations that
 # share a Redis server.
 ENCLAVE_REALTIME_URL = env.str("ENCLAVE_REALTIME_URL", default=REDIS_URL)
 ENCLAVE_REALTIME_PREFIX = env.str("ENCLAVE_CHANNEL_PREFIX", default="enclave")
@@ -339,7 +330,7 @@ ENCLAVE_WS_SEND_BUFFER_MAX_BYTES = env.int("ENCLAVE_WS_SEND_BUFFER_MAX_BYTES", d
 ENCLAVE_WS_PUSH_HOLD_MS = env.float("ENCLAVE_WS_PUSH_HOLD_MS", default=50.0)
 # HTTP requests run request_started, Django's middleware, the (synchronous) view and the
 # response's close in one worker thread, as under WSGI, instead of crossing between the
-# event loop and threads five times (apps/core/asgi_handler.py).
+# event loop and threads five times (apps/core/runtime/asgi_handler.py).
 ENCLAVE_HTTP_ONE_THREAD_HOP = env.bool("ENCLAVE_HTTP_ONE_THREAD_HOP", default=True)
 # Batches of messages one app process writes at once, each in its own thread and database
 # connection (apps.chat.consumers.SendBatcher). SQLite has one writer at a time: keep 1 there.
@@ -352,8 +343,8 @@ ENCLAVE_SEND_WRITERS = env.int("ENCLAVE_SEND_WRITERS", default=1)
 # With several processes at a moderate rate each commits mostly one-message batches
 # (docs/performance.md §5.24 has the measurement).
 ENCLAVE_SEND_BATCH_WINDOW_MS = env.float("ENCLAVE_SEND_BATCH_WINDOW_MS", default=0.0)
-# CPython collector thresholds of the ASGI server process (apps/core/gctune.py); empty leaves
-# the collector alone (CPython's 700,10,10, no freeze).
+# CPython collector thresholds of the ASGI server process (apps/core/runtime/gctune.py); empty
+# leaves the collector alone (CPython's 700,10,10, no freeze).
 ENCLAVE_GC_THRESHOLDS = tuple(
     env.list("ENCLAVE_GC_THRESHOLDS", cast=int, default=[700, 10, 1_000_000])
 )

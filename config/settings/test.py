@@ -1,6 +1,6 @@
 """Test settings: the same as base, with fast password hashing.
 
-The database and channel layer follow DATABASE_URL / REDIS_URL like every other mode, so the
+The database and the real-time bus follow DATABASE_URL / REDIS_URL like every other mode, so the
 same suite runs on the embedded default and on PostgreSQL + Redis.
 """
 
@@ -15,7 +15,7 @@ ENCLAVE_CLAMD_ADDRESS = "unix:///nonexistent/enclave-test-clamd.sock"
 # Throttling stays on (its tests need it); tests that log in repeatedly clear the cache.
 # SQLite tests use Django's shared in-memory database (fast, private to each xdist worker).
 
-# Each pytest-xdist worker gets its own Redis database, so channel-layer groups ("chan.1") and
+# Each pytest-xdist worker gets its own Redis database, so real-time topics ("chan.1") and
 # presence keys of parallel workers, whose test databases reuse the same ids, never meet.
 import os  # noqa: E402
 from urllib.parse import urlparse, urlunparse  # noqa: E402
@@ -29,12 +29,6 @@ if REDIS_URL:
     _offset = int(os.environ.get("ENCLAVE_TEST_REDIS_OFFSET", "0"))
     _worker = str(int(_worker) + _offset)
     REDIS_URL = urlunparse(urlparse(REDIS_URL)._replace(path=f"/{1 + int(_worker) % 15}"))
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "enclave-test"},
-        }
-    }
     CACHES["default"]["LOCATION"] = REDIS_URL
     # Pub/sub channels are not per database: the prefix keeps workers apart.
     ENCLAVE_REALTIME_URL = REDIS_URL

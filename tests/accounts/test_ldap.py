@@ -385,6 +385,6 @@ def test_user_removed_from_directory_while_signed_in_loses_session_and_sockets(
     directory_sync()
 
     assert client.get("/api/v1/users/me/").status_code in (401, 403)
-    assert {"groups": [f"user.{kate.pk}"], "code": CLOSE_CODE_DEACTIVATED}.items() <= next(
+    assert {"topics": [f"user.{kate.pk}"], "code": CLOSE_CODE_DEACTIVATED}.items() <= next(
         c for c in captured_controls if c["action"] == "close"
     ).items()

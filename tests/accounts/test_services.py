@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts import services
 from apps.accounts.models import APIToken, Role, User, UserSession
 from apps.accounts.tokens import token_digest, user_for_token
-from apps.core.events import user_group
+from apps.core.events import user_topic
 from tests.chat.support import raises_domain_error
 
 pytestmark = pytest.mark.django_db
@@ -208,7 +208,7 @@ def test_deactivate_closes_every_socket_of_the_user(
 
     assert captured_controls == [
         {
-            "groups": [user_group(user.pk)],
+            "topics": [user_topic(user.pk)],
             "type": "client.control",
             "action": "close",
             "session": None,

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from apps.accounts import availability, services
 from apps.accounts.models import User, UserStatus
 from apps.core.errors import InvalidInput
-from apps.core.events import presence_group, user_group
+from apps.core.events import presence_topic, user_topic
 from apps.ops.models import FeatureFlag
 from tests.factories import UserFactory
 
@@ -276,7 +276,7 @@ def test_status_change_is_pushed_to_presence_watchers(
     services.user_status_clear(user=user)
 
     pushes = [event for event in captured_events if event["type"] == "user.status"]
-    assert [event["groups"] for event in pushes] == [[presence_group(user.pk)]] * 2
+    assert [event["topics"] for event in pushes] == [[presence_topic(user.pk)]] * 2
     assert pushes[0]["status"]["text"] == "On holiday"
     assert pushes[1]["status"] is None
 
@@ -297,7 +297,7 @@ def test_notification_settings_go_to_the_users_own_tabs_only(
     user = UserFactory()
     services.notification_settings_update(user=user, desktop=False)
     (push,) = captured_events
-    assert push["groups"] == [user_group(user.pk)]
+    assert push["topics"] == [user_topic(user.pk)]
     assert push["settings"] == {"desktop": False, "sound": True, "email_unread": True}
 
 

@@ -30,7 +30,7 @@ Connect = Callable[..., Awaitable[WsClient]]
 def bus_ws(request: pytest.FixtureRequest, settings: Any) -> Connect:
     """`ws_connect` on the in-process bus, then on the real Redis bus."""
     if request.param == "redis":
-        request.getfixturevalue("settings_redis_layer")
+        request.getfixturevalue("settings_redis_realtime")
     else:
         settings.ENCLAVE_REALTIME_URL = ""
     return request.getfixturevalue("ws_connect")  # type: ignore[no-any-return]

@@ -47,7 +47,7 @@ def test_every_call_event_matches_its_schema_and_reaches_only_the_participants(
     for event in call_events:
         validate(event)
     both = sorted([f"user.{pair.alice.pk}", f"user.{pair.bob.pk}"])
-    assert [(e["type"], sorted(e["groups"])) for e in call_events] == [
+    assert [(e["type"], sorted(e["topics"])) for e in call_events] == [
         ("call.ringing", both),
         ("call.accepted", both),
         ("call.signal", [f"user.{pair.bob.pk}"]),

@@ -152,9 +152,9 @@ def test_removal_revokes_the_token_and_tells_the_removed(
     mine = CallParticipant.objects.get(call_id=call_id, user=team.ann)
     assert mine.state == ParticipantState.LEFT
     removed = [e for e in captured_events if e["type"] == "call.removed"]
-    assert [(e["call_id"], e["groups"]) for e in removed] == [(call_id, [f"user.{team.ann.pk}"])]
+    assert [(e["call_id"], e["topics"]) for e in removed] == [(call_id, [f"user.{team.ann.pk}"])]
     updated = [e for e in captured_events if e["type"] == "call.updated"][-1]
-    assert updated["groups"] == [f"chan.{team.channel.pk}"]
+    assert updated["topics"] == [f"chan.{team.channel.pk}"]
     assert "token" not in json.dumps(updated)
     assert "pin" not in json.dumps(updated)
     with pytest.raises(NotFound):

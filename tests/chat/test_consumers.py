@@ -325,7 +325,7 @@ async def test_channel_layer_failure_after_commit_still_acks_the_stored_message(
     def layer_down(groups: list[str], message: dict[str, Any]) -> None:
         raise ConnectionError("Redis is restarting")
 
-    monkeypatch.setattr(core_events, "_send_to_groups", layer_down)
+    monkeypatch.setattr(core_events, "_send_to_topics", layer_down)
     ack = await send(ann, team.channel, "stored anyway")
 
     assert await sync(Message.objects.filter(pk=ack["message_id"]).exists)()

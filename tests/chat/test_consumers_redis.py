@@ -1,4 +1,5 @@
-"""Two users talking through the real Redis event bus (apps.core.realtime), not the in-process one.
+"""Two users talking through the real Redis event bus (apps.core.runtime.realtime), not the
+in-process one.
 
 These run whenever Redis is reachable (REDIS_URL, else redis://127.0.0.1:6379/0), on SQLite as
 well as on PostgreSQL; with ENCLAVE_REQUIRE_SERVICES=1 a missing Redis fails them.
@@ -18,7 +19,7 @@ from apps.accounts.models import User
 from apps.accounts.services import CLOSE_CODE_DEACTIVATED, user_deactivate
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind
-from apps.core import realtime
+from apps.core.runtime import realtime
 from tests.ws import WsClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -27,7 +28,7 @@ Connect = Callable[..., Awaitable[WsClient]]
 
 
 @pytest.fixture
-def redis_ws(settings_redis_layer: None, ws_connect: Connect, settings: Any) -> Connect:
+def redis_ws(settings_redis_realtime: None, ws_connect: Connect, settings: Any) -> Connect:
     """`ws_connect` on the Redis bus (requested in this order, so it is set up first)."""
     assert settings.ENCLAVE_REALTIME_URL.startswith("redis://")
     return ws_connect

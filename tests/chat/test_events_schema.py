@@ -28,7 +28,7 @@ from tests.chat.support import send
 
 Events = list[dict[str, Any]]
 STRICT = ConfigDict(extra="forbid", strict=True)
-ENVELOPE_KEYS = {"v", "groups"}
+ENVELOPE_KEYS = {"v", "topics"}
 
 _strict_copies: dict[type, Any] = {}
 
@@ -252,7 +252,7 @@ def test_every_schema_has_a_producer() -> None:
 def test_the_hubs_resync_frame_matches_its_schema() -> None:
     import orjson
 
-    from apps.core.realtime import RESYNC_FRAME
+    from apps.core.runtime.realtime import RESYNC_FRAME
 
     validate_event(orjson.loads(RESYNC_FRAME))
 

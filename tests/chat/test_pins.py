@@ -224,7 +224,7 @@ def test_pin_publishes_pin_added_to_the_channel_with_its_seq(
 
     [event] = captured_events
     assert event["type"] == "pin.added"
-    assert event["groups"] == [f"chan.{room.channel.pk}"]
+    assert event["topics"] == [f"chan.{room.channel.pk}"]
     assert event["channel_seq"] == Channel.objects.get(pk=room.channel.pk).last_seq
     assert event["message_id"] == room.message.pk
     assert event["pinned"]["pinned_by_id"] == room.bob.pk

@@ -15,7 +15,7 @@ from apps.accounts.models import AuditEvent, OrganizationSettings, User
 from apps.accounts.services import organization_settings_update
 from apps.chat import receipts, services
 from apps.chat.models import Channel, ChannelKind, Membership
-from apps.core.events import channel_group, user_group
+from apps.core.events import channel_topic, user_topic
 from tests.chat.support import raises_domain_error, send
 
 Events = list[dict[str, Any]]
@@ -347,9 +347,9 @@ def test_read_mark_tells_the_members_of_a_small_conversation(
 
     services.read_mark(user=bob, channel_id=dm.pk, seq=1)
 
-    assert [(e["type"], e["groups"]) for e in captured_events] == [
-        ("read", [user_group(bob.pk)]),
-        ("receipts.updated", [channel_group(dm.pk)]),
+    assert [(e["type"], e["topics"]) for e in captured_events] == [
+        ("read", [user_topic(bob.pk)]),
+        ("receipts.updated", [channel_topic(dm.pk)]),
     ]
     pushed = captured_events[1]
     assert (pushed["channel_id"], pushed["user_id"], pushed["seq"]) == (dm.pk, bob.pk, 1)

@@ -27,7 +27,7 @@ from apps.chat.permissions import access_channel_post_batch
 from apps.chat.services import SendRequest, SendResult
 from apps.chat.services import send_batch as batch_module
 from apps.core.errors import DomainError
-from apps.core.events import channel_group
+from apps.core.events import channel_topic
 from tests.chat.support import send
 from tests.pgsupport import generic_plan, prepared_statement_runs
 
@@ -449,7 +449,7 @@ def test_events_are_published_once_per_created_message_and_only_after_commit(
     assert [e["type"] for e in captured_events] == ["message.new"] * 3
     assert [e["message"]["id"] for e in captured_events] == [m.pk for m in created]
     assert [e["channel_seq"] for e in captured_events] == [2, 3, 4]
-    assert all(e["groups"] == [channel_group(general.pk)] for e in captured_events)
+    assert all(e["topics"] == [channel_topic(general.pk)] for e in captured_events)
     assert captured_events[1]["message"]["mentioned_user_ids"] == [alice.pk]
 
 

@@ -1,4 +1,4 @@
-"""What each chat service publishes after commit: type, audience groups and payload.
+"""What each chat service publishes after commit: type, audience topics and payload.
 
 Events leave only when the transaction commits, so every test here runs with real commits
 (`transaction=True`) and reads what `captured_events` recorded.
@@ -18,7 +18,7 @@ from apps.chat import services
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Message
 from apps.chat.presence import AWAY, ONLINE
 from apps.core.errors import DomainError
-from apps.core.events import channel_group, presence_group, user_group
+from apps.core.events import channel_topic, presence_topic, user_topic
 from tests.chat.support import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,7 +64,7 @@ def test_send_publishes_message_new_to_the_channel(
     event = only(events)
     assert event["type"] == "message.new"
     assert event["v"] == 1
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert event["channel_id"] == general.pk
     assert event["channel_seq"] == message.seq
     assert event["message"]["id"] == message.pk
@@ -114,7 +114,7 @@ def test_edit_publishes_message_updated_with_new_version(
 
     event = only(events)
     assert event["type"] == "message.updated"
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert event["channel_seq"] == 2
     assert event["message"]["version"] == 2
     assert event["message"]["body"] == "final @bob"
@@ -133,7 +133,7 @@ def test_delete_publishes_a_tombstone(
 
     event = only(events)
     assert event["type"] == "message.deleted"
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert event["channel_seq"] == 3
     tombstone = event["message"]
     assert (tombstone["id"], tombstone["seq"], tombstone["deleted"]) == (message.pk, 1, True)
@@ -152,7 +152,7 @@ def test_reaction_add_publishes_reaction_added_with_totals(
 
     event = only(events)
     assert event["type"] == "reaction.added"
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert (event["message_id"], event["user_id"], event["emoji"]) == (message.pk, bob.pk, "🎉")
     assert event["channel_seq"] == 3
     assert event["reactions"] == [{"emoji": "🎉", "count": 2, "user_ids": [alice.pk, bob.pk]}]
@@ -207,10 +207,10 @@ def test_channel_create_tells_each_member_their_new_channel(
     )
 
     created = [e for e in captured_events if e["type"] == "channel.created"]
-    assert sorted(e["groups"][0] for e in created) == sorted(
-        [user_group(alice.pk), user_group(bob.pk)]
+    assert sorted(e["topics"][0] for e in created) == sorted(
+        [user_topic(alice.pk), user_topic(bob.pk)]
     )
-    assert all(len(e["groups"]) == 1 for e in created)
+    assert all(len(e["topics"]) == 1 for e in created)
     assert all(e["channel"]["id"] == channel.pk for e in created)
     assert all(e["channel"]["name"] == "ops" for e in created)
 
@@ -227,7 +227,7 @@ def test_channel_create_announces_each_member_to_the_channel(
         (alice.pk, ChannelRole.ADMIN),
         (bob.pk, ChannelRole.MEMBER),
     }
-    assert all(e["groups"] == [channel_group(channel.pk)] for e in joined)
+    assert all(e["topics"] == [channel_topic(channel.pk)] for e in joined)
 
 
 def test_failed_channel_create_publishes_nothing(
@@ -250,7 +250,7 @@ def test_channel_update_publishes_channel_updated(
 
     event = only(events)
     assert event["type"] == "channel.updated"
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert (event["channel"]["name"], event["channel"]["topic"]) == ("town-square", "hi")
 
 
@@ -280,9 +280,9 @@ def test_join_announces_member_and_sends_channel_to_joiner(
 
     by_type = {e["type"]: e for e in events}
     assert set(by_type) == {"member.joined", "channel.created"}
-    assert by_type["member.joined"]["groups"] == [channel_group(general.pk)]
+    assert by_type["member.joined"]["topics"] == [channel_topic(general.pk)]
     assert by_type["member.joined"]["user_id"] == carol.pk
-    assert by_type["channel.created"]["groups"] == [user_group(carol.pk)]
+    assert by_type["channel.created"]["topics"] == [user_topic(carol.pk)]
 
 
 def test_join_tells_joiners_sockets_to_subscribe(
@@ -292,7 +292,7 @@ def test_join_tells_joiners_sockets_to_subscribe(
 
     assert captured_controls == [
         {
-            "groups": [user_group(carol.pk)],
+            "topics": [user_topic(carol.pk)],
             "type": "client.control",
             "action": "join",
             "channel_id": general.pk,
@@ -303,9 +303,9 @@ def test_join_tells_joiners_sockets_to_subscribe(
 def test_leave_tells_leaver_and_channel(bob: User, general: Channel, events: Events) -> None:
     services.channel_leave(user=bob, channel_id=general.pk)
 
-    assert [(e["type"], e["groups"]) for e in events] == [
-        ("member.left", [user_group(bob.pk)]),
-        ("member.left", [channel_group(general.pk)]),
+    assert [(e["type"], e["topics"]) for e in events] == [
+        ("member.left", [user_topic(bob.pk)]),
+        ("member.left", [channel_topic(general.pk)]),
     ]
     assert all(e["user_id"] == bob.pk for e in events)
 
@@ -315,8 +315,8 @@ def test_removal_unsubscribes_removed_users_sockets(
 ) -> None:
     services.channel_remove_member(actor=alice, channel_id=general.pk, user_id=bob.pk)
 
-    assert [(c["action"], c["groups"]) for c in captured_controls] == [
-        ("leave", [user_group(bob.pk)])
+    assert [(c["action"], c["topics"]) for c in captured_controls] == [
+        ("leave", [user_topic(bob.pk)])
     ]
     assert {e["type"] for e in events} == {"member.left"}
 
@@ -330,7 +330,7 @@ def test_role_change_publishes_member_updated(
 
     event = only(events)
     assert event["type"] == "member.updated"
-    assert event["groups"] == [channel_group(general.pk)]
+    assert event["topics"] == [channel_topic(general.pk)]
     assert (event["user_id"], event["role"]) == (bob.pk, ChannelRole.ADMIN)
 
 
@@ -350,8 +350,8 @@ def test_dm_open_sends_the_new_channel_to_both_people(
     dm = services.dm_open(user=alice, user_ids=[bob.pk])
 
     created = [e for e in events if e["type"] == "channel.created"]
-    assert sorted(e["groups"][0] for e in created) == sorted(
-        [user_group(alice.pk), user_group(bob.pk)]
+    assert sorted(e["topics"][0] for e in created) == sorted(
+        [user_topic(alice.pk), user_topic(bob.pk)]
     )
     assert all(e["channel"]["id"] == dm.pk for e in created)
 
@@ -389,7 +389,7 @@ def test_read_mark_tells_only_the_readers_other_tabs(
 
     event = only(events)
     assert event["type"] == "read"
-    assert event["groups"] == [user_group(bob.pk)]
+    assert event["topics"] == [user_topic(bob.pk)]
     assert (event["channel_id"], event["last_read_seq"]) == (general.pk, 2)
 
 
@@ -413,7 +413,7 @@ def test_typing_is_published_to_the_channel(alice: User, general: Channel, event
 
     event = only(events)
     assert event == {
-        "groups": [channel_group(general.pk)],
+        "topics": [channel_topic(general.pk)],
         "v": 1,
         "type": "typing",
         "channel_id": general.pk,
@@ -426,7 +426,7 @@ def test_presence_change_is_published_to_its_watchers(alice: User, captured_even
     services.presence_update(user=alice, connection_id="tab-1", state=ONLINE)
 
     event = only(captured_events)
-    assert event["groups"] == [presence_group(alice.pk)]
+    assert event["topics"] == [presence_topic(alice.pk)]
     assert (event["type"], event["user_id"], event["status"]) == ("presence", alice.pk, ONLINE)
 
 

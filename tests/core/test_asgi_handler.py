@@ -14,7 +14,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import FileResponse, HttpRequest
 from django.urls import path
 
-from apps.core.asgi_handler import OneHopASGIHandler
+from apps.core.runtime.asgi_handler import OneHopASGIHandler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

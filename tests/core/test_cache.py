@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from apps.core.cache import SharedRedisCache
+from apps.core.runtime.cache import SharedRedisCache
 from tests.conftest import REDIS_TEST_URL
 
 pytestmark = pytest.mark.redis

@@ -1,4 +1,4 @@
-"""apps.core.dbpool: the pool's health check, at most once a second per connection."""
+"""apps.core.runtime.dbpool: the pool's health check, at most once a second per connection."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from apps.core import dbpool
+from apps.core.runtime import dbpool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from apps.core import dbthread
-from apps.core.dbthread import socket_db_call
+from apps.core.runtime import dbthread
+from apps.core.runtime.dbthread import socket_db_call
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

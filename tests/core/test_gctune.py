@@ -1,4 +1,4 @@
-"""The server process's collector settings (apps/core/gctune.py)."""
+"""The server process's collector settings (apps/core/runtime/gctune.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from apps.core import gctune
+from apps.core.runtime import gctune
 
 
 @pytest.fixture

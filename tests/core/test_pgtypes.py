@@ -1,4 +1,5 @@
-"""apps.core.pgtypes: timestamps parsed by psycopg's C loader, the same values as Django's."""
+"""apps.core.runtime.pgtypes: timestamps parsed by psycopg's C loader, the same values as
+Django's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg import pq
 
 from apps.accounts.models import User
-from apps.core.pgtypes import TIMESTAMPTZ_OID, UtcTimestamptzLoader
+from apps.core.runtime.pgtypes import TIMESTAMPTZ_OID, UtcTimestamptzLoader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

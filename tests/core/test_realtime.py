@@ -1,4 +1,4 @@
-"""The per-process real-time hub (apps.core.realtime) on its own, without sockets.
+"""The per-process real-time hub (apps.core.runtime.realtime) on its own, without sockets.
 
 The in-process bus here; the Redis bus is exercised end to end by tests/chat/test_consumers_redis.
 Each scenario runs on a fresh event loop in a thread of its own (`in_loop`): a browser test that
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from apps.core import realtime
-from apps.core.wsframes import text_frame
+from apps.core.runtime import realtime
+from apps.core.runtime.wsframes import text_frame
 
 
 class Recorder:

@@ -1,4 +1,4 @@
-"""apps.core.sqlrows: model instances and several result sets from hand-written SQL."""
+"""apps.core.runtime.sqlrows: model instances and several result sets from hand-written SQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership
-from apps.core.sqlrows import (
+from apps.core.runtime.sqlrows import (
     fetch_all_prepared,
     fetch_all_together,
     instances,

@@ -84,7 +84,7 @@ def test_sliding_window_on_the_in_process_cache(local_cache: None) -> None:
 @pytest.mark.redis
 def test_sliding_window_on_redis_in_one_script() -> None:
     prefix = f"enclave-test-{uuid.uuid4().hex[:8]}"
-    backend = {"BACKEND": "apps.core.cache.SharedRedisCache", "LOCATION": REDIS_TEST_URL}
+    backend = {"BACKEND": "apps.core.runtime.cache.SharedRedisCache", "LOCATION": REDIS_TEST_URL}
     with override_settings(CACHES={"default": {**backend, "KEY_PREFIX": prefix}}):
         cache: Any = caches["default"]
         run_the_windows(user_id=1)

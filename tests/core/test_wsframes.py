@@ -1,4 +1,4 @@
-"""apps.core.wsframes: fan-out frames written once and straight to uvicorn's transports."""
+"""apps.core.runtime.wsframes: fan-out frames written once and straight to uvicorn's transports."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from websockets.protocol import State
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, ChannelKind
-from apps.core import wsframes
-from apps.core.wsframes import (
+from apps.core.runtime import wsframes
+from apps.core.runtime.wsframes import (
     QUIET_GAP,
     SCOPE_EXTENSION,
     Cork,

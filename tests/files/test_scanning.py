@@ -45,7 +45,7 @@ def _upload(user: User, data: bytes, name: str) -> Attachment:
 
 def validate_file_event(event: dict[str, Any]) -> None:
     schema = file_events.EVENT_SCHEMAS[event["type"]]
-    body = {key: value for key, value in event.items() if key not in ("v", "groups")}
+    body = {key: value for key, value in event.items() if key not in ("v", "topics")}
     TypeAdapter(strict_schema(schema)).validate_python(body, strict=True)
 
 
@@ -117,7 +117,7 @@ def test_quarantine_tells_uploader_and_admins_and_is_audited(
 
     assert {e["type"] for e in captured_events} >= set(file_events.EVENT_SCHEMAS)
     (event,) = [e for e in captured_events if e["type"] == "attachment.quarantined"]
-    assert set(event["groups"]) == {f"user.{u.pk}" for u in (alice, admin, owner)}
+    assert set(event["topics"]) == {f"user.{u.pk}" for u in (alice, admin, owner)}
     assert event["attachment_id"] == str(attachment.pk)
     for published in captured_events:
         if published["type"].startswith("attachment."):

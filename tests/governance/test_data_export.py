@@ -220,7 +220,7 @@ def test_ready_export_is_pushed_to_the_users_own_tabs(
     make_user: Callable[..., User],
     captured_events: list[dict[str, Any]],
 ) -> None:
-    from apps.core.events import user_group
+    from apps.core.events import user_topic
     from tests.ws import check_frame
 
     alice = make_user()
@@ -228,8 +228,8 @@ def test_ready_export_is_pushed_to_the_users_own_tabs(
 
     ready = [e for e in captured_events if e["type"] == "data_export.ready"]
     assert len(ready) == 1
-    assert ready[0]["groups"] == [user_group(alice.pk)]
-    event = {k: v for k, v in ready[0].items() if k != "groups"}
+    assert ready[0]["topics"] == [user_topic(alice.pk)]
+    event = {k: v for k, v in ready[0].items() if k != "topics"}
     check_frame(event)
     assert event["export"]["status"] == "ready"
 

@@ -124,8 +124,8 @@ def test_a_note_is_never_pushed_to_the_asker(desk: Desk, captured_events: list[d
 
     notes = [e for e in captured_events if e["type"] == "helpdesk.entry"]
     assert len(notes) == 1
-    assert f"user.{desk.asker.pk}" not in notes[0]["groups"]
-    assert set(notes[0]["groups"]) == {f"user.{desk.agent.pk}", f"user.{desk.agent2.pk}"}
+    assert f"user.{desk.asker.pk}" not in notes[0]["topics"]
+    assert set(notes[0]["topics"]) == {f"user.{desk.agent.pk}", f"user.{desk.agent2.pk}"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,7 +138,7 @@ def test_queue_changes_are_pushed_to_agents_and_the_asker(
 
     (event,) = [e for e in captured_events if e["type"] == "helpdesk.ticket"]
     assert event["ticket"]["assignee_id"] == desk.agent.pk
-    assert set(event["groups"]) == {f"user.{u.pk}" for u in (desk.asker, desk.agent, desk.agent2)}
+    assert set(event["topics"]) == {f"user.{u.pk}" for u in (desk.asker, desk.agent, desk.agent2)}
 
 
 def test_only_agents_claim_and_a_claimed_ticket_is_not_claimed_twice(desk: Desk) -> None:

@@ -265,4 +265,4 @@ def test_preview_event_reaches_the_channel(
     assert updates
     assert updates[-1]["message_id"] == message.pk
     assert updates[-1]["previews"][0]["title"] == "Deploy runbook & checklist"
-    assert updates[-1]["groups"] == [f"chan.{setup.channel.pk}"]
+    assert updates[-1]["topics"] == [f"chan.{setup.channel.pk}"]

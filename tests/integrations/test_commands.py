@@ -201,7 +201,7 @@ def test_poll_vote_publishes_live_counts(
     services.poll_vote(user=setup.bob, poll_id=poll.pk, option_id=option.pk)
     updates = [e for e in captured_events if e["type"] == "poll.updated"]
     assert updates[-1]["poll"]["options"][0]["votes"] == 1
-    assert updates[-1]["groups"] == [f"chan.{setup.channel.pk}"]
+    assert updates[-1]["topics"] == [f"chan.{setup.channel.pk}"]
 
 
 # --- the WebSocket send path ---------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_custom_command_answer_is_private_when_the_bot_is_not_a_member(
     _send(setup.alice, setup.channel.pk, "/deploy billing")
     assert Message.objects.count() == before
     private = [e for e in captured_events if e["type"] == "command.response"]
-    assert private[-1]["groups"] == [f"user.{setup.alice.pk}"]
+    assert private[-1]["topics"] == [f"user.{setup.alice.pk}"]
     assert private[-1]["text"].startswith("Done\n")
 
 

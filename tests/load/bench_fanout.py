@@ -27,9 +27,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
 from apps.chat.consumers import ClientConsumer  # noqa: E402
-from apps.core import realtime  # noqa: E402
-from apps.core.events import channel_group  # noqa: E402
-from apps.core.wsframes import Cork, DirectFrames, text_frame  # noqa: E402
+from apps.core.events import channel_topic  # noqa: E402
+from apps.core.runtime import realtime  # noqa: E402
+from apps.core.runtime.wsframes import Cork, DirectFrames, text_frame  # noqa: E402
 from tests.wsfakes import fake_protocol  # noqa: E402
 
 
@@ -68,10 +68,10 @@ async def run(members: int, records: int, seconds: float) -> dict[str, Any]:
     channel_id = 7
     sockets = [_socket(channel_id, cork) for _ in range(members)]
     for consumer, _transport in sockets:
-        hub.add(consumer, [channel_group(channel_id)])
+        hub.add(consumer, [channel_topic(channel_id)])
     frame = json.dumps({"type": "message.new", "message": {"body": "x" * 500}})
     payload = b"".join(
-        realtime.encode([channel_group(channel_id)], {"channel_id": channel_id, "frame": frame})
+        realtime.encode([channel_topic(channel_id)], {"channel_id": channel_id, "frame": frame})
         for _ in range(records)
     )
     delivered = 0

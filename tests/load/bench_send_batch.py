@@ -173,7 +173,7 @@ def main() -> None:
         connection.ensure_connection()
         connection.connection.prepare_threshold = None  # psycopg: never prepare
 
-    core_events._send_to_groups = lambda groups, message: None  # type: ignore[assignment]
+    core_events._send_to_topics = lambda groups, message: None  # type: ignore[assignment]
     rooms = bench_rooms(users=arguments.users, room_size=arguments.room_size)
     reference = measure_one_by_one(rooms, messages=arguments.messages, seed=arguments.seed)
     print(json.dumps({**reference, "cpus": os.cpu_count()}), flush=True)

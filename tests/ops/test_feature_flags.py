@@ -577,7 +577,7 @@ def test_a_change_reaches_every_process_through_the_shared_redis_cache(
 
     settings.CACHES = {
         "default": {
-            "BACKEND": "apps.core.cache.SharedRedisCache",
+            "BACKEND": "apps.core.runtime.cache.SharedRedisCache",
             "LOCATION": REDIS_TEST_URL,
             "KEY_PREFIX": f"enclave-test-flags-{uuid.uuid4().hex[:8]}",
         }

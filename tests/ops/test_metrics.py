@@ -427,8 +427,8 @@ async def test_fan_out_counts_every_delivery_and_samples_the_histograms(
 ) -> None:
     import asyncio
 
-    from apps.core import realtime
     from apps.core.metrics import REALTIME_BUS_LAG, REALTIME_DELIVERIES
+    from apps.core.runtime import realtime
 
     monkeypatch.setattr(realtime, "OBSERVE_EVERY", 0.3)  # wide: a loaded machine stays inside
 

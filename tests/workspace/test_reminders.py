@@ -173,12 +173,12 @@ def test_cancel_deletes_and_tells_my_tabs(
     payload = reminders.reminder_create(user=me, note="x", preset="1h")
     reminders.reminder_cancel(user=me, reminder_id=payload["id"])
     assert not Reminder.objects.exists()
-    assert [(e["type"], e["groups"]) for e in captured_events] == [
+    assert [(e["type"], e["topics"]) for e in captured_events] == [
         ("reminder.created", [f"user.{me.pk}"]),
         ("reminder.cancelled", [f"user.{me.pk}"]),
     ]
     for event in captured_events:
-        check_frame({k: v for k, v in event.items() if k != "groups"})
+        check_frame({k: v for k, v in event.items() if k != "topics"})
 
 
 def test_someone_elses_reminder_cannot_be_cancelled(me: User, clock: Any) -> None:
@@ -302,10 +302,10 @@ def test_due_reminder_arrives_once_from_the_system_bot_with_a_push(
     assert f"/c/{room.pk}/?m={message.pk}" in dm_message.body
     assert Reminder.objects.get().delivered_at == NOW + timedelta(minutes=21)
     (due,) = [e for e in captured_events if e["type"] == "reminder.due"]
-    assert due["groups"] == [f"user.{me.pk}"]
+    assert due["topics"] == [f"user.{me.pk}"]
     assert due["reminder"]["id"] == payload["id"]
     assert (due["dm_channel_id"], due["dm_message_id"]) == (dm_message.channel_id, dm_message.pk)
-    check_frame({k: v for k, v in due.items() if k != "groups"})
+    check_frame({k: v for k, v in due.items() if k != "topics"})
     assert reminders.reminders_pending(user=me) == []
 
 

@@ -167,7 +167,7 @@ def test_save_and_unsave_tell_only_my_own_tabs(room: Any, captured_events: Event
     services.saved_message_add(user=room.me, message_id=room.message.pk)
     services.saved_message_remove(user=room.me, message_id=room.message.pk)
 
-    assert [(e["type"], e["groups"], e["message_id"]) for e in captured_events] == [
+    assert [(e["type"], e["topics"], e["message_id"]) for e in captured_events] == [
         ("saved.added", [f"user.{room.me.pk}"], room.message.pk),
         ("saved.removed", [f"user.{room.me.pk}"], room.message.pk),
     ]
@@ -187,7 +187,7 @@ def test_saved_events_match_their_schema(room: Any, captured_events: Events) -> 
 
     assert {e["type"] for e in captured_events} == {"saved.added", "saved.removed"}
     for event in captured_events:
-        body = {k: v for k, v in event.items() if k not in {"v", "groups"}}
+        body = {k: v for k, v in event.items() if k not in {"v", "topics"}}
         TypeAdapter(strict_schema(EVENT_SCHEMAS[event["type"]])).validate_python(body, strict=True)
 
 

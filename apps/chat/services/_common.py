@@ -26,7 +26,7 @@ from apps.chat.models import (
 from apps.chat.selectors import direct_member_ids
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
-from apps.core.sqlrows import any_of, fetch_all_together
+from apps.core.runtime.sqlrows import any_of, fetch_all_together
 
 MAX_CHANNEL_NAME = 80
 MAX_GROUP_DM_MEMBERS = 16

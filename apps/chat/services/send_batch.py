@@ -40,7 +40,7 @@ from apps.chat.services.messages import (
 )
 from apps.core.errors import DomainError, NotFound
 from apps.core.metrics import MESSAGES_SENT
-from apps.core.sqlrows import fetch_all_prepared, prepared_cursor, rows_table
+from apps.core.runtime.sqlrows import fetch_all_prepared, prepared_cursor, rows_table
 
 # --- group commit of many sends (the WebSocket path) --------------------------------------------
 

@@ -10,7 +10,7 @@ round trip each: 10 % of the send writer's samples at the peak (docs/performance
 the round trip for a connection that passed one less than `CHECK_EVERY` seconds ago and whose
 socket libpq still reports healthy. One the server dropped in between fails the operation that
 gets it (an error the client sees and retries; sends are idempotent), and the pool discards it;
-the next checkout checks again. It is the trade `apps.core.dbthread` makes for Django's own
+the next checkout checks again. It is the trade `apps.core.runtime.dbthread` makes for Django's own
 check of a persistent connection.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
-# One policy for both kinds of connection: pooled here, persistent in apps.core.dbthread.
-from apps.core.dbthread import HEALTH_CHECK_EVERY as CHECK_EVERY
+# One policy for both kinds of connection: pooled here, persistent in apps.core.runtime.dbthread.
+from apps.core.runtime.dbthread import HEALTH_CHECK_EVERY as CHECK_EVERY
 
 _now = time.monotonic  # tests replace this clock, not the process-wide one
 _checked_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()

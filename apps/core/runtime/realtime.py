@@ -4,7 +4,7 @@ Every app process keeps one `Hub` on its event loop. Sockets register under topi
 `chan.42`, `presence.7`); an event names the topics it is for. `publish` sends the event's
 pre-serialised frame ONCE to a single Redis pub/sub channel that every app process subscribes
 to, and each process writes that same frame straight to its own sockets of those topics: no
-channel-layer message, queue, task or decode per recipient, and no Redis round trip per socket.
+per-recipient message, queue, task or decode, and no Redis round trip per socket.
 The events a process publishes in one turn of its event loop (a send batch's messages) travel
 as one pub/sub message: one PUBLISH, and one message for each subscriber to read.
 Like Mattermost's cluster bus, every process sees every event and filters locally: one small
@@ -38,7 +38,7 @@ import orjson
 from django.conf import settings
 
 from apps.core.metrics import REALTIME_BUS_LAG, REALTIME_DELIVERIES, REALTIME_FANOUT
-from apps.core.wsframes import text_frame
+from apps.core.runtime.wsframes import text_frame
 
 logger = logging.getLogger(__name__)
 # The trail of a message (its correlation id, the client_msg_id) through publication and

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for the servers (repeatable), e.g. ENCLAVE_CHANNEL_CAPACITY=5000",
+        help="extra environment for the servers (repeatable), e.g. ENCLAVE_WS_PUSH_HOLD_MS=0",
     )
 
     topo.add_argument(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 # Buckets for the summary, first match wins; matched against a frame's "function (file)".
 CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
-    ("channel layer (channels_redis, msgpack)", re.compile(r"channels_redis|msgpack")),
+    ("real-time bus and frames", re.compile(r"apps/core/runtime/(realtime|wsframes)")),
     ("redis client", re.compile(r"/redis/")),
     ("database (psycopg, Django ORM/SQL)", re.compile(r"psycopg|django/db/")),
     ("markdown rendering", re.compile(r"markdown|linkify|nh3|apps/chat/markdown")),
