@@ -257,9 +257,9 @@ def changed_tasks(output: str) -> list[str]:
 def assert_nothing_changed(output: str) -> None:
     per_host = recap(output)
     assert per_host, tail(output)
-    assert all(v["changed"] == 0 and v["failed"] == 0 for v in per_host.values()), (
-        per_host,
-        changed_tasks(output),
+    changed = {host: v for host, v in per_host.items() if v["changed"] or v["failed"]}
+    assert not changed, "\n".join(
+        [f"{host}: {v}" for host, v in changed.items()] + changed_tasks(output)
     )
 
 
