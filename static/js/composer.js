@@ -97,7 +97,7 @@ export class Composer {
     if (event.key === "Enter" && !event.shiftKey && !event.altKey && !isComposing(event)) {
       event.preventDefault();
       this.submit();
-    } else if (event.key === "ArrowUp" && !this.input.value && !isComposing(event) && this.target) {
+    } else if (event.key === "ArrowUp" && !event.altKey && !this.input.value && !isComposing(event) && this.target) {
       event.preventDefault();
       emit("edit:last", { ...this.target, pane: this.pane });
     }

@@ -259,7 +259,8 @@ export class MessageList {
   }
 
   onKeyDown(event) {
-    if (!event.target.matches("article")) return;
+    // Alt+arrows move between conversations (sidebar.js).
+    if (!event.target.matches("article") || event.altKey) return;
     const articles = this.articles();
     const index = articles.indexOf(event.target);
     let next = null;

@@ -2,8 +2,8 @@
 // "Keyboard shortcuts" in the account menu, opens a dialog listing the keys the client
 // handles. Native modal <dialog>: the rest of the page is inert, Tab cycles inside it, Esc
 // closes it and focus goes back to where it was. Keep the list in step with the keydown
-// handlers (quick-switcher.js, search.js, composer.js, message-list.js, message-actions.js,
-// autocomplete.js, thread.js, viewer.js).
+// handlers (sidebar.js, quick-switcher.js, search.js, composer.js, message-list.js,
+// message-actions.js, autocomplete.js, thread.js, viewer.js).
 
 import { byId, h } from "./dom.js";
 import { gettext } from "./i18n.js";
@@ -20,6 +20,8 @@ function groups() {
       title: gettext("Anywhere"),
       shortcuts: [
         [[[CONTROL, "K"]], gettext("Jump to a conversation")],
+        [[["Alt", "↑"], ["Alt", "↓"]], gettext("Previous or next conversation")],
+        [[["Alt", "Shift", "↑"], ["Alt", "Shift", "↓"]], gettext("Previous or next unread conversation")],
         [[[CONTROL, "Shift", "F"]], gettext("Search messages")],
         [[["?"], [CONTROL, "/"]], gettext("Show keyboard shortcuts")],
         [[["Esc"]], gettext("Close a dialog, card, menu or the thread panel")],

@@ -1,6 +1,7 @@
 // The sidebar: channels and direct messages with unread and mention badges (muted ones dimmed),
-// presence dots on one-to-one conversations, the current conversation marked, and on narrow
-// screens the slide-in behaviour behind the header's menu button.
+// presence dots on one-to-one conversations, the current conversation marked, Alt+↑/↓ (with
+// Shift: only unread ones) to the previous or next conversation, and on narrow screens the
+// slide-in behaviour behind the header's menu button.
 
 import { on } from "./bus.js";
 import { config } from "./config.js";
@@ -105,6 +106,28 @@ function render() {
   if (focusedId) byId("sidebar").querySelector(`[data-channel-id="${focusedId}"]`)?.focus();
 }
 
+// --- Alt+↑/↓: the previous or next conversation; with Shift, the previous or next unread one ---
+
+/** The conversation `step` (±1) places from the open one in the sidebar's order, only unread
+ * ones if `unreadOnly`; null at either end (no wrapping round: the last one stays put). */
+function conversationAt(step, unreadOnly) {
+  const links = [...byId("sidebar").querySelectorAll(".conversation-link[data-channel-id]")];
+  const here = links.findIndex((link) => Number(link.dataset.channelId) === store.activeChannelId);
+  const candidates = step > 0 ? links.slice(here + 1) : links.slice(0, Math.max(here, 0)).reverse();
+  const found = candidates.find((link) => !unreadOnly || link.classList.contains("is-unread"));
+  return found ? Number(found.dataset.channelId) : null;
+}
+
+function stepThroughConversations(event) {
+  if (!event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  if (document.querySelector("dialog[open]")) return; // a dialog's own keys
+  if (event.target.closest?.("select")) return; // Alt+↓ opens a select's list
+  const target = conversationAt(event.key === "ArrowDown" ? 1 : -1, event.shiftKey);
+  event.preventDefault();
+  if (target !== null) openChannel(target);
+}
+
 // --- narrow screens -------------------------------------------------------------------------------
 
 function setOpen(open) {
@@ -139,6 +162,7 @@ export function initSidebar({ onOpenChannel }) {
       setOpen(false);
       document.querySelector('[data-action="toggle-sidebar"]')?.focus();
     }
+    stepThroughConversations(event);
   });
   // The "open" state only exists on narrow screens.
   window.matchMedia("(min-width: 768px)").addEventListener("change", (query) => {
