@@ -52,7 +52,10 @@ class TurnServer:
         return self.root / "turnserver.log"
 
     def start(self, timeout: float = 20.0) -> None:
-        relay_low = 49152 + (self.port % 1000) * 10
+        # Relay ports above Linux's ephemeral range (32768-60999), so that no browser, server
+        # or client socket of the suite holds them, and 200 of them: allocations a closed tab
+        # did not release live on for their lifetime (10 min), one or two per transport.
+        relay_low = 61000 + (self.port % 20) * 200
         command = [
             TURNSERVER,
             "-n",  # no configuration file
@@ -60,7 +63,7 @@ class TurnServer:
             f"--listening-port={self.port}",
             "--relay-ip=127.0.0.1",
             f"--min-port={relay_low}",
-            f"--max-port={relay_low + 9}",
+            f"--max-port={relay_low + 199}",
             "--use-auth-secret",
             f"--static-auth-secret={self.secret}",
             f"--realm={REALM}",

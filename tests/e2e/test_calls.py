@@ -149,9 +149,12 @@ def test_a_video_call_connects_through_turn_and_ends_for_both(
     carol.page.click("#call-accept")
 
     for tab in (bob, carol):
-        tab.page.wait_for_selector(
-            '#call-panel[data-connection="connected"]', timeout=CONNECT_TIMEOUT_MS
-        )
+        try:
+            tab.page.wait_for_selector(
+                '#call-panel[data-connection="connected"]', timeout=CONNECT_TIMEOUT_MS
+            )
+        except Exception as error:  # what coturn saw tells why ICE found no relay path
+            raise AssertionError(f"not connected; coturn's log:\n{coturn.log_tail(60)}") from error
         assert tab.page.get_attribute("#call-panel", "data-state") == "connected"
     # Relay only: both browsers were given a TURN allocation by coturn with Enclave's credentials.
     assert coturn.log_tail(lines=500).count("ALLOCATE processed, success") >= 2
