@@ -30,7 +30,7 @@ from apps.chat.permissions import (
     access_channel_read,
     access_message_read,
 )
-from apps.core.egress import EgressError, EgressRefused, guarded_request
+from apps.core.egress import EgressError, EgressRefused, EgressResponse, guarded_request
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.core.events import Audience, publish_on_commit
 from apps.core.features import access_feature, feature_enabled
@@ -54,6 +54,23 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_TOKEN_PREFIX = "whk_"  # noqa: S105 - a public marker, not a secret
 MAX_OUTGOING_ATTEMPTS = 5
+
+
+# --- outbound requests --------------------------------------------------------------------------
+
+
+def _post_signed(url: str, *, secret: str, body: bytes) -> EgressResponse:
+    """POST `body` to an integration's endpoint, signed with its secret, through the egress
+    guard with the integrations' response size and time limits and no redirects."""
+    return guarded_request(
+        "POST",
+        url,
+        headers=signing.signed_headers(secret=secret, body=body),
+        body=body,
+        max_bytes=settings.ENCLAVE_INTEGRATION_MAX_RESPONSE_BYTES,
+        timeout=settings.ENCLAVE_INTEGRATION_TIMEOUT_SECONDS,
+        max_redirects=0,
+    )
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -445,15 +462,7 @@ def outgoing_deliver(*, delivery_id: int) -> DeliveryOutcome:
     body = json.dumps(_outgoing_payload(delivery)).encode()
     delivery.attempts += 1
     try:
-        response = guarded_request(
-            "POST",
-            hook.url,
-            headers=signing.signed_headers(secret=hook.signing_secret, body=body),
-            body=body,
-            max_bytes=settings.ENCLAVE_INTEGRATION_MAX_RESPONSE_BYTES,
-            timeout=settings.ENCLAVE_INTEGRATION_TIMEOUT_SECONDS,
-            max_redirects=0,
-        )
+        response = _post_signed(hook.url, secret=hook.signing_secret, body=body)
     except EgressRefused as error:
         _finish(delivery, OutgoingDelivery.State.FAILED, error.code)
         return DeliveryOutcome(done=True, retry=False)
@@ -574,15 +583,7 @@ def custom_command_call(
     }
     body = json.dumps(payload).encode()
     try:
-        response = guarded_request(
-            "POST",
-            command.url,
-            headers=signing.signed_headers(secret=command.signing_secret, body=body),
-            body=body,
-            max_bytes=settings.ENCLAVE_INTEGRATION_MAX_RESPONSE_BYTES,
-            timeout=settings.ENCLAVE_INTEGRATION_TIMEOUT_SECONDS,
-            max_redirects=0,
-        )
+        response = _post_signed(command.url, secret=command.signing_secret, body=body)
     except EgressError as error:
         _ephemeral(
             user,
@@ -832,15 +833,7 @@ def action_click_deliver(*, user_id: int, message_id: int, action_id: str) -> No
         }
     ).encode()
     try:
-        response = guarded_request(
-            "POST",
-            bot.endpoint_url,
-            headers=signing.signed_headers(secret=bot.signing_secret, body=body),
-            body=body,
-            max_bytes=settings.ENCLAVE_INTEGRATION_MAX_RESPONSE_BYTES,
-            timeout=settings.ENCLAVE_INTEGRATION_TIMEOUT_SECONDS,
-            max_redirects=0,
-        )
+        response = _post_signed(bot.endpoint_url, secret=bot.signing_secret, body=body)
     except EgressError as error:
         _ephemeral(user, row.message.channel_id, error.message)
         return
