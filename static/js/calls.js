@@ -20,6 +20,13 @@ import { dmPartners, store, userName } from "./store.js";
 const FLAG = "calls";
 const HEARTBEAT_MS = 15_000;
 const ENDED_SHOWN_MS = 4_000;
+// A connection that drops (a laptop docked, a VPN up, Wi-Fi to cable, a TURN server restarted)
+// gathers its candidates again and renegotiates (an ICE restart), as often as ICE_RESTARTS; one
+// that stays "disconnected" for DISCONNECTED_GRACE_MS is restarted without waiting for "failed".
+// The callee waits RECOVER_MS for the caller's restart before it hangs up.
+const ICE_RESTARTS = 3;
+const DISCONNECTED_GRACE_MS = 4_000;
+const RECOVER_MS = 30_000;
 
 // The call this tab is in (placing, answering or talking), and a call ringing for me here.
 let current = null;
@@ -140,8 +147,23 @@ async function startCall(media) {
 function newCall(call, stream, { polite }) {
   const peerId = call.initiator_id === store.me.id ? call.participants.find((p) => p.user_id !== store.me.id).user_id : call.initiator_id;
   localVideo.srcObject = stream;
+  delete panel.dataset.iceRestarts;
   const heartbeat = setInterval(() => socket.send({ type: "call.heartbeat", call_id: call.id }), HEARTBEAT_MS);
-  return { call, stream, peerId, polite, pc: null, pending: [], makingOffer: false, ignoreOffer: false, heartbeat, ringTimer: null };
+  return {
+    call,
+    stream,
+    peerId,
+    polite,
+    pc: null,
+    pending: [],
+    makingOffer: false,
+    ignoreOffer: false,
+    heartbeat,
+    ringTimer: null,
+    tracksAdded: false,
+    restarts: 0,
+    graceTimer: null,
+  };
 }
 
 async function accept() {
@@ -188,6 +210,7 @@ function finish(text) {
   if (current) {
     clearInterval(current.heartbeat);
     clearTimeout(current.ringTimer);
+    clearTimeout(current.graceTimer);
     current.pc?.close();
     stopMedia(current.stream);
     current = null;
@@ -223,10 +246,13 @@ async function connectPeer() {
   pc.addEventListener("connectionstatechange", () => {
     panel.dataset.connection = pc.connectionState;
     if (current !== call) return;
+    clearTimeout(call.graceTimer);
     if (pc.connectionState === "connected") {
       render("connected", interpolate(gettext("In a call with %(name)s"), { name: peerName(call.call) }, true));
+    } else if (pc.connectionState === "disconnected") {
+      call.graceTimer = setTimeout(() => restartIce(call), DISCONNECTED_GRACE_MS);
     } else if (pc.connectionState === "failed") {
-      hangup();
+      restartIce(call);
     }
   });
   pc.addEventListener("negotiationneeded", async () => {
@@ -240,9 +266,39 @@ async function connectPeer() {
       call.makingOffer = false;
     }
   });
-  for (const track of call.stream.getTracks()) pc.addTrack(track, call.stream);
+  // The caller offers and the callee answers with its tracks: offers made at once by both
+  // ("glare") are settled by perfect negotiation, but Chromium then sometimes gathers no
+  // candidates for the rolled-back side's answer, and the call never connects.
+  if (!call.polite) addTracks(call);
   const pending = call.pending.splice(0);
   for (const payload of pending) await onSignal(call, payload);
+}
+
+function addTracks(call) {
+  if (call.tracksAdded) return;
+  call.tracksAdded = true;
+  for (const track of call.stream.getTracks()) call.pc.addTrack(track, call.stream);
+}
+
+function restartIce(call) {
+  if (current !== call || call.pc.connectionState === "connected") return;
+  if (call.restarts >= ICE_RESTARTS) {
+    hangup();
+    return;
+  }
+  call.restarts += 1;
+  panel.dataset.iceRestarts = String(call.restarts);
+  render("connecting", interpolate(gettext("Reconnecting to %(name)s…"), { name: peerName(call.call) }, true));
+  if (!call.polite) {
+    // New ICE credentials on the next offer (negotiationneeded). Only the caller offers, so
+    // that the two sides' offers do not cross (see connectPeer).
+    call.pc.restartIce();
+  } else {
+    // The callee answers the caller's restart; a caller that is gone leaves it alone.
+    call.graceTimer = setTimeout(() => {
+      if (current === call && call.pc.connectionState !== "connected") hangup();
+    }, RECOVER_MS);
+  }
 }
 
 function signal(call, payload) {
@@ -264,6 +320,7 @@ async function onSignal(call, payload) {
       if (call.ignoreOffer) return;
       await pc.setRemoteDescription(payload.sdp);
       if (payload.sdp.type === "offer") {
+        addTracks(call); // the callee's tracks join the offered transceivers: no new offer
         await pc.setLocalDescription();
         signal(call, { sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }

@@ -138,6 +138,16 @@ def dm_id(dm_of: Callable[[str, str], int]) -> int:
     return dm_of("bob", "carol")
 
 
+def what_happened(coturn: TurnServer, *tabs: AppPage) -> str:
+    """coturn's log (why ICE found no relay path) and each tab's signalling and console."""
+    lines = [f"coturn's log:\n{coturn.log_tail(60)}"]
+    for tab in tabs:
+        panel = tab.page.evaluate("() => ({...document.querySelector('#call-panel').dataset})")
+        said = [line for line in tab.journal if '"call.' in line or "console." in line]
+        lines.append(f"{tab.username}: panel {panel}\n" + "\n".join(said[-40:]))
+    return "\n".join(lines)
+
+
 def test_a_video_call_connects_through_turn_and_ends_for_both(
     open_tab: Callable[[str, int], AppPage], dm_id: int, coturn: TurnServer
 ) -> None:
@@ -153,14 +163,15 @@ def test_a_video_call_connects_through_turn_and_ends_for_both(
             tab.page.wait_for_selector(
                 '#call-panel[data-connection="connected"]', timeout=CONNECT_TIMEOUT_MS
             )
-        except Exception as error:  # what coturn saw tells why ICE found no relay path
-            raise AssertionError(f"not connected; coturn's log:\n{coturn.log_tail(60)}") from error
+        except Exception as error:
+            raise AssertionError(f"not connected; {what_happened(coturn, bob, carol)}") from error
         assert tab.page.get_attribute("#call-panel", "data-state") == "connected"
     # Relay only: both browsers were given a TURN allocation by coturn with Enclave's credentials.
     assert coturn.log_tail(lines=500).count("ALLOCATE processed, success") >= 2
     # The fake camera's frames arrive on the other side.
     carol.page.wait_for_function(
-        "document.querySelector('#call-remote-video').videoWidth > 0", timeout=CONNECT_TIMEOUT_MS
+        "() => document.querySelector('#call-remote-video').videoWidth > 0",
+        timeout=CONNECT_TIMEOUT_MS,
     )
 
     bob.page.click("#call-hangup")
@@ -168,6 +179,39 @@ def test_a_video_call_connects_through_turn_and_ends_for_both(
     carol.page.wait_for_selector('#call-panel[data-state="ended"]')
     assert bob.page.get_attribute("#call-panel", "data-state") == "ended"
     carol.message("Video call ended").wait_for()
+
+
+def test_a_call_whose_relay_restarts_reconnects_by_itself(
+    open_tab: Callable[[str, int], AppPage],
+    dm_of: Callable[[str, str], int],
+    coturn: TurnServer,
+) -> None:
+    """The relay goes away under a connected call (a TURN server restarted: every allocation is
+    lost, as when a laptop changes network): both sides restart ICE and the call goes on."""
+    dm_id = dm_of("zhangwei", "wangfang")
+    zhang, wang = open_tab("zhangwei", dm_id), open_tab("wangfang", dm_id)
+    zhang.page.click("#call-audio")
+    wang.page.wait_for_selector('#call-panel[data-state="ringing"]')
+    wang.page.click("#call-accept")
+    for tab in (zhang, wang):
+        tab.page.wait_for_selector(
+            '#call-panel[data-connection="connected"]', timeout=CONNECT_TIMEOUT_MS
+        )
+
+    coturn.stop()
+    coturn.start()
+
+    try:
+        zhang.page.wait_for_selector("#call-panel[data-ice-restarts]", timeout=CONNECT_TIMEOUT_MS)
+        for tab in (zhang, wang):
+            tab.page.wait_for_selector(
+                '#call-panel[data-state="connected"][data-connection="connected"]',
+                timeout=CONNECT_TIMEOUT_MS,
+            )
+    except Exception as error:
+        raise AssertionError(f"not reconnected; {what_happened(coturn, zhang, wang)}") from error
+    zhang.page.click("#call-hangup")
+    wang.page.wait_for_selector('#call-panel[data-state="ended"]')
 
 
 def test_a_declined_call_ends_for_the_caller(
