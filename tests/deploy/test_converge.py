@@ -889,6 +889,11 @@ def ws_sync_until(socket: Any, predicate: Any, seconds: float = 15) -> dict[str,
             return dict(frame)
 
 
+# The app hosts the upgrade test switched: the rollback test goes back from there. Without them
+# it has nothing to go back to, and its own failure would only hide the upgrade's.
+UPGRADED: dict[str, bool] = {}
+
+
 def test_upgrade_under_traffic_loses_and_duplicates_nothing(
     request: pytest.FixtureRequest,
     three_server: Deployment,
@@ -946,6 +951,7 @@ def test_upgrade_under_traffic_loses_and_duplicates_nothing(
         result.stdout,
     )
     assert gate is not None, canary
+    UPGRADED.update((name, True) for name in ("app1", "app2"))
     errors, operations, _http, websocket = map(int, gate.groups())
     assert operations > 0, gate.group(0)
     assert websocket > 0, gate.group(0)
@@ -1007,6 +1013,8 @@ def test_upgrade_under_traffic_loses_and_duplicates_nothing(
 def test_rollback_switches_back_and_readyz_stays_200(
     request: pytest.FixtureRequest, three_server: Deployment, demo_company: dict[str, str]
 ) -> None:
+    if not UPGRADED:
+        pytest.fail("the upgrade test did not switch the app hosts (see its failure above)")
     hosts = three_server.hosts
     before = {name: running_release(hosts[name]) for name in ("app1", "app2")}
     previous = {
