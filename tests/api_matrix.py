@@ -153,6 +153,7 @@ def build_world() -> World:
     )
     FeatureFlag.objects.create(name="pins_saved", everyone=True)
     FeatureFlag.objects.create(name="status_dnd", everyone=True)
+    FeatureFlag.objects.create(name="data_export", everyone=True)
     OrganizationSettings.objects.update_or_create(pk=1, defaults={"read_receipts_enabled": True})
     call_dm = services.dm_open(user=users["non_member"], user_ids=[users["bystander"].pk])
     ringing_dm = services.dm_open(user=users["channel_admin"], user_ids=[users["member"].pk])
@@ -1233,7 +1234,7 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("governance_api:compliance-export-download", "get"): Route(
         compliance_exporters(200), kwargs=compliance_export_kw
     ),
-    # --- personal data: a user's own data export ---
+    # --- personal data: a user's own data export (the `data_export` flag is on) ---
     ("governance_api:my-data-exports", "get"): Route(everyone(200)),
     ("governance_api:my-data-exports", "post"): Route(everyone(202)),
     ("governance_api:my-data-export", "get"): Route(own_data_export(200), kwargs=data_export_kw),

@@ -182,6 +182,22 @@ def _isolated_presence() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _forget_cached_flags() -> Iterator[None]:
+    """The product's feature flags are cached (waffle), and the cache is dropped when a change
+    commits: a test database rolls back instead, so a flag one test made (or found missing)
+    would stay so for the next test of the process."""
+    from waffle.utils import get_cache
+
+    from apps.core.features import FLAGS
+    from apps.ops.models import FeatureFlag
+
+    keys = [key for name in FLAGS for key in FeatureFlag(name=name).get_flush_keys()]
+    get_cache().delete_many(keys)
+    yield
+    get_cache().delete_many(keys)
+
+
+@pytest.fixture(autouse=True)
 def _forget_assistant_bot() -> Iterator[None]:
     """The assistant's bot id is remembered per process; test databases roll back and reuse
     user ids, so a remembered id could name an ordinary user of the next test (whose messages

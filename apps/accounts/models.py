@@ -25,11 +25,18 @@ class Role(models.TextChoices):
 
 
 class Theme(models.TextChoices):
-    """The web client's colours: the system's (prefers-color-scheme), or always light or dark."""
+    """The web client's colours: the system's (prefers-color-scheme), or always light or dark.
+
+    Behind the `dark_mode` flag (THEME_FLAG): without it everyone sees the light theme
+    (`effective_theme`), whatever they chose, and may not change their choice.
+    """
 
     SYSTEM = "system", _("Same as the system")
     LIGHT = "light", _("Light")
     DARK = "dark", _("Dark")
+
+
+THEME_FLAG = "dark_mode"
 
 
 class User(AbstractUser):

@@ -98,6 +98,18 @@ def password_check(*, password: str, user: User) -> None:
         raise InvalidInput(" ".join(error.messages), code="weak_password") from None
 
 
+def effective_theme(user: User | None) -> str:
+    """The theme a page is drawn in: the user's (the system's when signed out) when the
+    `dark_mode` flag is on for them, else the light one (the only one before the flag)."""
+    from apps.accounts.models import THEME_FLAG, Theme
+    from apps.core.features import feature_enabled
+
+    if user is None or not feature_enabled(user=user, name=THEME_FLAG):
+        return str(Theme.LIGHT)
+    # Signed out (the sign-in page), the flag is on only when it is on for everyone.
+    return str(user.theme) if user.is_authenticated else str(Theme.SYSTEM)
+
+
 def user_update_profile(
     *,
     user: User,
@@ -125,11 +137,13 @@ def user_update_profile(
             raise InvalidInput(_("Unsupported language."), code="invalid_language")
         user.language = language
         fields.append("language")
-    if theme is not None:
-        from apps.accounts.models import Theme
+    if theme is not None and theme != user.theme:
+        from apps.accounts.models import THEME_FLAG, Theme
+        from apps.core.features import access_feature
 
         if theme not in Theme.values:
             raise InvalidInput(_("Unknown theme."), code="invalid_theme")
+        access_feature(user=user, name=THEME_FLAG)
         user.theme = theme
         fields.append("theme")
     if fields:

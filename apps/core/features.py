@@ -27,6 +27,32 @@ from apps.core.errors import NotFound
 
 FlagEvaluator = Callable[[Any, str], bool]
 
+# Every flag the product reads, and what it turns on. An administrator starts a feature's gray
+# release by creating the flag of that name in the admin, which offers these names (a flag of
+# another name would gate nothing). tests/core/test_feature_registry.py finds every name the
+# server and the web client read and checks that it is here.
+FLAGS: dict[str, Any] = {
+    "assistant": _(
+        "The on-premises assistant, which answers from what the asking person may read."
+    ),
+    "calls": _("Voice and video calls in direct messages."),
+    "dark_mode": _(
+        "The dark theme and the theme setting (without it everyone sees the light one)."
+    ),
+    "data_export": _("Download my data: people ask for a ZIP of their own messages and files."),
+    "email_digests": _("Email digests of unread messages for people who are away."),
+    "helpdesk": _("The help desk: questions from a channel become tickets for agents."),
+    "integrations": _("Bots, incoming and outgoing webhooks and slash commands."),
+    "link_previews": _("Previews of links posted in messages."),
+    "pins_saved": _("Pinned messages in a conversation and one's saved messages."),
+    "search_filters": _("Search filters typed into the query (from:, in:, has:, is:, mentions:)."),
+    "status_dnd": _("A custom status and do not disturb, with its notification schedule."),
+    "workplace_inbox": _(
+        "The inbox: mentions, replies and reactions to one's messages in one list."
+    ),
+    "workplace_reminders": _('Reminders about a message ("Remind me").'),
+}
+
 
 def _all_off(user: Any, name: str) -> bool:
     return False

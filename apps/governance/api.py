@@ -15,9 +15,11 @@ from rest_framework.views import APIView
 
 from apps.accounts.authed import AuthedRequest
 from apps.core.api import validated
+from apps.core.features import require_flag
 from apps.files.api import serve_stored
 from apps.governance import data_export, selectors, services
 from apps.governance import serializers as s
+from apps.governance.data_export import FLAG as DATA_EXPORT_FLAG
 from apps.governance.permissions import (
     access_channel_retention_read,
     access_legal_hold_manage,
@@ -123,7 +125,7 @@ class LegalHoldReleaseApi(APIView):
 
 
 class MyDataExportsApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, require_flag(DATA_EXPORT_FLAG)]
 
     @extend_schema(
         operation_id="me_data_exports",
@@ -145,7 +147,7 @@ class MyDataExportsApi(APIView):
 
 
 class MyDataExportApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, require_flag(DATA_EXPORT_FLAG)]
 
     @extend_schema(
         operation_id="me_data_export",
@@ -158,7 +160,7 @@ class MyDataExportApi(APIView):
 
 
 class MyDataExportDownloadApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, require_flag(DATA_EXPORT_FLAG)]
     error_responses = {
         409: "`data_export_not_ready`: the ZIP is still being prepared (or failed).",
         410: "`data_export_expired`: past `ENCLAVE_DATA_EXPORT_TTL_HOURS`; ask for a new one.",

@@ -15,6 +15,9 @@ constraint) and enqueues `apps.governance.tasks.build_data_export` on commit; th
 Only what the user wrote or is about them: no other person's message is ever read into it.
 The ZIP may be downloaded by the requester alone until `expires_at`
 (ENCLAVE_DATA_EXPORT_TTL_HOURS), then `data_exports_purge_expired` deletes it.
+
+Behind the `data_export` flag (gray release, REST only: the routes answer 404
+`feature_disabled` without it) until an administrator turns it on for everyone.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from apps.governance.events import DataExportPayload, DataExportReadyEvent
 from apps.governance.models import DATA_EXPORT_IN_PROGRESS, DataExport, DataExportStatus
 
 logger = logging.getLogger(__name__)
+
+FLAG = "data_export"
 
 # How many exports the list shows (older ones are expired and empty anyway).
 LIST_LIMIT = 20

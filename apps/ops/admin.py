@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.audit import register_audit_labels
 from apps.accounts.models import Role
+from apps.core.features import FLAGS
 from apps.ops.flags import services as flag_services
 from apps.ops.models import BackupRun, FeatureFlag, RestoreDrill
 
@@ -137,6 +138,23 @@ class FeatureFlagForm(forms.ModelForm):
         model = FeatureFlag
         fields = ("name", "note", "everyone", "percent", "roles", "groups", "users")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            # A new flag is one the product reads (a typo would gate nothing), and not one
+            # that exists already.
+            taken = set(FeatureFlag.objects.values_list("name", flat=True))
+            self.fields["name"] = forms.ChoiceField(
+                label=_("name"),
+                choices=[("", "---------")]
+                + [
+                    (name, f"{name}: {description}")
+                    for name, description in sorted(FLAGS.items())
+                    if name not in taken
+                ],
+                help_text=_("The feature whose gray release this flag controls."),
+            )
+
 
 @admin.register(FeatureFlag)
 class FeatureFlagAdmin(admin.ModelAdmin):
@@ -148,7 +166,7 @@ class FeatureFlagAdmin(admin.ModelAdmin):
     """
 
     form = FeatureFlagForm
-    list_display = ("name", "everyone", "percent", "role_list", "note", "modified")
+    list_display = ("name", "feature", "everyone", "percent", "role_list", "note", "modified")
     list_filter = ("everyone",)
     search_fields = ("name", "note")
     filter_horizontal = ("groups", "users")
@@ -189,6 +207,11 @@ class FeatureFlagAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # delete_flags deletes one by one, audited
         return actions
+
+    @admin.display(description=_("feature"))
+    def feature(self, flag: FeatureFlag) -> str:
+        description = FLAGS.get(flag.name)
+        return str(description or _("(no feature reads this flag)"))
 
     @admin.display(description=_("roles"))
     def role_list(self, flag: FeatureFlag) -> str:

@@ -2,16 +2,19 @@
 // whether it is being prepared, ready (with its link and until when) or expired
 // (GET /me/data-export/), and follow the `data_export.ready` push, which reaches one's own tabs.
 // The download itself is a plain link: the server checks it is the requester's.
+// Behind the `data_export` flag: without it the section is hidden (and the routes answer 404).
 
 import { api } from "./api.js";
 import { on } from "./bus.js";
 import { byId, h } from "./dom.js";
+import { isEnabled } from "./features.js";
 import { formatDateTime, formatNumber } from "./format.js";
 import { gettext, interpolate } from "./i18n.js";
 
 const section = byId("settings-data-export");
 const button = byId("settings-data-export-request");
 const state = byId("settings-data-export-state");
+const FLAG = "data_export";
 
 function sizeText(bytes) {
   if (bytes >= 1024 * 1024) return interpolate(gettext("%s MB"), [formatNumber(Math.ceil(bytes / (1024 * 1024)))]);
@@ -62,10 +65,14 @@ button.addEventListener("click", async () => {
   }
 });
 
+section.hidden = !isEnabled(FLAG);
+
 document.addEventListener("click", (event) => {
-  if (event.target.closest('[data-action="open-settings"]') && section) refresh();
+  if (!event.target.closest('[data-action="open-settings"]')) return;
+  section.hidden = !isEnabled(FLAG); // the flags may have been read again since
+  if (!section.hidden) refresh();
 });
 
 on("push", (frame) => {
-  if (frame.type === "data_export.ready") refresh();
+  if (frame.type === "data_export.ready" && isEnabled(FLAG)) refresh();
 });

@@ -17,6 +17,8 @@ import { setUsers, store } from "./store.js";
 
 const dialog = byId("settings-dialog");
 const form = byId("settings-form");
+// The theme setting and the dark theme (apps/accounts: Theme, THEME_FLAG).
+const THEME_FLAG = "dark_mode";
 
 function timeZones() {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
@@ -147,6 +149,7 @@ function openSettings(opener) {
   zone.value = me.time_zone;
   form.elements.language.value = me.language ?? "";
   form.elements.theme.value = me.theme ?? "system";
+  form.elements.theme.closest(".field").hidden = !isEnabled(THEME_FLAG);
   byId("settings-error").hidden = true;
   avatarError.hidden = true;
   renderAvatar();
@@ -165,18 +168,19 @@ form.addEventListener("submit", async (event) => {
   error.hidden = true;
   const languageBefore = store.me.language ?? "";
   try {
-    const me = await api.patch("users/me/", {
+    const changes = {
       display_name: form.elements.display_name.value,
       time_zone: form.elements.time_zone.value,
       language: form.elements.language.value,
-      theme: form.elements.theme.value,
-    });
+    };
+    if (isEnabled(THEME_FLAG)) changes.theme = form.elements.theme.value;
+    const me = await api.patch("users/me/", changes);
     if ((me.language ?? "") !== languageBefore) {
       location.reload();
       return;
     }
     store.me = me;
-    applyTheme(me.theme);
+    if (isEnabled(THEME_FLAG)) applyTheme(me.theme);
     setTimeZone(me.time_zone);
     setUsers([me]);
     redrawAllMessages(); // every time on screen, in the new zone

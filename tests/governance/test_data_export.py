@@ -30,6 +30,34 @@ from tests.chat.support import send
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def data_export_flag(db: Any) -> None:
+    """Download my data ships behind the `data_export` flag: on for everyone here."""
+    from django.core.cache import cache
+
+    from apps.ops.models import FeatureFlag
+
+    FeatureFlag.objects.create(name="data_export", everyone=True)
+    cache.clear()  # flags are cached with their members
+
+
+def test_without_the_flag_there_is_no_data_export(alice: User) -> None:
+    from django.core.cache import cache
+
+    from apps.ops.models import FeatureFlag
+
+    FeatureFlag.objects.filter(name="data_export").update(everyone=False)
+    cache.clear()
+    client = APIClient()
+    client.force_authenticate(alice)
+
+    answers = [client.get("/api/v1/me/data-export/"), client.post("/api/v1/me/data-export/")]
+
+    assert [a.status_code for a in answers] == [404, 404]
+    assert {a.json()["code"] for a in answers} == {"feature_disabled"}
+    assert not DataExport.objects.exists()
+
+
 @pytest.fixture
 def alice(make_user: Callable[..., User]) -> User:
     user = make_user(display_name="Alice A.", email="alice@example.com", language="zh-hans")

@@ -17,13 +17,20 @@ from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import path, reverse
+from django.utils.html import escape
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from apps.accounts.models import AuditEvent, Role, User
-from apps.core.features import FeatureDisabled, access_feature, feature_enabled, require_flag
+from apps.core.features import (
+    FLAGS,
+    FeatureDisabled,
+    access_feature,
+    feature_enabled,
+    require_flag,
+)
 from apps.ops.flags import selectors, services
 from apps.ops.models import FeatureFlag, rollout_bucket
 from tests.conftest import REDIS_TEST_URL
@@ -394,17 +401,17 @@ def test_creating_a_flag_in_the_admin_is_audited(
     actor = make_user()
     with commit_hooks():
         response = admin_client(actor).post(
-            reverse("admin:ops_featureflag_add"), flag_form(roles=[Role.ADMIN])
+            reverse("admin:ops_featureflag_add"), flag_form(name="calls", roles=[Role.ADMIN])
         )
 
     assert response.status_code == 302, response.content.decode()[:2000]
-    created = FeatureFlag.objects.get(name="new_composer")
+    created = FeatureFlag.objects.get(name="calls")
     [event] = audit_of("flag.created")
     assert (event.actor_id, event.target_type, event.target_id, event.target_label) == (
         actor.pk,
         "featureflag",
         str(created.pk),
-        "new_composer",
+        "calls",
     )
     assert event.metadata == {
         "after": {
@@ -523,7 +530,7 @@ def test_deleting_flags_from_the_list_is_audited_per_flag(commit_hooks: Callable
 
 def test_the_admin_refuses_a_percentage_above_99_9_and_writes_nothing() -> None:
     response = admin_client(owner()).post(
-        reverse("admin:ops_featureflag_add"), flag_form(percent="100.0")
+        reverse("admin:ops_featureflag_add"), flag_form(name="calls", percent="100.0")
     )
 
     assert response.status_code == 200
@@ -541,6 +548,35 @@ def test_the_flag_admin_speaks_chinese() -> None:
 
     for text in ("谁可以使用", "对所有人开启（是）或关闭（否）此开关", "百分比", "角色", "管理员"):
         assert text in page
+
+
+def test_the_admin_offers_the_flags_the_product_reads_and_refuses_others() -> None:
+    flag("calls")
+    client = admin_client(owner())
+
+    page = client.get(reverse("admin:ops_featureflag_add")).content.decode()
+    typo = client.post(reverse("admin:ops_featureflag_add"), flag_form(name="dark-mode"))
+
+    select = re.search(r'<select name="name".*?</select>', page, re.DOTALL)
+    assert select is not None
+    offered = re.findall(r'<option value="([a-z_]+)"', select.group(0))
+    assert offered == sorted(set(FLAGS) - {"calls"})  # an existing flag is changed, not added
+    assert str(FLAGS["dark_mode"]) in page
+    assert typo.status_code == 200
+    assert "name" in typo.context["adminform"].form.errors
+    assert list(FeatureFlag.objects.values_list("name", flat=True)) == ["calls"]
+
+
+def test_the_flag_list_says_what_each_flag_turns_on() -> None:
+    flag("data_export")
+    flag("retired_experiment")
+
+    page = admin_client(owner()).get(reverse("admin:ops_featureflag_changelist"))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert escape(str(FLAGS["data_export"])) in text
+    assert "no feature reads this flag" in text
 
 
 @pytest.mark.parametrize("role", [Role.MEMBER, Role.GUEST])

@@ -5,7 +5,15 @@ from django.core.management.base import BaseCommand
 from apps.chat.demo import DEMO_PASSWORD, demo_company_seed
 
 # Features behind a flag that the demo shows to everyone (production default: off).
-DEMO_FLAGS = ("workplace_inbox", "reminders", "status_dnd", "pins_saved", "email_digests")
+DEMO_FLAGS = (
+    "workplace_inbox",
+    "workplace_reminders",
+    "status_dnd",
+    "pins_saved",
+    "email_digests",
+    "dark_mode",
+    "data_export",
+)
 
 
 class Command(BaseCommand):
