@@ -45,7 +45,9 @@ FLAGS: dict[str, Any] = {
     "integrations": _("Bots, incoming and outgoing webhooks and slash commands."),
     "link_previews": _("Previews of links posted in messages."),
     "pins_saved": _("Pinned messages in a conversation and one's saved messages."),
-    "search_filters": _("Search filters typed into the query (from:, in:, has:, is:, mentions:)."),
+    "search_filters": _(
+        "Search filters typed into the query (from:, in:, has:, is:, mentions:, before:, after:)."
+    ),
     "status_dnd": _("A custom status and do not disturb, with its notification schedule."),
     "workplace_inbox": _(
         "The inbox: mentions, replies and reactions to one's messages in one list."
