@@ -24,6 +24,7 @@ import "./pins.js";
 import { loadPresence } from "./presence.js";
 import { initSidebar } from "./sidebar.js";
 import * as socket from "./socket.js";
+import { initInbox } from "./inbox.js";
 import { initSaved } from "./saved.js";
 import { replaceChannels, setUsers, store } from "./store.js";
 import { resync } from "./sync.js";
@@ -107,6 +108,7 @@ async function start() {
   if (resyncAfterStart) resync().catch(() => {});
   loadPresence([...store.users.keys()]).catch(() => {});
   initSaved();
+  initInbox(); // above "Saved items", right under the search
   config.root.classList.remove("is-loading");
   const linked = linkedMessageId();
   if (linked) await jumpToMessage(linked, { history: "replace" }).catch(notifyError);

@@ -52,6 +52,13 @@ export function notificationText(message) {
   return text || message.body;
 }
 
+/** One line of what a message says, for a list (the inbox, pins, saved items): as its reader
+ * sees it (names in mentions, no Markdown marks), at most `chars` characters. */
+export function messageExcerpt(message, chars = 200) {
+  const text = notificationText(message).replace(/\s+/g, " ").trim();
+  return text.length > chars ? `${text.slice(0, chars)}…` : text || gettext("(attachment)");
+}
+
 function show(message, channel) {
   const sender = message.sender_name || userName(message.sender_id);
   const title = isDirect(channel)

@@ -11,6 +11,7 @@ import { formatDateTime, formatWhen } from "./format.js";
 import { gettext, interpolate } from "./i18n.js";
 import { icon } from "./icons.js";
 import { notifyError } from "./notices.js";
+import { messageExcerpt } from "./notifications.js";
 import { jumpToMessage } from "./permalink.js";
 import { applyMessages, channelLabel, store, userName } from "./store.js";
 
@@ -49,11 +50,6 @@ export function pinMarker(message) {
   );
 }
 
-function excerpt(message) {
-  const text = message.body.replace(/\s+/g, " ").trim();
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text || gettext("(attachment)");
-}
-
 function pinRow(message, channel) {
   const by = message.pinned.pinned_by_name || userName(message.pinned.pinned_by_id);
   const when = formatWhen(new Date(message.pinned.pinned_at));
@@ -61,7 +57,7 @@ function pinRow(message, channel) {
     "button",
     { type: "button", class: "saved-row-open", dataset: { open: message.id } },
     h("span", { class: "pick-title", text: message.sender_name || userName(message.sender_id) }),
-    h("span", { class: "saved-row-text", text: excerpt(message) }),
+    h("span", { class: "saved-row-text", text: messageExcerpt(message) }),
     h("span", { class: "pick-detail", text: interpolate(gettext("Pinned by %(name)s, %(when)s"), { name: by, when }, true) }),
   );
   const unpin = canPin(channel)

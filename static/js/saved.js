@@ -11,6 +11,7 @@ import { formatWhen } from "./format.js";
 import { gettext, interpolate } from "./i18n.js";
 import { icon } from "./icons.js";
 import { notifyError } from "./notices.js";
+import { messageExcerpt } from "./notifications.js";
 import { jumpToMessage } from "./permalink.js";
 import { channelLabel, store, userName } from "./store.js";
 
@@ -43,11 +44,6 @@ export async function toggleSaved(message) {
   if (dialog?.open) reload();
 }
 
-function excerpt(message) {
-  const text = message.body.replace(/\s+/g, " ").trim();
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text || gettext("(attachment)");
-}
-
 function where(item) {
   const channel = store.channels.get(item.channel_id);
   if (channel) return channelLabel(channel);
@@ -64,7 +60,7 @@ function savedRow(item) {
       "button",
       { type: "button", class: "saved-row-open", dataset: { open: message.id } },
       h("span", { class: "pick-title", text: message.sender_name || userName(message.sender_id) }),
-      h("span", { class: "saved-row-text", text: excerpt(message) }),
+      h("span", { class: "saved-row-text", text: messageExcerpt(message) }),
       h("span", { class: "pick-detail", text: detail }),
     ),
     h("button", { type: "button", class: "button", dataset: { unsave: message.id }, text: gettext("Remove") }),
