@@ -146,6 +146,11 @@ def _lookup_shortcode(name: str) -> str | None:
     return _SHORTCODES.get(name)
 
 
+def emoji_for_shortcode(name: str) -> str | None:
+    """The Unicode emoji of a shortcode without its colons ("tada", "+1"), or None."""
+    return _lookup_shortcode(name)
+
+
 def _emoji_rule(state: StateInline, silent: bool) -> bool:
     """Inline rule: ``:shortcode:`` becomes its Unicode emoji; unknown ones stay as typed.
 

@@ -26,6 +26,7 @@ from apps.governance.audit import (
     PERSONAL_DATA_ERASED,
     RETENTION_APPLIED,
     RETENTION_POLICY_CHANGED,
+    WORKSPACE_IMPORTED,
 )
 from apps.governance.erasure import personal_data_erase
 from apps.governance.models import LegalHold, RetentionPolicy
@@ -34,6 +35,7 @@ from apps.governance.permissions import may_manage_legal_holds
 register_audit_labels(
     {
         RETENTION_POLICY_CHANGED: _("retention policy changed"),
+        WORKSPACE_IMPORTED: _("workspace imported"),
         RETENTION_APPLIED: _("retention applied"),
         LEGAL_HOLD_CREATED: _("legal hold placed"),
         LEGAL_HOLD_RELEASED: _("legal hold released"),

@@ -7,6 +7,7 @@ One module per area; every public name is re-exported here, so callers import
 - `messages`: one message at a time (send on the REST path, edit, delete)
 - `send_batch`: the group commit of many sends (the WebSocket path)
 - `reactions`, `pins`, `read_state` (read marks, typing), `presence`
+- `history_import`: another system's history written as it was (the importers)
 - `_common`: helpers and limits they share
 
 Hot path: `message_send` runs once per message at up to 1,000 messages/s. It costs a fixed
@@ -35,6 +36,11 @@ from apps.chat.services.channels import (
     dm_open,
     membership_set_role,
     membership_update_settings,
+)
+from apps.chat.services.history_import import (
+    ImportedMessage,
+    channel_import,
+    messages_import,
 )
 from apps.chat.services.messages import (
     MessagesPurged,
@@ -74,6 +80,7 @@ __all__ = [
     "MAX_EMOJI_LENGTH",
     "MAX_GROUP_DM_MEMBERS",
     "MAX_SEND_BATCH",
+    "ImportedMessage",
     "MessagesPurged",
     "SendKey",
     "SendRequest",
@@ -81,6 +88,7 @@ __all__ = [
     "channel_add_bot",
     "channel_change_owner",
     "channel_create",
+    "channel_import",
     "channel_invite",
     "channel_join",
     "channel_leave",
@@ -97,6 +105,7 @@ __all__ = [
     "message_pin",
     "message_send",
     "message_unpin",
+    "messages_import",
     "messages_purge",
     "messages_send_batch",
     "messages_sender_changed",
