@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db import DatabaseError
 
+from apps.accounts.models import Theme
 from apps.accounts.services import effective_theme
 
 register = template.Library()
@@ -14,4 +16,9 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def ui_theme(context: dict[str, Any]) -> str:
     request = context.get("request")
-    return effective_theme(getattr(request, "user", None))
+    try:
+        return effective_theme(getattr(request, "user", None))
+    except DatabaseError:
+        # An error page drawn while the database is away (or before it is migrated) still
+        # draws: in the light theme, as before the flag.
+        return str(Theme.LIGHT)

@@ -27,14 +27,11 @@ after an interruption, or later with a newer export: what is there is skipped).
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import uuid
 import zipfile
-import zoneinfo
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import IO, Any
@@ -42,46 +39,32 @@ from typing import IO, Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from apps.accounts.audit import audit_record
 from apps.accounts.models import User
-from apps.accounts.services import user_create
 from apps.chat import services as chat
-from apps.chat.markdown import emoji_for_shortcode
-from apps.chat.models import ChannelKind, Message
-from apps.core.errors import Forbidden, InvalidInput
-from apps.files.services import attachment_upload
-from apps.governance.audit import WORKSPACE_IMPORTED
+from apps.chat.models import ChannelKind
+from apps.core.errors import InvalidInput
+from apps.governance.importers.common import (
+    ImportResult,
+    Person,
+    check_importer,
+    emoji,
+    imported_keys,
+    message_key,
+    person_account,
+    record_import,
+    upload,
+)
 
-# Idempotency keys of imported messages: uuid5(NAMESPACE, "slack:<conversation>:<ts>").
-NAMESPACE = uuid.UUID("6f1d3f0e-6a52-4a0e-9a55-2f6a3c6b7e10")
 # What Slack marks with a subtype but is a message here too.
 MESSAGE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
-USERNAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class SlackExportInvalid(InvalidInput):
     code = "slack_export_invalid"
 
 
-@dataclass
-class SlackImportResult:
-    people_created: int = 0
-    people_matched: int = 0
-    channels: int = 0
-    direct_conversations: int = 0
-    messages: int = 0
-    messages_already_there: int = 0
-    notices_skipped: int = 0
-    files: int = 0
-    files_missing: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def message_key(conversation_id: str, ts: str) -> uuid.UUID:
-    return uuid.uuid5(NAMESPACE, f"slack:{conversation_id}:{ts}")
+def slack_key(conversation_id: str, ts: str) -> uuid.UUID:
+    return message_key("slack", conversation_id, ts)
 
 
 def _time(ts: str | float) -> datetime:
@@ -126,7 +109,7 @@ class SlackImporter:
     def __init__(self, export: _Export, actor: User) -> None:
         self.export = export
         self.actor = actor
-        self.result = SlackImportResult()
+        self.result = ImportResult()
         self.people: dict[str, User] = {}
         self.channel_names: dict[str, str] = {}
 
@@ -134,51 +117,23 @@ class SlackImporter:
 
     def import_people(self) -> None:
         for person in self.export.json("users.json"):
-            slack_id = person.get("id")
-            if not slack_id:
+            if not person.get("id"):
                 continue
             profile = person.get("profile") or {}
-            email = (profile.get("email") or "").strip()
-            existing = None
-            if email:
-                existing = User.objects.filter(email__iexact=email).first()
-            if existing is None and person.get("name"):
-                existing = User.objects.filter(username__iexact=person["name"]).first()
-            if existing is not None:
-                self.people[slack_id] = existing
-                self.result.people_matched += 1
-                continue
-            self.people[slack_id] = self._make_person(person, profile, email)
-            self.result.people_created += 1
-
-    def _make_person(self, person: dict[str, Any], profile: dict[str, Any], email: str) -> User:
-        base = USERNAME_CHARS.sub("", person.get("name") or "")[:140] or f"slack-{person['id']}"
-        username, n = base, 1
-        while User.objects.filter(username__iexact=username).exists():
-            n += 1
-            username = f"{base}-{n}"
-        zone = person.get("tz") or "UTC"
-        try:
-            zoneinfo.ZoneInfo(zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = "UTC"
-        user = user_create(
-            username=username,
-            password=None,
-            email=email,
-            display_name=(
-                profile.get("display_name")
-                or profile.get("real_name")
-                or person.get("real_name")
-                or ""
-            )[:150],
-            time_zone=zone,
-            is_bot=bool(person.get("is_bot")),
-        )
-        if person.get("deleted"):
-            User.objects.filter(pk=user.pk).update(is_active=False)
-            user.is_active = False
-        return user
+            self.people[person["id"]] = person_account(
+                Person(
+                    username=person.get("name") or f"slack-{person['id']}",
+                    email=(profile.get("email") or "").strip(),
+                    display_name=profile.get("display_name")
+                    or profile.get("real_name")
+                    or person.get("real_name")
+                    or "",
+                    time_zone=person.get("tz") or "",
+                    is_bot=bool(person.get("is_bot")),
+                    deactivated=bool(person.get("deleted")),
+                ),
+                self.result,
+            )
 
     # --- conversations ------------------------------------------------------------------------
 
@@ -222,16 +177,11 @@ class SlackImporter:
     # --- messages -----------------------------------------------------------------------------
 
     def import_messages(self, conversation_id: str, folder: str, channel_id: int) -> None:
-        # What an earlier run imported is skipped before its files are uploaded again.
-        known = set(
-            Message.objects.filter(channel_id=channel_id, client_msg_id__isnull=False).values_list(
-                "client_msg_id", flat=True
-            )
-        )
+        known = imported_keys(channel_id)
         items: list[chat.ImportedMessage] = []
         for day in self.export.days(folder):
             for message in sorted(day, key=lambda m: float(m.get("ts", 0))):
-                if "ts" in message and message_key(conversation_id, message["ts"]) in known:
+                if "ts" in message and slack_key(conversation_id, message["ts"]) in known:
                     self.result.messages_already_there += 1
                     continue
                 item = self._message(conversation_id, message)
@@ -260,7 +210,7 @@ class SlackImporter:
                 missing.append(str(file.get("name") or file.get("title") or file.get("id")))
                 continue
             name, data = found
-            attachment_ids.append(self._upload(sender, name, data))
+            attachment_ids.append(upload(sender, name, data, self.result))
         if missing:
             self.result.files_missing += len(missing)
             note = "\n".join(f"_(file not in the export: {name})_" for name in missing)
@@ -271,19 +221,19 @@ class SlackImporter:
         thread_ts = message.get("thread_ts")
         edited = message.get("edited") or {}
         return chat.ImportedMessage(
-            key=message_key(conversation_id, message["ts"]),
+            key=slack_key(conversation_id, message["ts"]),
             sender=sender,
             body=body,
             created_at=_time(message["ts"]),
             edited_at=_time(edited["ts"]) if edited.get("ts") else None,
             thread_root_key=(
-                message_key(conversation_id, thread_ts)
+                slack_key(conversation_id, thread_ts)
                 if thread_ts and thread_ts != message["ts"]
                 else None
             ),
             reactions=[
                 (
-                    self.emoji(reaction.get("name", "")),
+                    emoji(reaction.get("name", "")),
                     [self.people[u].pk for u in reaction.get("users", []) if u in self.people],
                 )
                 for reaction in message.get("reactions") or []
@@ -291,16 +241,6 @@ class SlackImporter:
             ],
             attachment_ids=attachment_ids,
         )
-
-    def _upload(self, sender: User, name: str, data: bytes) -> object:
-        attachment = attachment_upload(uploader=sender, source=io.BytesIO(data), name=name)
-        self.result.files += 1
-        return attachment.pk
-
-    @staticmethod
-    def emoji(name: str) -> str:
-        name = name.split("::", 1)[0]  # "thumbsup::skin-tone-2"
-        return emoji_for_shortcode(name) or f":{name}:"
 
     def markdown(self, text: str) -> str:
         """Slack's markup as Markdown (see the module's docstring)."""
@@ -330,10 +270,9 @@ class SlackImporter:
         return html.unescape("".join(parts)).strip()
 
 
-def slack_import(*, source: IO[bytes], actor: User) -> SlackImportResult:
+def slack_import(*, source: IO[bytes], actor: User) -> ImportResult:
     """Import the Slack export in `source` (a ZIP file) as `actor`, an owner or administrator."""
-    if not actor.is_active or not actor.is_org_admin:
-        raise Forbidden(_("Only the owner and administrators import workspaces."))
+    check_importer(actor)
     try:
         archive = zipfile.ZipFile(source)
     except zipfile.BadZipFile as error:
@@ -343,9 +282,5 @@ def slack_import(*, source: IO[bytes], actor: User) -> SlackImportResult:
         with transaction.atomic():
             importer.import_people()
         importer.import_conversations()
-    audit_record(
-        action=WORKSPACE_IMPORTED,
-        actor=actor,
-        metadata={"source": "slack", **importer.result.as_dict()},
-    )
+    record_import(actor=actor, source="slack", result=importer.result)
     return importer.result
