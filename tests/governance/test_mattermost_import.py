@@ -225,3 +225,24 @@ def test_the_command_imports(admin: User, bob: User, tmp_path: Path, capsys: Any
     call_command("import_mattermost", str(path), "--actor", "itadmin")
 
     assert json.loads(capsys.readouterr().out)["messages"] == 5
+
+
+def test_a_reply_whose_thread_did_not_arrive_stands_on_its_own(admin: User, bob: User) -> None:
+    orphan = {
+        "type": "post",
+        "post": {
+            "team": "acme",
+            "channel": "board",
+            "user": "stranger",  # nobody the export lists
+            "message": "Who am I?",
+            "create_at": MS + 7000,
+            "replies": [{"user": "mei", "message": "An answer", "create_at": MS + 8000}],
+        },
+    }
+
+    result = mattermost_import(source=export([*LINES, orphan]), actor=admin)
+
+    answer = Message.objects.get(body="An answer")
+    assert answer.thread_root_id is None
+    assert not Message.objects.filter(body="Who am I?").exists()
+    assert (result.messages, result.notices_skipped) == (6, 1)

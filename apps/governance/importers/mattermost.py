@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,42 +157,49 @@ class MattermostImporter:
         known = imported_keys(conversation.channel_id)
         items: list[chat.ImportedMessage] = []
         for post in sorted(conversation.posts, key=lambda p: int(p.get("create_at", 0))):
-            root = self._item(conversation, post, None, known)
-            if root is None:
-                continue
-            if root is not True:
-                items.append(root)
-            root_key = message_key(
-                "mattermost", conversation.conversation, post.get("user"), post.get("create_at")
-            )
-            for reply in sorted(
-                post.get("replies") or [], key=lambda r: int(r.get("create_at", 0))
-            ):
-                item = self._item(conversation, reply, root_key, known)
-                if item is not None and item is not True:
-                    items.append(item)
+            root_key = self._add(items, known, conversation, post, None)
+            replies = sorted(post.get("replies") or [], key=lambda r: int(r.get("create_at", 0)))
+            for reply in replies:
+                self._add(items, known, conversation, reply, root_key)
         items.sort(key=lambda item: item.created_at)
         written = chat.messages_import(channel_id=conversation.channel_id, messages=items)
         self.result.messages += written
         self.result.messages_already_there += len(items) - written
 
+    def _add(
+        self,
+        items: list[chat.ImportedMessage],
+        known: set[uuid.UUID | None],
+        conversation: _Conversation,
+        post: dict[str, Any],
+        root_key: uuid.UUID | None,
+    ) -> uuid.UUID:
+        """Add the post's message to `items` unless an earlier run imported it; its key."""
+        thread = [root_key] if root_key is not None else []
+        key = message_key(
+            "mattermost",
+            conversation.conversation,
+            *thread,
+            post.get("user"),
+            post.get("create_at"),
+        )
+        if key in known:
+            self.result.messages_already_there += 1
+        else:
+            item = self._item(post, key, root_key)
+            if item is not None:
+                items.append(item)
+        return key
+
     def _item(
-        self, conversation: _Conversation, post: dict[str, Any], root_key: Any, known: set[Any]
-    ) -> Any:
-        """The message of a post or reply; True when an earlier run imported it; None when it
-        is not a message (no author or no text and no file)."""
+        self, post: dict[str, Any], key: uuid.UUID, root_key: uuid.UUID | None
+    ) -> chat.ImportedMessage | None:
+        """The message of a post or reply; None when it is not one (no known author, or no
+        text and no file). A reply whose thread did not arrive stands on its own."""
         sender = self.people.get(post.get("user") or "")
         if sender is None or "create_at" not in post:
             self.result.notices_skipped += 1
             return None
-        key = message_key("mattermost", conversation.conversation, post["user"], post["create_at"])
-        if root_key is not None:
-            key = message_key(
-                "mattermost", conversation.conversation, root_key, post["user"], post["create_at"]
-            )
-        if key in known:
-            self.result.messages_already_there += 1
-            return True
         body = MENTION.sub(
             lambda m: "@" + self.renamed.get(m.group(1).lower(), m.group(1)),
             post.get("message") or "",
