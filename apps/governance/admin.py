@@ -23,6 +23,7 @@ from apps.governance.audit import (
     DATA_EXPORT_REQUESTED,
     LEGAL_HOLD_CREATED,
     LEGAL_HOLD_RELEASED,
+    ORGANIZATION_EXPORTED,
     PERSONAL_DATA_ERASED,
     RETENTION_APPLIED,
     RETENTION_POLICY_CHANGED,
@@ -36,6 +37,7 @@ register_audit_labels(
     {
         RETENTION_POLICY_CHANGED: _("retention policy changed"),
         WORKSPACE_IMPORTED: _("workspace imported"),
+        ORGANIZATION_EXPORTED: _("organisation exported"),
         RETENTION_APPLIED: _("retention applied"),
         LEGAL_HOLD_CREATED: _("legal hold placed"),
         LEGAL_HOLD_RELEASED: _("legal hold released"),

@@ -1,4 +1,6 @@
-"""The management commands of the importers: `import_slack` and `import_mattermost`."""
+"""The management commands that move an organisation in or out (`import_slack`,
+`import_mattermost`, `export_organization`): a file, the administrator who acts (audited), and
+what was done printed as JSON."""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import User
 from apps.core.errors import DomainError
-from apps.governance.importers.common import ImportResult
 
 
-class ImportCommand(BaseCommand):
+class ActorFileCommand(BaseCommand):
+    # "rb" to read an export; "xb" to write one (never over an existing file).
+    file_mode = "rb"
+    file_help = "The export file."
+
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("export", help="The export file.")
+        parser.add_argument("file", help=self.file_help)
         parser.add_argument(
-            "--actor", required=True, help="The owner or administrator who imports (audited)."
+            "--actor", required=True, help="The owner or administrator who acts (audited)."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -24,13 +29,13 @@ class ImportCommand(BaseCommand):
         if actor is None:
             raise CommandError(f"No user {options['actor']!r}.")
         try:
-            with open(options["export"], "rb") as source:
-                result = self.run_import(source, actor)
+            with open(options["file"], self.file_mode) as file:
+                done = self.run(file, actor)
         except OSError as error:
             raise CommandError(str(error)) from error
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.message}") from error
-        self.stdout.write(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        self.stdout.write(json.dumps(done, indent=2, ensure_ascii=False))
 
-    def run_import(self, source: IO[bytes], actor: User) -> ImportResult:
+    def run(self, file: IO[bytes], actor: User) -> dict[str, Any]:
         raise NotImplementedError

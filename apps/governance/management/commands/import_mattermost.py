@@ -4,16 +4,15 @@ channels and history over from its bulk export, a ZIP or a JSONL file
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from apps.accounts.models import User
-from apps.governance.importers.command import ImportCommand
-from apps.governance.importers.common import ImportResult
+from apps.governance.importers.command import ActorFileCommand
 from apps.governance.importers.mattermost import mattermost_import
 
 
-class Command(ImportCommand):
+class Command(ActorFileCommand):
     help = "Import a Mattermost bulk export (ZIP or JSONL): people, channels, posts, replies."
 
-    def run_import(self, source: IO[bytes], actor: User) -> ImportResult:
-        return mattermost_import(source=source, actor=actor)
+    def run(self, file: IO[bytes], actor: User) -> dict[str, Any]:
+        return mattermost_import(source=file, actor=actor).as_dict()

@@ -4,16 +4,15 @@ export: what was imported is skipped."""
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from apps.accounts.models import User
-from apps.governance.importers.command import ImportCommand
-from apps.governance.importers.common import ImportResult
+from apps.governance.importers.command import ActorFileCommand
 from apps.governance.importers.slack import slack_import
 
 
-class Command(ImportCommand):
+class Command(ActorFileCommand):
     help = "Import a Slack workspace export (ZIP): people, channels, messages, threads, reactions."
 
-    def run_import(self, source: IO[bytes], actor: User) -> ImportResult:
-        return slack_import(source=source, actor=actor)
+    def run(self, file: IO[bytes], actor: User) -> dict[str, Any]:
+        return slack_import(source=file, actor=actor).as_dict()
