@@ -84,6 +84,8 @@ def organisation() -> dict[str, User]:
     secret = services.channel_create(
         creator=bob, kind=ChannelKind.PRIVATE, name="secret", member_ids=[alice.pk]
     )
+    # Two channel administrators: both stay administrators.
+    services.membership_set_role(actor=alice, channel_id=general.pk, user_id=carol.pk, role="admin")
     root = say(alice, general, "Plan for Q3 @bob")
     say(bob, general, "Agreed", thread_root_id=root.pk)
     say(carol, general, "Me too 👍", thread_root_id=root.pk)

@@ -59,12 +59,13 @@ def channel_import(
     name: str,
     creator: User | None,
     members: Sequence[User],
+    admins: Sequence[User] = (),
     topic: str = "",
     description: str = "",
     is_archived: bool = False,
 ) -> Channel:
     """The channel of that name and kind (public or private), made if there is none, with
-    `members` in it: the one the source names as its creator as channel admin. The organisation's
+    `members` in it, `admins` among them as channel administrators. The organisation's
     rules on who may create channels are the importing administrator's business, and nobody who
     was not a member in the source is added (the administrator included)."""
     name = _clean_name(name)
@@ -80,9 +81,9 @@ def channel_import(
             created_by=creator,
             is_archived=is_archived,
         )
-    admins = [user for user in members if creator is not None and user.pk == creator.pk]
-    _add_members(channel, admins, role=ChannelRole.ADMIN)
-    _add_members(channel, [user for user in members if user not in admins], role=ChannelRole.MEMBER)
+    admin_ids = {user.pk for user in admins}
+    _add_members(channel, [u for u in members if u.pk in admin_ids], role=ChannelRole.ADMIN)
+    _add_members(channel, [u for u in members if u.pk not in admin_ids], role=ChannelRole.MEMBER)
     return channel
 
 

@@ -117,6 +117,7 @@ class MattermostImporter:
                 name=name,
                 creator=admins[0] if admins else None,
                 members=[u for u, _admin in people],
+                admins=admins,
                 topic=channel.get("header") or "",
                 description=channel.get("purpose") or "",
                 is_archived=bool(channel.get("deleted_at")),

@@ -144,11 +144,13 @@ class SlackImporter:
             self.channel_names[slack_channel["id"]] = slack_channel.get("name", "")
         for slack_channel, kind in channels:
             members = [self.people[m] for m in slack_channel.get("members", []) if m in self.people]
+            creator = self.people.get(slack_channel.get("creator", ""))
             channel = chat.channel_import(
                 kind=kind,
                 name=slack_channel.get("name") or slack_channel["id"],
-                creator=self.people.get(slack_channel.get("creator", "")),
+                creator=creator,
                 members=[m for m in members if m.is_active],
+                admins=[creator] if creator is not None else [],
                 topic=(slack_channel.get("topic") or {}).get("value", ""),
                 description=(slack_channel.get("purpose") or {}).get("value", ""),
                 is_archived=bool(slack_channel.get("is_archived")),
