@@ -124,6 +124,15 @@ def upload(sender: User, name: str, data: bytes, result: ImportResult) -> object
     return attachment.pk
 
 
+def note_missing_files(body: str, missing: list[str], result: ImportResult) -> str:
+    """The message's text with a line for each of its files the export does not hold."""
+    if not missing:
+        return body
+    result.files_missing += len(missing)
+    note = "\n".join(f"_(file not in the export: {name})_" for name in missing)
+    return f"{body}\n\n{note}" if body else note
+
+
 def record_import(*, actor: User, source: str, result: ImportResult) -> None:
     audit_record(
         action=WORKSPACE_IMPORTED, actor=actor, metadata={"source": source, **result.as_dict()}

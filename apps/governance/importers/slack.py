@@ -50,6 +50,7 @@ from apps.governance.importers.common import (
     emoji,
     imported_keys,
     message_key,
+    note_missing_files,
     person_account,
     record_import,
     upload,
@@ -213,10 +214,7 @@ class SlackImporter:
                 continue
             name, data = found
             attachment_ids.append(upload(sender, name, data, self.result))
-        if missing:
-            self.result.files_missing += len(missing)
-            note = "\n".join(f"_(file not in the export: {name})_" for name in missing)
-            body = f"{body}\n\n{note}" if body else note
+        body = note_missing_files(body, missing, self.result)
         if not body and not attachment_ids:
             self.result.notices_skipped += 1
             return None
