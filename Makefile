@@ -105,10 +105,11 @@ types: deps-dev
 # `--dist loadfile`: a test file runs on one worker, so its module fixtures (a live server, the
 # deploy tests' converged hosts) are set up once, not once per worker at the same time.
 # Pass 1: the embedded default (SQLite, in-memory channel layer, eager tasks). The `deploy` tests
-# (Debian hosts, Ansible) do not depend on the pass; they run once, in pass 2.
+# (Debian hosts, Ansible) and the `chaos` test (its own PostgreSQL and Redis) do not depend on
+# the pass; they run once, in pass 2.
 pytest-embedded: deps-dev
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
-	  -m "not postgres and not redis and not deploy" $(PYTEST_ARGS)
+	  -m "not postgres and not redis and not deploy and not chaos" $(PYTEST_ARGS)
 
 # Pass 2: the production stack (PostgreSQL + Redis), including the tests marked for them.
 # Locally it is skipped with a notice when they are not reachable; CI requires them.

@@ -92,6 +92,10 @@ def _service_problem(marker: str) -> str | None:
 
         if not janus_installed():
             return "needs Janus (apt-get install janus)"
+    if marker == "chaos":
+        from tests.load.chaos.services import services_problem
+
+        return services_problem()
     return None
 
 
@@ -114,6 +118,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         "prometheus",
         "turn",
         "janus",
+        "chaos",
     ):
         if item.get_closest_marker(marker) is None:
             continue

@@ -257,8 +257,9 @@ def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str,
     log-out closes the socket (control message), a role or language change marks it for a
     refresh before its next operation, and the heartbeat re-reads it anyway.
 
-    An unexpected failure (a bug, the database restarting) answers `internal_error` instead of
-    killing the socket: sends are idempotent, so the client simply retries.
+    An unexpected failure answers instead of killing the socket: `unavailable` when the
+    database is out of reach (restarting, failing over), which clients retry with the same
+    ids, else `internal_error` (a bug).
     """
     try:
         with translation.override(user.language or settings.LANGUAGE_CODE):
@@ -266,9 +267,9 @@ def _run_operation(user: User, op_type: str, frame: dict[str, Any]) -> dict[str,
                 return {"ok": True, **OPERATIONS[op_type](user, frame)}
             except DomainError as error:
                 return {"ok": False, **error.as_dict()}
-    except Exception:
+    except Exception as error:
         logger.exception("WebSocket operation %s failed", op_type)
-        return _internal_error()
+        return _internal_error(error)
 
 
 def _command_send(user: User, request: services.SendRequest) -> dict[str, Any] | None:
@@ -301,9 +302,9 @@ def _run_command_send(user: User, request: services.SendRequest) -> dict[str, An
                 ran = _command_send(user, request)
             except DomainError as error:
                 return {"ok": False, **error.as_dict()}
-    except Exception:
+    except Exception as error:
         logger.exception("Slash command failed")
-        return _internal_error()
+        return _internal_error(error)
     return None if ran is None else {"ok": True, **ran}
 
 
@@ -601,7 +602,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, ref: Any, code: str, message: str, details: Any = None) -> None:
         # The upgrade's canary gate reads these (ansible/roles/enclave_app/templates/error-rate.j2).
-        (WS_OPERATIONS_FAILED if code == "internal_error" else WS_OPERATIONS_REFUSED).inc()
+        failed = code in ("internal_error", "unavailable")
+        (WS_OPERATIONS_FAILED if failed else WS_OPERATIONS_REFUSED).inc()
         await self._write(
             encode_frame(
                 {

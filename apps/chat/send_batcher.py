@@ -18,7 +18,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from apps.chat import services
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, Unavailable, database_unavailable
 from apps.core.metrics import (
     SEND_ACK_LATENCY,
     SEND_BATCH_DURATION,
@@ -35,7 +35,17 @@ logger = logging.getLogger("apps.chat.consumers")
 trail = realtime.trail
 
 
-def _internal_error() -> dict[str, Any]:
+def _internal_error(error: BaseException | None = None) -> dict[str, Any]:
+    """The answer to an operation that failed on an exception that is not a DomainError: a
+    database out of reach is `unavailable` (retryable: clients send again with the same id),
+    anything else `internal_error` (a bug)."""
+    if error is not None and database_unavailable(error):
+        unavailable = Unavailable()
+        return {
+            "ok": False,
+            **unavailable.as_dict(),
+            "details": {"retry_after_ms": unavailable.retry_after_seconds * 1000},
+        }
     return {
         "ok": False,
         "code": "internal_error",
@@ -60,9 +70,9 @@ def _run_send_batch(requests: list[services.SendRequest]) -> list[dict[str, Any]
     """Worker-thread side of a group commit: every queued send of this process in one call."""
     try:
         outcomes = services.messages_send_batch(requests=requests)
-    except Exception:
+    except Exception as error:
         logger.exception("WebSocket message.send batch of %d failed", len(requests))
-        return [_internal_error() for _request in requests]
+        return [_internal_error(error) for _request in requests]
     return [
         {"ok": False, **outcome.as_dict()}
         if isinstance(outcome, DomainError)

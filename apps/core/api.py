@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -12,7 +13,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, Unavailable, database_unavailable
+
+logger = logging.getLogger(__name__)
 
 # What the database stores as an integer (PostgreSQL bigint, SQLite INTEGER): ids, seqs and
 # counts outside it cannot be looked up or written, and would fail as a server error.
@@ -53,6 +56,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Render every error as `{"code", "message", "details"}` with the right HTTP status."""
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if database_unavailable(exc):
+        logger.warning("Database unavailable: answered 503", exc_info=exc)
+        unavailable = Unavailable()
+        return Response(
+            unavailable.as_dict(),
+            status=unavailable.http_status,
+            headers={"Retry-After": str(unavailable.retry_after_seconds)},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -73,3 +73,40 @@ class RateLimited(DomainError):
     code = "rate_limited"
     http_status = 429
     default_message = _("Too many requests; slow down.")
+
+
+class Unavailable(DomainError):
+    """The database could not be reached (down, restarting, no pooled connection in time): the
+    same request will succeed once it is back. Clients retry (sends are idempotent)."""
+
+    code = "unavailable"
+    http_status = 503
+    default_message = _("The server cannot reach its database right now; try again shortly.")
+    retry_after_seconds = 1
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when `error`, or an exception it was raised from, says the database is out of
+    reach rather than that the request or the code is wrong.
+
+    `OperationalError` is what PostgreSQL's drivers raise for a lost or refused connection, a
+    server starting up or shutting down, and a pool that had no connection within its timeout;
+    Django wraps it in its own class, a raw psycopg call does not. (It also covers deadlocks and
+    serialization failures, which a retry resolves as well.)
+    """
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a base requirement
+        driver_errors: tuple[type[BaseException], ...] = ()
+    else:
+        driver_errors = (psycopg.OperationalError, psycopg.InterfaceError)
+    seen: BaseException | None = error
+    for _depth in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, (OperationalError, InterfaceError, *driver_errors)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -25,9 +25,12 @@ export class SocketError extends Error {
     this.details = details;
   }
 
-  /** Nothing reached the server (or we cannot know): resending the same operation is safe. */
+  /**
+   * Nothing reached the server (or we cannot know), or the server could not reach its database
+   * ("unavailable": restarting, failing over): resending the same operation is safe.
+   */
   get retryable() {
-    return ["disconnected", "timeout", "rate_limited"].includes(this.code);
+    return ["disconnected", "timeout", "rate_limited", "unavailable"].includes(this.code);
   }
 }
 

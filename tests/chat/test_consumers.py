@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import OperationalError, connection
 
 from apps.accounts.models import Role, User
 from apps.accounts.services import (
@@ -806,6 +806,32 @@ async def test_unexpected_failure_answers_internal_error_and_keeps_the_socket(
     reply = await ann.request("typing", channel_id=team.channel.pk)
 
     assert reply["code"] == "internal_error"
+    await ann.assert_open()
+
+
+async def test_a_send_while_the_database_is_away_answers_unavailable_for_a_retry(
+    ws_connect: Connect, team: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real thing (a PostgreSQL stopped and restarted under load) is tests/load/test_chaos.py.
+    stored = services.messages_send_batch
+    away = [True]
+
+    def batch(**kwargs: Any) -> Any:
+        if away[0]:
+            raise OperationalError("connection to server failed: Connection refused")
+        return stored(**kwargs)
+
+    monkeypatch.setattr(services, "messages_send_batch", batch)
+    ann = await ws_connect(team.ann)
+    frame = send_frame(team.channel)
+
+    reply = await ann.ask(frame)
+    away[0] = False
+    again = await ann.ask(frame)
+
+    assert reply["code"] == "unavailable", reply
+    assert reply["details"] == {"retry_after_ms": 1000}
+    assert again["type"] == "ack" and again["duplicate"] is False, again
     await ann.assert_open()
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+import psycopg_pool
 import pytest
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Role, User
 from apps.chat import services
 from apps.chat.models import Channel, ChannelKind
+from apps.core.errors import database_unavailable
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
@@ -228,3 +233,39 @@ def test_a_shared_serializer_answers_in_each_requests_language() -> None:
     assert messages[0] == messages[2] == "A valid integer is required."
     assert messages[1] != messages[0]
     assert any("\u4e00" <= char <= "\u9fff" for char in messages[1])
+
+
+def test_a_database_out_of_reach_answers_503_unavailable_with_retry_after(
+    client: APIClient, channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real thing (PostgreSQL stopped under load) is tests/load/test_chaos.py.
+    def away(**kwargs: Any) -> Any:
+        raise OperationalError("the database system is starting up")
+
+    monkeypatch.setattr(services, "message_send", away)
+    url = reverse("chat_api:messages", args=[channel.pk])
+
+    response = client.post(url, {"body": "hi", "client_msg_id": str(uuid.uuid4())}, format="json")
+
+    assert_error(response, 503, "unavailable")
+    assert response["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (OperationalError("server closed the connection unexpectedly"), True),
+        (InterfaceError("connection already closed"), True),
+        (psycopg.OperationalError("connection refused"), True),
+        (psycopg_pool.PoolTimeout("couldn't get a connection after 10.00 sec"), True),
+        (IntegrityError("duplicate key"), False),
+        (RuntimeError("a bug"), False),
+    ],
+)
+def test_only_a_database_out_of_reach_counts_as_unavailable(
+    error: BaseException, unavailable: bool
+) -> None:
+    assert database_unavailable(error) is unavailable
+    wrapped = RuntimeError("while sending")
+    wrapped.__cause__ = error
+    assert database_unavailable(wrapped) is unavailable

@@ -50,6 +50,28 @@ def test_the_pools_check_takes_a_connection_and_sends_a_round_trip() -> None:
     )
 
 
+def test_the_pool_reconnects_through_an_attempt_with_a_growing_delay() -> None:
+    from psycopg_pool import pool
+    from psycopg_pool.base import AttemptWithBackoff
+
+    from apps.core.runtime import dbpool
+
+    relied_on(
+        "AttemptWithBackoff(" in source_of(pool.ConnectionPool._add_connection)
+        and "attempt.update_delay(" in source_of(pool.ConnectionPool._add_connection)
+        and "attempt.delay" in source_of(pool.ConnectionPool._add_connection),
+        "dbpool",
+        "ConnectionPool._add_connection scheduling retries after AttemptWithBackoff.delay",
+    )
+    relied_on(
+        isinstance(getattr(AttemptWithBackoff, "INITIAL_DELAY", None), float)
+        and list(inspect.signature(dbpool._update_delay).parameters) == ["self", "now"]
+        and "self.delay" in source_of(dbpool._update_delay),
+        "dbpool",
+        "AttemptWithBackoff.INITIAL_DELAY and update_delay(self, now)",
+    )
+
+
 # --- pgtypes: the adapters template Django builds each connection from -----------------------
 
 

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import psutil
 
@@ -150,6 +150,27 @@ def _server_command(options: Options, fd: int) -> list[str]:
     ]
 
 
+def _spawn(
+    options: Options,
+    index: int,
+    port: int,
+    sock: socket.socket,
+    *,
+    log_mode: Literal["wb", "ab"] = "wb",
+) -> ServerProcess:
+    env = {**os.environ, **server_environment(options), **options.server_env}
+    log = (options.run_dir / f"server-{index}.log").open(log_mode)
+    process = subprocess.Popen(
+        _server_command(options, sock.fileno()),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        pass_fds=(sock.fileno(),),
+    )
+    return ServerProcess(index, port, process, log)
+
+
 def start(options: Options) -> Topology:
     """Start the servers and wait until every one answers /healthz."""
     if not options.start_servers:
@@ -157,23 +178,13 @@ def start(options: Options) -> Topology:
         ws_base = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         return Topology(urls=[f"{ws_base}/ws/"])
     flush_redis(options.redis_url)
-    env = {**os.environ, **server_environment(options), **options.server_env}
     reuse_port = options.listen == "reuseport"
     ports = [options.port if reuse_port else options.port + i for i in range(options.servers)]
     topology = Topology(urls=[])
     sockets = [_listening_socket(port, reuse_port=reuse_port) for port in ports]
     try:
         for index, (port, sock) in enumerate(zip(ports, sockets, strict=True)):
-            log = (options.run_dir / f"server-{index}.log").open("wb")
-            process = subprocess.Popen(
-                _server_command(options, sock.fileno()),
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(sock.fileno(),),
-            )
-            topology.servers.append(ServerProcess(index, port, process, log))
+            topology.servers.append(_spawn(options, index, port, sock))
     except BaseException:
         topology.stop()
         raise
@@ -188,6 +199,19 @@ def start(options: Options) -> Topology:
         topology.stop()
         raise
     return topology
+
+
+def respawn(options: Options, topology: Topology, index: int) -> ServerProcess:
+    """Start server `index` again on its port after it died (what systemd's Restart= does)."""
+    dead = topology.servers[index]
+    dead.log.close()
+    sock = _listening_socket(dead.port, reuse_port=options.listen == "reuseport")
+    try:
+        server = _spawn(options, index, dead.port, sock, log_mode="ab")
+    finally:
+        sock.close()
+    topology.servers[index] = server
+    return server
 
 
 def _wait_healthy(topology: Topology, ports: list[int], timeout: float = 60.0) -> None:

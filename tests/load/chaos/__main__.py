@@ -1,0 +1,5 @@
+import sys
+
+from tests.load.chaos.run import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""The chaos run, short: an app server killed, Redis and PostgreSQL restarted under load, and
+not one acknowledged message lost or duplicated (tests/load/chaos/run.py; the long run and its
+numbers are in docs/operations.md, "Faults and recovery")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.load.harness.options import REPO_ROOT
+
+pytestmark = pytest.mark.chaos
+
+
+def test_faults_under_load_lose_nothing_and_every_client_converges() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.load.chaos",
+            "--users",
+            "100",
+            "--rate",
+            "50",
+            "--warmup",
+            "5",
+            "--interval",
+            "15",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.stdout.strip(), f"no summary; stderr:\n{run.stderr[-4000:]}"
+    summary = json.loads(run.stdout)
+    audit, faults = summary["audit"], summary["faults"]
+    shown = json.dumps(summary, indent=1)
+    assert [fault["fault"] for fault in faults] == ["app", "redis", "postgres"], shown
+    assert audit["written"] > 1000, shown
+    for key in (
+        "lost",
+        "never_acknowledged",
+        "duplicated",
+        "ack_mismatches",
+        "wrong_content",
+        "stored_but_not_acknowledged",
+        "unexpected_messages",
+        "channels_with_gaps_in_seq",
+        "views_not_converged",
+        "views_with_a_wrong_message",
+    ):
+        assert audit[key] == 0, f"{key}: {shown}"
+    assert audit["refused"]["count"] == 0, shown
+    assert audit["acknowledged"] == audit["written"] == audit["stored"], shown
+    # The app server's clients really reconnected elsewhere and the faults really happened.
+    assert summary["traffic"]["reconnects"] >= faults[0]["connections"] > 0, shown
+    assert summary["traffic"]["resyncs"] > 0, shown  # the bus came back and said so
+    for fault in faults:
+        assert fault["recovered"], shown
+    assert run.returncode == 0, shown
