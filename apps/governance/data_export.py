@@ -27,6 +27,7 @@ import logging
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -44,6 +45,7 @@ from apps.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 from apps.core.events import Audience, publish_on_commit
 from apps.files.models import Attachment, AttachmentStatus
 from apps.files.storage import files_storage, iter_stored
+from apps.governance import stalled
 from apps.governance.audit import DATA_EXPORT_DOWNLOADED, DATA_EXPORT_REQUESTED
 from apps.governance.events import DataExportPayload, DataExportReadyEvent
 from apps.governance.models import DATA_EXPORT_IN_PROGRESS, DataExport, DataExportStatus
@@ -345,7 +347,7 @@ def _readme(user: User, *, now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_zip(user: User, handle: IO[bytes], *, now: datetime) -> None:
+def _write_zip(user: User, handle: IO[bytes], *, now: datetime, beat: Callable[[], None]) -> None:
     attachments = list(
         Attachment.objects.filter(
             uploader=user, status=AttachmentStatus.CLEAN, deleted_at__isnull=True
@@ -362,6 +364,7 @@ def _write_zip(user: User, handle: IO[bytes], *, now: datetime) -> None:
             with archive.open(_file_entry(attachment), "w", force_zip64=True) as entry:
                 for block in iter_stored(attachment.blob.storage_name):
                     entry.write(block)
+                    beat()
 
 
 def data_export_build(*, export_id: int) -> DataExport | None:
@@ -369,7 +372,7 @@ def data_export_build(*, export_id: int) -> DataExport | None:
     `data_export.ready` to the user's own tabs. A failure marks it failed (the user may ask
     again). None when the export is gone or was already taken."""
     claimed = DataExport.objects.filter(pk=export_id, status=DataExportStatus.PENDING).update(
-        status=DataExportStatus.RUNNING
+        status=DataExportStatus.RUNNING, **stalled.claim_fields()
     )
     if not claimed:
         return None
@@ -379,7 +382,7 @@ def data_export_build(*, export_id: int) -> DataExport | None:
     name = f"exports/{user.pk}/{export.pk}-{now:%Y%m%d%H%M%S}.zip"
     try:
         with tempfile.TemporaryFile() as handle:
-            _write_zip(user, handle, now=now)
+            _write_zip(user, handle, now=now, beat=stalled.Heartbeat(DataExport, export.pk))
             size = handle.tell()
             handle.seek(0)
             stored = files_storage().save(name, File(handle))

@@ -149,6 +149,9 @@ class DataExport(models.Model):
     storage_name = models.CharField(max_length=255, blank=True)
     size = models.BigIntegerField(_("size"), default=0)
     error = models.CharField(_("error"), max_length=500, blank=True)
+    # See ComplianceExport: the builder's heartbeat, and how often it was started.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("personal data export")

@@ -46,3 +46,11 @@ def purge_expired_data_exports() -> int:
     from apps.governance.data_export import data_exports_purge_expired
 
     return data_exports_purge_expired()
+
+
+@shared_task(name="apps.governance.tasks.recover_stalled_exports")
+def recover_stalled_exports() -> int:
+    """Celery beat, every 5 minutes: exports whose builder died are built again (or failed)."""
+    from apps.governance.stalled import exports_recover_stalled
+
+    return exports_recover_stalled()

@@ -438,6 +438,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.governance.tasks.purge_expired_data_exports",
         "schedule": 3600,
     },
+    "governance-recover-stalled-exports": {
+        "task": "apps.governance.tasks.recover_stalled_exports",
+        "schedule": 300,
+    },
 }
 
 # --- Retention (apps.governance; docs/operations.md "Retention and legal hold") ------------------
@@ -450,6 +454,9 @@ ENCLAVE_RETENTION_MAX_BATCHES = env.int("ENCLAVE_RETENTION_MAX_BATCHES", default
 ENCLAVE_COMPLIANCE_EXPORT_TTL_HOURS = env.int("ENCLAVE_COMPLIANCE_EXPORT_TTL_HOURS", default=168)
 # How long a user's own data export ("Download my data") may be downloaded before it is deleted.
 ENCLAVE_DATA_EXPORT_TTL_HOURS = env.int("ENCLAVE_DATA_EXPORT_TTL_HOURS", default=72)
+# Minutes a running export (compliance or personal data) may go without its builder's heartbeat
+# before it counts as stalled (its worker died) and is built again (apps/governance/stalled.py).
+ENCLAVE_EXPORT_STALL_MINUTES = env.int("ENCLAVE_EXPORT_STALL_MINUTES", default=15)
 
 # --- Logs and metrics (apps/ops/logs.py, apps/ops/metrics.py; README "Metrics and logs") -------
 # json: one JSON object per line (deploy/logging/ ships Filebeat, Logstash and an Elasticsearch

@@ -831,7 +831,8 @@ async def test_a_send_while_the_database_is_away_answers_unavailable_for_a_retry
 
     assert reply["code"] == "unavailable", reply
     assert reply["details"] == {"retry_after_ms": 1000}
-    assert again["type"] == "ack" and again["duplicate"] is False, again
+    assert again["type"] == "ack", again
+    assert again["duplicate"] is False
     await ann.assert_open()
 
 

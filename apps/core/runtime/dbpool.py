@@ -71,4 +71,4 @@ def install() -> None:
     reconnect delay."""
     ConnectionPool.check_connection = staticmethod(check_connection)  # type: ignore[method-assign]
     AttemptWithBackoff.INITIAL_DELAY = RECONNECT_FIRST_DELAY
-    AttemptWithBackoff.update_delay = update_delay  # type: ignore[method-assign]
+    AttemptWithBackoff.update_delay = update_delay  # type: ignore[method-assign,assignment]

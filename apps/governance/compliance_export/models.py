@@ -51,6 +51,10 @@ class ComplianceExport(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
+    # Written by the builder while it runs (apps/governance/stalled.py): a `running` export
+    # whose heartbeat stopped is built again, or failed after a few attempts.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("compliance export")

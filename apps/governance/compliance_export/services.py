@@ -21,6 +21,7 @@ from apps.accounts.models import User
 from apps.chat.models import Channel
 from apps.core.errors import InvalidInput
 from apps.files.storage import files_storage
+from apps.governance import stalled
 from apps.governance.compliance_export import selectors
 from apps.governance.compliance_export.archive import ArchiveWriter
 from apps.governance.compliance_export.audit import (
@@ -118,8 +119,11 @@ def compliance_export_build(*, export_id: int) -> ComplianceExport | None:
         )
         if export is None or export.status != ComplianceExportStatus.PENDING:
             return export
+        ComplianceExport.objects.filter(pk=export.pk).update(
+            status=ComplianceExportStatus.RUNNING, **stalled.claim_fields()
+        )
         export.status = ComplianceExportStatus.RUNNING
-        export.save(update_fields=["status"])
+    beat = stalled.Heartbeat(ComplianceExport, export.pk)
     language = (export.requested_by.language if export.requested_by else "") or (
         settings.LANGUAGE_CODE
     )
@@ -138,6 +142,7 @@ def compliance_export_build(*, export_id: int) -> ComplianceExport | None:
                         export=export, channel_id=channel.pk
                     ):
                         writer.add_batch(batch)
+                        beat()
                     writer.end_channel()
                 writer.close(
                     summary={
