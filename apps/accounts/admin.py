@@ -6,6 +6,7 @@ import csv
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
@@ -482,9 +483,28 @@ class DirectorySyncRunAdmin(ReadOnlyAdmin):
     )
 
 
+class OrganizationSettingsForm(forms.ModelForm):
+    class Meta:
+        model = OrganizationSettings
+        fields = services.ORGANIZATION_RULES
+
+    def clean_signup_allowed_domains(self) -> str:
+        value: str = self.cleaned_data["signup_allowed_domains"]
+        invalid = services.signup_domains_invalid(value)
+        if invalid:
+            raise forms.ValidationError(
+                _("Not domain names (one per line, like example.com): %(entries)s"),
+                params={"entries": ", ".join(invalid[:10])},
+                code="invalid_domain",
+            )
+        return value
+
+
 @admin.register(OrganizationSettings)
 class OrganizationSettingsAdmin(admin.ModelAdmin):
     """The one row of organisation rules; changes are audited."""
+
+    form = OrganizationSettingsForm
 
     list_display = (
         "__str__",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 import warnings
 from datetime import datetime, time, timedelta
@@ -365,7 +366,25 @@ ORGANIZATION_RULES = (
     "bot_creators",
     "two_factor_required_for",
     "read_receipts_enabled",
+    "open_signup_enabled",
+    "signup_allowed_domains",
 )
+# A domain as sign-up compares it (apps/accounts/signup.py): labels of letters, digits and
+# hyphens (IDNs in their xn-- form), at least one dot.
+_DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
+MAX_SIGNUP_DOMAINS = 200
+
+
+def signup_domains_invalid(text: str) -> list[str]:
+    """The entries of an allowed-domains list (one per line or comma-separated, "@" optional)
+    that are not domain names; more than MAX_SIGNUP_DOMAINS entries count as one problem."""
+    entries = [
+        e.strip().lstrip("@").rstrip(".").lower() for e in text.replace(",", "\n").splitlines()
+    ]
+    entries = [entry for entry in entries if entry]
+    if len(entries) > MAX_SIGNUP_DOMAINS:
+        return [f"> {MAX_SIGNUP_DOMAINS}"]
+    return [entry for entry in entries if not _DOMAIN.fullmatch(entry)]
 
 
 @transaction.atomic
@@ -378,6 +397,8 @@ def organization_settings_update(
         field = OrganizationSettings._meta.get_field(name)
         if isinstance(field, models.BooleanField):
             return isinstance(value, bool)
+        if name == "signup_allowed_domains":
+            return isinstance(value, str) and not signup_domains_invalid(value)
         choices = getattr(field, "choices", None) or ()
         return value in {choice for choice, _label in choices}
 
