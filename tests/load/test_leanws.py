@@ -1,4 +1,5 @@
-"""The load generator's lean WebSocket client against a real server (websockets)."""
+"""The load generator's WebSocket clients (the lean one, and the one on the websockets library
+that `--client websockets` uses) against a real server (websockets)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.load.harness import leanws
+from tests.load.harness import leanws, libws
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -28,13 +29,18 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], 
     return in_thread
 
 
+@pytest.fixture(params=["lean", "websockets"])
+def client(request: pytest.FixtureRequest) -> Any:
+    return leanws if request.param == "lean" else libws
+
+
 async def exchange(handler: Any, script: Any) -> Any:
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         return await script(f"ws://127.0.0.1:{port}/ws/?token=t")
 
 
-def test_frames_of_every_size_both_ways_pings_and_a_clean_close(run: Any) -> None:
+def test_frames_of_every_size_both_ways_pings_and_a_clean_close(run: Any, client: Any) -> None:
     sizes = [0, 1, 125, 126, 65535, 65536, 200_000]
 
     async def handler(ws: ServerConnection) -> None:
@@ -54,7 +60,7 @@ def test_frames_of_every_size_both_ways_pings_and_a_clean_close(run: Any) -> Non
             if len(received) == len(sizes):
                 done.set()
 
-        socket, first = await leanws.connect(url, on_text)
+        socket, first = await client.connect(url, on_text)
         for size in sizes:
             assert socket.send_text("é" * size)
         await asyncio.wait_for(done.wait(), 5)
@@ -68,20 +74,20 @@ def test_frames_of_every_size_both_ways_pings_and_a_clean_close(run: Any) -> Non
     assert code == 1000
 
 
-def test_a_server_close_is_answered_and_reported(run: Any) -> None:
+def test_a_server_close_is_answered_and_reported(run: Any, client: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send("hello")
         await ws.close(4008, "too slow")
 
     async def script(url: str) -> Any:
-        socket, _first = await leanws.connect(url, lambda raw: None)
+        socket, _first = await client.connect(url, lambda raw: None)
         code = await asyncio.wait_for(socket.closed, 5)
         return code, socket.send_text("late")
 
     assert run(exchange(handler, script)) == (4008, False)
 
 
-def test_a_refused_handshake_raises_with_its_status(run: Any) -> None:
+def test_a_refused_handshake_raises_with_its_status(run: Any, client: Any) -> None:
     async def handler(ws: ServerConnection) -> None: ...
 
     def refuse(connection: ServerConnection, request: Any) -> Any:
@@ -91,7 +97,7 @@ def test_a_refused_handshake_raises_with_its_status(run: Any) -> None:
         async with serve(handler, "127.0.0.1", 0, process_request=refuse) as server:
             port = server.sockets[0].getsockname()[1]
             try:
-                await leanws.connect(f"ws://127.0.0.1:{port}/ws/", lambda raw: None)
+                await client.connect(f"ws://127.0.0.1:{port}/ws/", lambda raw: None)
             except leanws.HandshakeFailed as failed:
                 return failed.status
         return 0

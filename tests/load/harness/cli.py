@@ -107,6 +107,7 @@ def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[Cli
                 drain_timeout=options.drain_timeout,
                 seed=options.seed,
                 result_path=str(options.run_dir / f"client-{index}.pickle"),
+                client_kind=options.client_kind,
             )
         )
     return plans
@@ -186,6 +187,7 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
             "servers": options.servers if options.start_servers else None,
             "listen": options.listen if options.start_servers else None,
             "generator_processes": options.clients,
+            "generator_client": options.client_kind,
         },
         "data": {
             "users": len(dataset.users),
@@ -291,8 +293,39 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         "other_processes_cpu_pct_send": round(max(0.0, machine_send - known), 1),
         "generator_cpu_pct_by_process": generator_cpu,
     }
+    summary["cpu_budget"] = cpu_budget(
+        sampler.core_seconds_between("send_start", "send_end"),
+        messages=report["send"]["acks"],
+        deliveries=report["deliveries"]["received"],
+        seconds=options.duration,
+    )
     summary["run_dir"] = str(options.run_dir)
     return summary, (1 if failures else 0)
+
+
+def cpu_budget(
+    core_seconds: dict[str, float], *, messages: int, deliveries: int, seconds: float
+) -> dict[str, dict[str, float]]:
+    """What the server side spent in the send phase: core-seconds per 1,000 messages and per
+    10,000 deliveries, and cores on average, for the app servers together, PostgreSQL, Redis and
+    their sum (the generator and the rest of the machine are left out). The number every
+    change of the send path is judged by (docs/performance.md)."""
+    parts = {
+        "servers": sum(v for name, v in core_seconds.items() if name.startswith("server-")),
+        "postgres": core_seconds.get("postgres", 0.0),
+        "redis": core_seconds.get("redis", 0.0),
+    }
+    parts["total"] = sum(parts.values())
+    return {
+        "core_seconds": {name: round(value, 2) for name, value in parts.items()},
+        "cores": {name: round(value / max(seconds, 1e-9), 3) for name, value in parts.items()},
+        "per_1000_messages": {
+            name: round(1000 * value / max(messages, 1), 3) for name, value in parts.items()
+        },
+        "per_10000_deliveries": {
+            name: round(10000 * value / max(deliveries, 1), 3) for name, value in parts.items()
+        },
+    }
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from tests.load.harness import leanws
+from tests.load.harness import leanws, libws
 from tests.load.harness.leanws import HandshakeFailed, LeanSocket
 
 BODY_MARKER = "load"
@@ -60,6 +60,7 @@ class ClientPlan:
     drain_timeout: float
     seed: int
     result_path: str
+    client_kind: str = "lean"  # "lean" (leanws) or "websockets" (libws)
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Generator:
         self.plan = plan
         self.control = control
         self.result = ClientResult(index=plan.index)
-        self.sockets: dict[int, LeanSocket] = {}
+        self.sockets: dict[int, LeanSocket | libws.LibSocket] = {}
         self.pending: dict[int, Sent] = {}
         self.refs = itertools.count(1)
         self.stopping = False
@@ -115,6 +116,7 @@ class Generator:
         self.all_acked = asyncio.Event()
         self.push_arrived = asyncio.Event()
         self.random = random.Random(plan.seed * 1000 + plan.index)
+        self.connector = libws.connect if plan.client_kind == "websockets" else leanws.connect
         self.room_sets = {
             uid: {room_id for room_id, _kind in rooms} for uid, rooms in plan.user_rooms.items()
         }
@@ -183,10 +185,10 @@ class Generator:
         begun = time.time()
         rooms = self.room_sets.get(user_id, set())
         failure: str | None = None
-        ws: LeanSocket | None = None
+        ws: LeanSocket | libws.LibSocket | None = None
         try:
             async with asyncio.timeout(self.plan.connect_timeout):
-                ws, first = await leanws.connect(
+                ws, first = await self.connector(
                     f"{url}?token={token}",
                     lambda raw: self._on_frame(user_id, rooms, raw),
                 )
@@ -317,7 +319,7 @@ class Generator:
 
     def _pick_sender(
         self, pools: list[list[tuple[int, int]]], weights: list[float]
-    ) -> tuple[int, int, LeanSocket] | None:
+    ) -> tuple[int, int, LeanSocket | libws.LibSocket] | None:
         """A random (user, room) whose socket is still open; a few tries, then give up."""
         for _ in range(20):
             pool = self.random.choices(pools, weights)[0] if len(pools) > 1 else pools[0]

@@ -41,6 +41,7 @@ class Options:
     server_args: list[str]
     # Traffic.
     clients: int
+    client_kind: str
     ramp: float
     rate: float
     duration: float
@@ -177,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = parser.add_argument_group("traffic")
     load.add_argument("--clients", type=int, default=2, help="generator processes")
+    load.add_argument(
+        "--client",
+        choices=["lean", "websockets"],
+        default="lean",
+        help="the generator's socket: the harness's lean client (leanws.py), or one on the "
+        "websockets library (libws.py, about twice the CPU)",
+    )
     load.add_argument("--ramp", type=float, default=200.0, help="new connections per second")
     load.add_argument("--rate", type=float, default=100.0, help="messages per second, in total")
     load.add_argument("--duration", type=float, default=30.0, help="seconds of sending")
@@ -271,6 +279,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         server_env=_key_values(args.server_env),
         server_args=shlex.split(args.server_args),
         clients=args.clients,
+        client_kind=args.client,
         ramp=args.ramp,
         rate=args.rate,
         duration=args.duration,

@@ -366,6 +366,11 @@ class ResourceSampler:
             for name in self.groups
         }
 
+    def core_seconds_between(self, start: str, end: str) -> dict[str, float]:
+        """CPU time each group used between two marks, in core-seconds."""
+        (_t0, first), (_t1, last) = self.marks[start], self.marks[end]
+        return {name: self._cpu_delta(first[name], last[name]) for name in self.groups}
+
     def report(self, phases: list[tuple[str, str, str]]) -> dict[str, dict[str, float]]:
         """Per group: CPU% per phase (label, start mark, end mark), peak CPU%, peak RSS."""
         per_phase = {
