@@ -414,3 +414,30 @@ def _fast_postgres_flush() -> Iterator[None]:
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
+# The organisation settings' admin form with every rule at its default: tests post it with the
+# fields they change (`{**ORGANIZATION_SETTINGS_FORM, "bot_creators": "member"}`).
+ORGANIZATION_SETTINGS_FORM = {
+    "public_channel_creators": "member",
+    "private_channel_creators": "member",
+    "channel_inviters": "member",
+    "mention_all_senders": "member",
+    "bot_creators": "admin",
+    "two_factor_required_for": "nobody",
+}
+ORGANIZATION_SETTINGS_URL = "/admin/accounts/organizationsettings/1/change/"
+
+
+@pytest.fixture
+def owner_admin(db: Any) -> Any:
+    """A Django test client signed in to the admin console as the owner (a superuser); the
+    organisation settings row exists."""
+    from django.test import Client
+
+    from apps.accounts.permissions import organization_settings
+
+    organization_settings()
+    client = Client()
+    client.force_login(UserFactory(role=Role.OWNER, is_staff=True, is_superuser=True))
+    return client

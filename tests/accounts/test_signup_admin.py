@@ -3,6 +3,8 @@ organisation-settings service; a list with a non-domain is a form error, not a s
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from apps.accounts.audit import AuditAction
@@ -11,33 +13,19 @@ from apps.accounts.permissions import organization_settings
 from apps.accounts.services import organization_settings_update
 from apps.accounts.signup import signup_enabled
 from apps.core.errors import InvalidInput
+from tests.conftest import ORGANIZATION_SETTINGS_FORM, ORGANIZATION_SETTINGS_URL
 from tests.factories import UserFactory
-
-ADMIN_FORM = {
-    "public_channel_creators": "member",
-    "private_channel_creators": "member",
-    "channel_inviters": "member",
-    "mention_all_senders": "member",
-    "bot_creators": "admin",
-    "two_factor_required_for": "nobody",
-}
 
 
 @pytest.mark.django_db
-def test_owner_opens_sign_up_for_a_domain_in_the_admin_and_it_is_audited() -> None:
-    from django.test import Client
-
-    boss = UserFactory(role=Role.OWNER, is_staff=True, is_superuser=True)
-    organization_settings()
-    client = Client()
-    client.force_login(boss)
+def test_owner_opens_sign_up_for_a_domain_in_the_admin_and_it_is_audited(owner_admin: Any) -> None:
     form = {
-        **ADMIN_FORM,
+        **ORGANIZATION_SETTINGS_FORM,
         "open_signup_enabled": "on",
         "signup_allowed_domains": "example.com\n@Sub.Example.cn",
     }
 
-    response = client.post("/admin/accounts/organizationsettings/1/change/", form)
+    response = owner_admin.post(ORGANIZATION_SETTINGS_URL, form)
 
     assert response.status_code == 302, response.content[:2000]
     rules = organization_settings()
@@ -48,20 +36,14 @@ def test_owner_opens_sign_up_for_a_domain_in_the_admin_and_it_is_audited() -> No
 
 
 @pytest.mark.django_db
-def test_a_list_of_domains_with_a_non_domain_is_refused_with_a_form_error() -> None:
-    from django.test import Client
-
-    boss = UserFactory(role=Role.OWNER, is_staff=True, is_superuser=True)
-    organization_settings()
-    client = Client()
-    client.force_login(boss)
+def test_a_list_of_domains_with_a_non_domain_is_refused_with_a_form_error(owner_admin: Any) -> None:
     form = {
-        **ADMIN_FORM,
+        **ORGANIZATION_SETTINGS_FORM,
         "open_signup_enabled": "on",
         "signup_allowed_domains": "example.com\nnot a domain",
     }
 
-    response = client.post("/admin/accounts/organizationsettings/1/change/", form)
+    response = owner_admin.post(ORGANIZATION_SETTINGS_URL, form)
 
     assert response.status_code == 200
     assert "not a domain" in response.content.decode()

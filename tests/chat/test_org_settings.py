@@ -366,23 +366,12 @@ async def test_only_channel_admins_post_in_announcement_channels_over_websocket(
 
 
 @pytest.mark.django_db
-def test_owner_changes_a_rule_in_the_admin_and_it_is_audited() -> None:
-    from django.test import Client
+def test_owner_changes_a_rule_in_the_admin_and_it_is_audited(owner_admin: Any) -> None:
+    from tests.conftest import ORGANIZATION_SETTINGS_FORM, ORGANIZATION_SETTINGS_URL
 
-    boss = UserFactory(role=Role.OWNER, is_staff=True, is_superuser=True)
-    organization_settings()
-    client = Client()
-    client.force_login(boss)
-    form = {
-        "public_channel_creators": "admin",
-        "private_channel_creators": "member",
-        "channel_inviters": "member",
-        "mention_all_senders": "member",
-        "bot_creators": "admin",
-        "two_factor_required_for": "nobody",
-    }
+    form = {**ORGANIZATION_SETTINGS_FORM, "public_channel_creators": "admin"}
 
-    response = client.post("/admin/accounts/organizationsettings/1/change/", form)
+    response = owner_admin.post(ORGANIZATION_SETTINGS_URL, form)
 
     assert response.status_code == 302
     assert organization_settings().public_channel_creators == MinimumRole.ADMIN

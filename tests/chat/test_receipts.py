@@ -399,27 +399,13 @@ def test_a_read_mark_that_does_not_move_pushes_no_receipt(
 
 
 @pytest.mark.django_db
-def test_owner_turns_receipts_on_in_the_admin() -> None:
-    from django.test import Client
+def test_owner_turns_receipts_on_in_the_admin(owner_admin: Any) -> None:
+    from tests.conftest import ORGANIZATION_SETTINGS_FORM, ORGANIZATION_SETTINGS_URL
 
-    from apps.accounts.models import Role
-    from tests.factories import UserFactory
-
-    boss = UserFactory(role=Role.OWNER, is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(boss)
-    form = {
-        "public_channel_creators": "member",
-        "private_channel_creators": "member",
-        "channel_inviters": "member",
-        "mention_all_senders": "member",
-        "bot_creators": "admin",
-        "two_factor_required_for": "nobody",
-        "read_receipts_enabled": "on",
-    }
+    form = {**ORGANIZATION_SETTINGS_FORM, "read_receipts_enabled": "on"}
     receipts_on(False)
 
-    response = client.post("/admin/accounts/organizationsettings/1/change/", form)
+    response = owner_admin.post(ORGANIZATION_SETTINGS_URL, form)
 
     assert response.status_code == 302
     assert receipts.receipts_enabled() is True

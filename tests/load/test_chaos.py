@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.load.chaos.run import AUDIT_ZERO
 from tests.load.harness.options import REPO_ROOT
 
 pytestmark = pytest.mark.chaos
@@ -29,6 +30,10 @@ def test_faults_under_load_lose_nothing_and_every_client_converges() -> None:
             "5",
             "--interval",
             "15",
+            # CI runs other tests beside it on two cores: "recovered" means every message
+            # within 3 s again (the long run's figure, 1 s, is for a machine of its own).
+            "--healthy-latency",
+            "3",
         ],
         cwd=REPO_ROOT,
         capture_output=True,
@@ -44,18 +49,7 @@ def test_faults_under_load_lose_nothing_and_every_client_converges() -> None:
     assert calm["messages_in_window"] > 100, shown
     assert [fault["fault"] for fault in faults] == ["app", "redis", "postgres"], shown
     assert audit["written"] > 1000, shown
-    for key in (
-        "lost",
-        "never_acknowledged",
-        "duplicated",
-        "ack_mismatches",
-        "wrong_content",
-        "stored_but_not_acknowledged",
-        "unexpected_messages",
-        "channels_with_gaps_in_seq",
-        "views_not_converged",
-        "views_with_a_wrong_message",
-    ):
+    for key in AUDIT_ZERO:
         assert audit[key] == 0, f"{key}: {shown}"
     assert audit["refused"]["count"] == 0, shown
     assert audit["acknowledged"] == audit["written"] == audit["stored"], shown

@@ -48,6 +48,19 @@ from tests.load.harness import dataset, servers
 from tests.load.harness.options import parse_options
 
 FAULTS = ("app", "redis", "postgres")
+# The audit's counts that must all be 0 for the run to pass.
+AUDIT_ZERO = (
+    "lost",
+    "never_acknowledged",
+    "duplicated",
+    "ack_mismatches",
+    "wrong_content",
+    "stored_but_not_acknowledged",
+    "unexpected_messages",
+    "channels_with_gaps_in_seq",
+    "views_not_converged",
+    "views_with_a_wrong_message",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -277,24 +290,7 @@ class Run:
             "views_not_converged": not_converged,
             "views_with_a_wrong_message": identity_wrong + record.identity_mismatches,
         }
-        result["passed"] = (
-            all(
-                result[key] == 0
-                for key in (
-                    "lost",
-                    "never_acknowledged",
-                    "duplicated",
-                    "ack_mismatches",
-                    "wrong_content",
-                    "stored_but_not_acknowledged",
-                    "unexpected_messages",
-                    "channels_with_gaps_in_seq",
-                    "views_not_converged",
-                    "views_with_a_wrong_message",
-                )
-            )
-            and not record.refused
-        )
+        result["passed"] = all(result[key] == 0 for key in AUDIT_ZERO) and not record.refused
         return result
 
     def recovery(self, crowd: chaos_client.Crowd, sent_until: float) -> list[dict[str, Any]]:
