@@ -400,18 +400,20 @@ class DecryptingReader(io.RawIOBase):
         return position
 
     def read(self, size: int | None = -1) -> bytes:
-        """Up to `size` bytes (all that is left by default) across as many segments as needed."""
+        """Up to `size` bytes (all that is left by default) across as many segments as needed;
+        whole segments are joined without an intermediate copy."""
         remaining = max(0, self.size - self._position)
         wanted = remaining if size is None or size < 0 else min(size, remaining)
-        out = bytearray(wanted)
-        view = memoryview(out)
-        filled = 0
-        while filled < wanted:
-            count = self.readinto(view[filled:])
-            if not count:
-                break
-            filled += count
-        return bytes(out) if filled == wanted else bytes(view[:filled])
+        pieces = []
+        segment_bytes = self._header.segment_bytes
+        while wanted > 0:
+            index, offset = divmod(self._position, segment_bytes)
+            plain = self._segment(index)
+            piece = plain[offset : offset + wanted]  # the segment itself when it is all wanted
+            pieces.append(piece)
+            self._position += len(piece)
+            wanted -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self._position >= self.size or not len(buffer):
@@ -420,7 +422,7 @@ class DecryptingReader(io.RawIOBase):
         index, offset = divmod(self._position, segment_bytes)
         plain = self._segment(index)
         count = min(len(buffer), len(plain) - offset)
-        buffer[:count] = plain[offset : offset + count]
+        buffer[:count] = memoryview(plain)[offset : offset + count]
         self._position += count
         return count
 
