@@ -92,10 +92,10 @@ class StoredFileResponse(StreamingHttpResponse):
             left -= len(block)
             yield block
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         blocks = iter(self._blocks())
         while True:
-            block = await sync_to_async(next, thread_sensitive=False)(blocks, None)
+            block = await sync_to_async(_next_block, thread_sensitive=False)(blocks)
             if block is None:
                 return
             yield block
@@ -103,6 +103,10 @@ class StoredFileResponse(StreamingHttpResponse):
     def close(self) -> None:
         self._reader.close()
         super().close()
+
+
+def _next_block(blocks: Iterator[bytes]) -> bytes | None:
+    return next(blocks, None)
 
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | bool | None:

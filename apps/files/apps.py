@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -34,3 +36,5 @@ class FilesConfig(AppConfig):
         # (ImproperlyConfigured), not the first upload or download.
         configured_keyring()
         checks.register(encryption_settings_check)
+        for warning in encryption_settings_check():
+            logging.getLogger(__name__).warning("%s (%s)", warning.msg, warning.id)

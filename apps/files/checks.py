@@ -10,7 +10,10 @@ from django.core import checks
 
 def encryption_settings_check(**_kwargs: Any) -> list[checks.CheckMessage]:
     """Encryption on with nginx serving downloads: encrypted files stream through the app."""
-    if settings.ENCLAVE_FILES_ENCRYPTION_KEYS and settings.ENCLAVE_FILES_X_ACCEL:
+    encrypting = bool(settings.ENCLAVE_FILES_ENCRYPTION_KEYS) or (
+        settings.ENCLAVE_FILES_KEYRING == "vault"
+    )
+    if encrypting and settings.ENCLAVE_FILES_X_ACCEL:
         return [
             checks.Warning(
                 "ENCLAVE_FILES_X_ACCEL is on with file encryption: nginx cannot send ciphertext, "

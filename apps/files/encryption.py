@@ -185,8 +185,35 @@ def _environment_keyring(keys: str, active: str) -> EnvironmentKeyring | None:
     return EnvironmentKeyring(parsed, active)
 
 
+@lru_cache(maxsize=4)
+def _vault_keyring(address: str, token: str, mount: str, key_name: str) -> Keyring:
+    from apps.files.vault_keyring import VaultTransitKeyring
+
+    if not (address and token and key_name):
+        raise ImproperlyConfigured(
+            "ENCLAVE_FILES_KEYRING=vault needs ENCLAVE_FILES_VAULT_ADDR, "
+            "ENCLAVE_FILES_VAULT_TOKEN and ENCLAVE_FILES_VAULT_KEY"
+        )
+    return VaultTransitKeyring(address=address, token=token, mount=mount, key_name=key_name)
+
+
 def configured_keyring() -> Keyring | None:
-    """The keyring of the settings; None when file encryption is off (no keys configured)."""
+    """The keyring of the settings; None when file encryption is off (no keys configured).
+
+    ENCLAVE_FILES_KEYRING chooses where the KEKs are: "environment" (the default,
+    ENCLAVE_FILES_ENCRYPTION_KEYS) or "vault" (HashiCorp Vault's Transit engine)."""
+    backend = getattr(settings, "ENCLAVE_FILES_KEYRING", "environment") or "environment"
+    if backend == "vault":
+        return _vault_keyring(
+            settings.ENCLAVE_FILES_VAULT_ADDR,
+            settings.ENCLAVE_FILES_VAULT_TOKEN,
+            settings.ENCLAVE_FILES_VAULT_TRANSIT_MOUNT,
+            settings.ENCLAVE_FILES_VAULT_KEY,
+        )
+    if backend != "environment":
+        raise ImproperlyConfigured(
+            f"ENCLAVE_FILES_KEYRING must be 'environment' or 'vault', not {backend!r}"
+        )
     return _environment_keyring(
         settings.ENCLAVE_FILES_ENCRYPTION_KEYS or "",
         (settings.ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY or "").strip(),
@@ -261,7 +288,11 @@ def read_header(handle: IO[bytes]) -> Header | None:
     )
 
 
-def encrypted_chunks(source: IO[bytes], *, keyring: Keyring) -> Iterator[bytes]:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def encrypted_chunks(source: Readable, *, keyring: Keyring) -> Iterator[bytes]:
     """The encrypted form of `source` (read from where it stands): the header, then one sealed
     segment at a time. One segment of look-ahead tells which segment is the last."""
     data_key = AESGCM.generate_key(bit_length=256)
@@ -282,7 +313,7 @@ def encrypted_chunks(source: IO[bytes], *, keyring: Keyring) -> Iterator[bytes]:
         index += 1
 
 
-def _read_full(source: IO[bytes], size: int) -> bytes:
+def _read_full(source: Readable, size: int) -> bytes:
     """Exactly `size` bytes unless the stream ends first (a read may return fewer)."""
     parts = []
     wanted = size
@@ -299,7 +330,7 @@ class EncryptingReader(io.RawIOBase):
     """A readable stream of the encrypted form of `source`, for storages that pull (S3 uploads
     read a file object) as well as those that iterate; holds one segment at a time."""
 
-    def __init__(self, source: IO[bytes], *, keyring: Keyring) -> None:
+    def __init__(self, source: Readable, *, keyring: Keyring) -> None:
         super().__init__()
         self._chunks = encrypted_chunks(source, keyring=keyring)
         self._pending = b""

@@ -182,7 +182,9 @@ def _lock_owner(name: str) -> None:
         sha256 = parts[-1].split("-", 1)[0]
         StoredBlob.objects.select_for_update().filter(sha256=sha256).first()
     elif parts[0] == "uploads" and len(parts) == 3:
-        UploadSession.objects.select_for_update().filter(pk=_uuid_or_none(parts[1])).first()
+        session_id = _uuid_or_none(parts[1])
+        if session_id is not None:
+            UploadSession.objects.select_for_update().filter(pk=session_id).first()
 
 
 def _uuid_or_none(value: str) -> str | None:

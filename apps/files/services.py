@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -603,7 +603,9 @@ def _render_preview(attachment: Attachment, *, size: int) -> bytes | None:
             return None
     try:
         with open_stored(attachment.blob.storage_name) as source:
-            return render_thumbnail(source, size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS)
+            return render_thumbnail(
+                cast(IO[bytes], source), size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS
+            )
     except (
         OSError,
         ValueError,

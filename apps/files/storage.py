@@ -142,7 +142,7 @@ def save_stored(name: str, source: IO[bytes]) -> str:
     return files_storage().save(name, File(content, name=os.path.basename(name)))
 
 
-def replace_stored(name: str, source: IO[bytes]) -> None:
+def replace_stored(name: str, source: IO[bytes] | StoredReader) -> None:
     """Write `source` over the existing object `name`, encrypted under the active key, so that
     a reader sees the old object or the new one, never a mixture (re-encryption).
 
@@ -169,4 +169,5 @@ def replace_stored(name: str, source: IO[bytes]) -> None:
             Path(temporary).unlink(missing_ok=True)
         return
     # django-storages' S3 backend: _save PUTs the object under exactly this name.
-    storage._save(name, File(EncryptingReader(source, keyring=keyring), name=name))  # type: ignore[attr-defined]
+    encrypted: Any = EncryptingReader(source, keyring=keyring)
+    storage._save(name, File(encrypted, name=name))  # type: ignore[attr-defined]

@@ -392,6 +392,13 @@ ENCLAVE_FILES_X_ACCEL_PREFIX = env.str("ENCLAVE_FILES_X_ACCEL_PREFIX", default="
 # every id whose files are not yet re-encrypted (manage.py files_encryption status).
 ENCLAVE_FILES_ENCRYPTION_KEYS = env.str("ENCLAVE_FILES_ENCRYPTION_KEYS", default="")
 ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY = env.str("ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY", default="")
+# Where the key-encryption keys are: "environment" (the two settings above) or "vault"
+# (HashiCorp Vault's Transit engine: the keys never leave Vault; apps/files/vault_keyring.py).
+ENCLAVE_FILES_KEYRING = env.str("ENCLAVE_FILES_KEYRING", default="environment")
+ENCLAVE_FILES_VAULT_ADDR = env.str("ENCLAVE_FILES_VAULT_ADDR", default="")
+ENCLAVE_FILES_VAULT_TOKEN = env.str("ENCLAVE_FILES_VAULT_TOKEN", default="")
+ENCLAVE_FILES_VAULT_TRANSIT_MOUNT = env.str("ENCLAVE_FILES_VAULT_TRANSIT_MOUNT", default="transit")
+ENCLAVE_FILES_VAULT_KEY = env.str("ENCLAVE_FILES_VAULT_KEY", default="enclave-files")
 # Objects the re-encryption task examines per batch (one Celery task each).
 ENCLAVE_FILES_REENCRYPT_BATCH_SIZE = env.int("ENCLAVE_FILES_REENCRYPT_BATCH_SIZE", default=200)
 ENCLAVE_FILES_RETENTION_DAYS = env.int("ENCLAVE_FILES_RETENTION_DAYS", default=30)
