@@ -21,6 +21,7 @@ takes it too), its UploadSession row for upload parts.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from apps.files.storage import files_storage, open_stored, replace_stored, store
 logger = logging.getLogger(__name__)
 
 PROGRESS_CACHE_KEY = "files:reencryption:progress"
+CENSUS_CACHE_KEY = "files:encryption:census"
 PROGRESS_CACHE_SECONDS = 30 * 24 * 3600
 
 Outcome = Literal["already", "encrypted", "rewrapped", "unreadable", "gone"]
@@ -124,8 +126,9 @@ class EncryptionCensus:
 
 
 def stored_files_census() -> EncryptionCensus:
-    """Read every object's header (a few hundred bytes each) and count. A walk of the whole
-    storage: an operator's command, not a request path."""
+    """Read every object's header (a few hundred bytes each) and count; the counts are kept for
+    the metrics (`encryption_last_census`). A walk of the whole storage: an operator's command
+    or the end of a re-encryption run, not a request path."""
     keyring = configured_keyring()
     census = EncryptionCensus(
         active_key_id=keyring.active_key_id if keyring else "",
@@ -143,7 +146,24 @@ def stored_files_census() -> EncryptionCensus:
             census.clear += 1
         else:
             census.by_key_id[header.key_id] += 1
+    cache.set(
+        CENSUS_CACHE_KEY,
+        {
+            "at": time.time(),
+            "active_key_id": census.active_key_id,
+            "by_key_id": dict(census.by_key_id),
+            "clear": census.clear,
+            "unreadable": census.unreadable,
+        },
+        PROGRESS_CACHE_SECONDS,
+    )
     return census
+
+
+def encryption_last_census() -> dict[str, Any] | None:
+    """The counts of the last census (its time in `at`), for the metrics; None if none ran."""
+    value = cache.get(CENSUS_CACHE_KEY)
+    return value if isinstance(value, dict) else None
 
 
 # --- re-encryption --------------------------------------------------------------------------------

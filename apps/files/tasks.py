@@ -43,4 +43,6 @@ def reencrypt_stored_files(after: str = "", progress: dict[str, Any] | None = No
     )
     if not result.done:
         reencrypt_stored_files.delay(after=result.cursor, progress=result.as_dict())
+    else:
+        key_rotation.stored_files_census()  # fresh counts for the metrics
     return result.done

@@ -765,3 +765,28 @@ def test_generate_key_prints_a_usable_key() -> None:
     call_command("files_encryption", "generate-key", stdout=out)
 
     assert len(parse_keys(f"new:{out.getvalue().strip()}")["new"]) == 32
+
+
+@pytest.mark.django_db
+def test_the_last_census_is_exported_as_metrics(three_files: dict[str, Attachment]) -> None:
+    from apps.ops.metrics import _files_encryption_metrics
+
+    call_command("files_encryption", "status", stdout=io.StringIO())
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in _files_encryption_metrics()
+        for sample in family.samples
+    }
+    assert samples[("enclave_files_stored_objects", (("key_id", "a"),))] == 1
+    assert samples[("enclave_files_stored_objects", (("key_id", "b"),))] == 1
+    assert samples[("enclave_files_stored_objects", (("key_id", "clear"),))] == 1
+    assert samples[("enclave_files_not_under_active_key_objects", ())] == 2
+    stored_files_reencrypt_batch(after="", limit=100)
+    call_command("files_encryption", "status", stdout=io.StringIO())
+    after = {
+        sample.name: sample.value
+        for family in _files_encryption_metrics()
+        for sample in family.samples
+    }
+    assert after["enclave_files_not_under_active_key_objects"] == 0
