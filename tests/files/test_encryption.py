@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.http import HttpRequest
+from django.urls import path
 from PIL import Image
 
 from apps.accounts.models import AuditEvent, User
 from apps.chat.models import Channel, ChannelKind
-from apps.files import services
+from apps.core.runtime.asgi_handler import OneHopASGIHandler
+from apps.files import api, services
+from apps.files.api import STREAM_BLOCK_BYTES, StoredFileResponse
 from apps.files.checks import encryption_settings_check
 from apps.files.encryption import (
     MAGIC,
@@ -790,3 +796,73 @@ def test_the_last_census_is_exported_as_metrics(three_files: dict[str, Attachmen
         for sample in family.samples
     }
     assert after["enclave_files_not_under_active_key_objects"] == 0
+
+
+# --- streaming under ASGI ---------------------------------------------------------------------
+
+STREAMED_NAME = "blobs/st/re/streamed"
+
+
+def _encrypted_download(request: HttpRequest) -> StoredFileResponse:
+    reader = open_stored(STREAMED_NAME)
+    return StoredFileResponse(
+        reader, start=0, length=reader.size, content_type="application/octet-stream"
+    )
+
+
+urlpatterns = [path("encrypted", _encrypted_download)]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("encryption_on")
+@pytest.mark.filterwarnings("error:StreamingHttpResponse must consume synchronous iterators")
+async def test_an_encrypted_download_is_decrypted_block_by_block_as_it_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = pattern(6 * STREAM_BLOCK_BYTES)
+    await sync_to_async(save_stored)(STREAMED_NAME, io.BytesIO(data))
+    decrypted: list[int] = []
+    original = DecryptingReader._segment
+
+    def spy(self: DecryptingReader, index: int) -> bytes:
+        decrypted.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(DecryptingReader, "_segment", spy)
+    # Each block is fetched by its own hop to a thread: what was decrypted when each began.
+    decrypted_at_each_block: list[int] = []
+    original_next = api._next_block
+
+    def next_block(blocks: Any) -> bytes | None:
+        decrypted_at_each_block.append(len(set(decrypted)))
+        return original_next(blocks)
+
+    monkeypatch.setattr(api, "_next_block", next_block)
+    communicator = ApplicationCommunicator(
+        OneHopASGIHandler(),
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/encrypted",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+        },
+    )
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=5)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await communicator.wait(timeout=5)
+
+    assert start["status"] == 200
+    per_block = STREAM_BLOCK_BYTES // SEGMENT_BYTES
+    # The last segment is checked at open; then one block's segments at a time (6 blocks and
+    # the end), never the whole file ahead of what was sent.
+    total = len(data) // SEGMENT_BYTES
+    assert decrypted_at_each_block == [min(1 + per_block * index, total) for index in range(7)]
+    assert body == data
