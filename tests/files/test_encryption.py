@@ -623,14 +623,21 @@ def _content(attachment: Attachment) -> bytes:
 
 
 @pytest.mark.django_db
-def test_files_under_the_old_key_still_read_after_a_new_one_is_active(
+def test_files_under_the_old_key_and_in_the_clear_still_read_after_a_new_key_is_active(
     three_files: dict[str, Attachment],
 ) -> None:
     under_a = three_files["a"]
 
     response = client_of(under_a.uploader).get(file_url("download", under_a))
 
+    clear = three_files["clear"]
+    from_before = client_of(clear.uploader).get(
+        file_url("download", clear), HTTP_RANGE="bytes=0-28"
+    )
+
     assert body_of(response) == pattern(SEGMENT_BYTES + 5)
+    assert body_of(from_before) == MARKER
+    assert stored_header(clear.blob.storage_name) is None
     assert stored_header(under_a.blob.storage_name).key_id == "a"  # type: ignore[union-attr]
     assert stored_header(three_files["b"].blob.storage_name).key_id == "b"  # type: ignore[union-attr]
 
