@@ -99,6 +99,16 @@ def _service_problem(marker: str) -> str | None:
     return None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--encrypt-files",
+        action="store_true",
+        default=False,
+        help="Run with encryption at rest of stored files on (a random key for the session), "
+        "to prove every reader goes through the decrypting read path.",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The suite's connections are tuned as an app server's are (config/asgi.py installs this
     in server processes): from the first connection, before any test opens one."""
@@ -131,9 +141,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _files_storage_in_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Uploaded files of the whole suite go to a temporary directory, never var/media."""
+def _files_storage_in_temp_dir(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[None]:
+    """Uploaded files of the whole suite go to a temporary directory, never var/media; with
+    --encrypt-files, encrypted under a key of the session."""
     from django.test import override_settings
+
+    from apps.files.encryption import generate_key
+
+    encryption = (
+        {
+            "ENCLAVE_FILES_ENCRYPTION_KEYS": f"suite:{generate_key()}",
+            "ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY": "suite",
+        }
+        if pytestconfig.getoption("--encrypt-files")
+        else {}
+    )
 
     root = tmp_path_factory.mktemp("enclave-files")
     backend = {
@@ -144,6 +168,7 @@ def _files_storage_in_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iter
         STORAGES={**settings.STORAGES, "enclave_files": backend},
         ENCLAVE_FILES_ROOT=root,
         MEDIA_ROOT=root / "media",  # avatars (default storage)
+        **encryption,
     ):
         yield
 

@@ -17,7 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.audit import register_audit_labels
 from apps.core.errors import DomainError
 from apps.files import selectors, services
-from apps.files.audit import FILE_DELETED, FILE_QUARANTINED, FILE_RELEASED
+from apps.files.audit import (
+    FILE_DELETED,
+    FILE_QUARANTINED,
+    FILE_RELEASED,
+    FILES_REENCRYPTED,
+    FILES_REENCRYPTION_STARTED,
+)
 from apps.files.models import Attachment, StoredBlob, UploadSession
 from apps.files.scanner import ScannerStatus, scanner_status
 
@@ -48,6 +54,8 @@ register_audit_labels(
         FILE_QUARANTINED: _("file quarantined"),
         FILE_RELEASED: _("file released as clean"),
         FILE_DELETED: _("file deleted"),
+        FILES_REENCRYPTION_STARTED: _("file re-encryption started"),
+        FILES_REENCRYPTED: _("file re-encryption finished"),
     }
 )
 

@@ -6,10 +6,13 @@ outsider answers 404, and a member who left a private channel loses its files at
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -23,12 +26,17 @@ from rest_framework.views import APIView
 
 from apps.accounts.authed import AuthedRequest
 from apps.core.api import validated
-from apps.core.errors import NotFound
+from apps.core.errors import DomainError, NotFound
 from apps.files import selectors, services
 from apps.files import serializers as s
+from apps.files.encryption import EncryptionKeyUnavailable, StoredFileCorrupt
 from apps.files.events import attachment_detail_payload
 from apps.files.models import INLINE_TYPES, PDF_TYPE, Attachment, UploadSession
-from apps.files.storage import files_storage
+from apps.files.storage import StoredReader, open_stored, stored_header
+
+logger = logging.getLogger(__name__)
+# A downloaded file is read, decrypted and sent in blocks of this size (a thread hop each).
+STREAM_BLOCK_BYTES = 512 * 1024
 
 # Served as application/octet-stream even as a download: a browser must never render them.
 ACTIVE_TYPES = frozenset(
@@ -60,19 +68,98 @@ def admin_detail(attachment: Attachment) -> dict[str, Any]:
     }
 
 
+class StoredFileResponse(StreamingHttpResponse):
+    """Streams `length` bytes of a stored object from `start`, one block at a time, in both
+    server modes. Django would read a sync iterator to its end into memory before sending under
+    ASGI; here each block is read (and decrypted) in a worker thread just before it is sent."""
+
+    def __init__(self, reader: StoredReader, *, start: int, length: int, **kwargs: Any) -> None:
+        self._reader = reader
+        self._start = start
+        self._length = length
+        super().__init__(self._blocks(), **kwargs)
+        self["Content-Length"] = str(length)
+
+    def _blocks(self) -> Iterator[bytes]:
+        self._reader.seek(self._start)
+        left = self._length
+        while left > 0:
+            block = self._reader.read(min(STREAM_BLOCK_BYTES, left))
+            if not block:
+                # The object changed under us (shorter than measured): end the body short
+                # rather than pad it; the client sees a length mismatch.
+                return
+            left -= len(block)
+            yield block
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        blocks = iter(self._blocks())
+        while True:
+            block = await sync_to_async(_next_block, thread_sensitive=False)(blocks)
+            if block is None:
+                return
+            yield block
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
+
+
+def _next_block(blocks: Iterator[bytes]) -> bytes | None:
+    return next(blocks, None)
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """A single `bytes=` range of the Range header as (start, length); None to send everything
+    (no header, several ranges, a unit other than bytes, a malformed one: RFC 9110 lets a server
+    ignore Range); False when the range lies outside the file (416)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[len("bytes=") :].strip().partition("-")
+    if not sep or not (first.isdigit() or (not first and last.isdigit())):
+        return None
+    if last and not last.isdigit():
+        return None
+    if not first:  # the last N bytes
+        suffix = int(last)
+        if suffix == 0:
+            return False
+        start = max(0, size - suffix)
+        return start, size - start
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end - start + 1
+
+
 def serve_stored(
-    *, storage_name: str, size: int | None, content_type: str, filename: str, inline: bool
+    *, request: Request, storage_name: str, content_type: str, filename: str, inline: bool
 ) -> HttpResponseBase:
-    """A response for stored bytes: Django streams them, or nginx does (X-Accel-Redirect)."""
+    """A response for a stored object's plaintext, with single byte ranges (Range: 206/416).
+
+    nginx sends it (X-Accel-Redirect) when ENCLAVE_FILES_X_ACCEL is on and the object is stored
+    in the clear; an encrypted one always streams through here (nginx would send ciphertext),
+    decrypting only the segments the range needs.
+    """
     response: HttpResponseBase
-    if settings.ENCLAVE_FILES_X_ACCEL:
-        response = HttpResponse(content_type=content_type)
-        prefix = str(settings.ENCLAVE_FILES_X_ACCEL_PREFIX).rstrip("/")
-        response["X-Accel-Redirect"] = f"{prefix}/{storage_name}"
-    else:
-        response = FileResponse(files_storage().open(storage_name, "rb"), content_type=content_type)
-        if size is not None:
-            response["Content-Length"] = str(size)
+    try:
+        if settings.ENCLAVE_FILES_X_ACCEL and stored_header(storage_name) is None:
+            response = HttpResponse(content_type=content_type)
+            prefix = str(settings.ENCLAVE_FILES_X_ACCEL_PREFIX).rstrip("/")
+            response["X-Accel-Redirect"] = f"{prefix}/{storage_name}"
+        else:
+            response = _streamed(request, storage_name=storage_name, content_type=content_type)
+    except EncryptionKeyUnavailable as missing:
+        logger.error("cannot serve %s: %s", storage_name, missing)
+        raise DomainError(
+            _("This file cannot be decrypted right now."), code="file_key_unavailable"
+        ).with_status(503) from None
+    except StoredFileCorrupt as corrupt:
+        logger.error("cannot serve %s: %s", storage_name, corrupt)
+        raise DomainError(
+            _("This file is damaged and cannot be served."), code="file_corrupt"
+        ).with_status(500) from None
     response["Content-Disposition"] = (
         content_disposition_header(as_attachment=not inline, filename=filename) or "attachment"
     )
@@ -83,6 +170,34 @@ def serve_stored(
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     # Access is checked on every request: no shared cache may keep a copy.
     response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _streamed(request: Request, *, storage_name: str, content_type: str) -> HttpResponseBase:
+    reader = open_stored(storage_name)
+    size = reader.size
+    # If-Range names a version we cannot compare (we send no validators): send it all.
+    wanted = (
+        None
+        if request.headers.get("If-Range")
+        else requested_range(request.headers.get("Range"), size)
+    )
+    if wanted is False:
+        reader.close()
+        refused = HttpResponse(status=416, content_type=content_type)
+        refused["Content-Range"] = f"bytes */{size}"
+        return refused
+    start, length = wanted if isinstance(wanted, tuple) else (0, size)
+    response = StoredFileResponse(
+        reader,
+        start=start,
+        length=length,
+        content_type=content_type,
+        status=206 if isinstance(wanted, tuple) else 200,
+    )
+    response["Accept-Ranges"] = "bytes"
+    if isinstance(wanted, tuple):
+        response["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
     return response
 
 
@@ -140,8 +255,8 @@ class FileDownloadApi(_FileServingView):
         if content_type in ACTIVE_TYPES:
             content_type = "application/octet-stream"
         return serve_stored(
+            request=request,
             storage_name=attachment.blob.storage_name,
-            size=attachment.size,
             content_type=content_type,
             filename=attachment.original_name,
             inline=inline and request.query_params.get("download") is None,
@@ -161,8 +276,8 @@ class FilePreviewApi(_FileServingView):
         if attachment.content_type not in INLINE_TYPES:
             raise NotFound(_("This file has no preview."), code="no_preview")
         response = serve_stored(
+            request=request,
             storage_name=attachment.blob.storage_name,
-            size=attachment.size,
             content_type=attachment.content_type,
             filename=attachment.original_name,
             inline=True,
@@ -186,8 +301,8 @@ class FileThumbnailApi(_FileServingView):
             raise NotFound(_("This file has no thumbnail."), code="no_thumbnail")
         stem = attachment.original_name.rsplit(".", 1)[0]
         return serve_stored(
+            request=request,
             storage_name=attachment.thumbnail_name,
-            size=None,
             content_type="image/png",
             filename=f"{stem}-thumbnail.png",
             inline=True,

@@ -17,6 +17,10 @@ logger = logging.getLogger("enclave.audit.files")
 FILE_QUARANTINED = "file.quarantined"
 FILE_RELEASED = "file.released"
 FILE_DELETED = "file.deleted"
+# The re-encryption of stored files under the active key (key rotation) began / went through
+# every object.
+FILES_REENCRYPTION_STARTED = "files.reencryption_started"
+FILES_REENCRYPTED = "files.reencrypted"
 
 
 def audit_file_event(
@@ -36,5 +40,18 @@ def audit_file_event(
         target_type="attachment",
         target_id=str(attachment_id),
         target_label=name[:200],
+        metadata={key: value for key, value in details.items() if value is not None},
+    )
+
+
+def audit_storage_event(action: str, **details: Any) -> None:
+    """Record `action` on the files storage as a whole (key rotation), by the system."""
+    logger.warning("%s %s", action, details)
+    audit_record(
+        action=action,
+        actor=None,
+        target_type="files_storage",
+        target_id="enclave_files",
+        target_label="enclave_files",
         metadata={key: value for key, value in details.items() if value is not None},
     )

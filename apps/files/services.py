@@ -6,6 +6,7 @@ The only place that publishes file events (after commit). Scanning fails closed:
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import unicodedata
@@ -13,11 +14,9 @@ import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, cast
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -52,6 +51,8 @@ from apps.files.storage import (
     files_storage,
     hash_stream,
     iter_stored,
+    open_stored,
+    save_stored,
     thumbnail_name,
 )
 
@@ -165,7 +166,7 @@ def _blob_for(source: IO[bytes]) -> StoredBlob:
     if existing is not None and storage.exists(existing.storage_name):
         return existing
     if not storage.exists(name):
-        stored_as = storage.save(name, File(source, name=sha256))
+        stored_as = save_stored(name, source)
         if stored_as != name:  # a concurrent upload of the same bytes won the name
             storage.delete(stored_as)
     if existing is not None:
@@ -276,7 +277,7 @@ def upload_session_put_chunk(
     name = chunk_name(session.pk, index)
     if storage.exists(name):
         storage.delete(name)
-    storage.save(name, ContentFile(data))
+    save_stored(name, io.BytesIO(data))
     if index not in session.received_chunks:
         session.received_chunks = sorted([*session.received_chunks, index])
         session.save(update_fields=["received_chunks"])
@@ -558,8 +559,6 @@ def render_thumbnail(source: IO[bytes], *, size: int, max_pixels: int) -> bytes:
     Pillow decodes lazily: `Image.open` reads the header only, so the check runs before any
     pixel buffer exists; `draft` lets JPEG decode at a reduced scale.
     """
-    import io
-
     too_large = InvalidInput(_("The image has too many pixels."), code="image_too_large")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -591,21 +590,22 @@ def pdf_preview_limits() -> PdfLimits:
 
 def _render_preview(attachment: Attachment, *, size: int) -> bytes | None:
     """The PNG preview of a clean image or PDF; None (logged) when there can be none."""
-    storage = files_storage()
     if attachment.content_type == PDF_TYPE:
         if attachment.size > settings.ENCLAVE_PDF_PREVIEW_MAX_BYTES:
             logger.info("no preview for attachment %s: PDF above the size limit", attachment.pk)
             return None
         try:
-            with storage.open(attachment.blob.storage_name, "rb") as source:
+            with open_stored(attachment.blob.storage_name) as source:
                 data = source.read()
             return render_pdf_preview(data, limits=pdf_preview_limits())
         except (OSError, PdfPreviewRefused) as refusal:
             logger.warning("no preview for attachment %s: %s", attachment.pk, refusal)
             return None
     try:
-        with storage.open(attachment.blob.storage_name, "rb") as source:
-            return render_thumbnail(source, size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS)
+        with open_stored(attachment.blob.storage_name) as source:
+            return render_thumbnail(
+                cast(IO[bytes], source), size=size, max_pixels=settings.ENCLAVE_IMAGE_MAX_PIXELS
+            )
     except (
         OSError,
         ValueError,
@@ -639,7 +639,7 @@ def attachment_make_thumbnail(*, attachment_id: uuid.UUID | str) -> Attachment |
         if data is None:
             return attachment
         if not storage.exists(name):
-            storage.save(name, ContentFile(data))
+            save_stored(name, io.BytesIO(data))
     with transaction.atomic():
         Attachment.objects.filter(pk=attachment.pk).update(thumbnail_name=name)
         attachment.thumbnail_name = name

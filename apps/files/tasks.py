@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from apps.files import services
+from celery import shared_task
+from django.conf import settings
+
+from apps.files import key_rotation, services
 
 
 @shared_task(name="apps.files.tasks.scan_attachment", acks_late=True)
@@ -27,3 +30,19 @@ def rescan_after_signature_update() -> int:
 @shared_task(name="apps.files.tasks.purge_deleted_attachments")
 def purge_deleted_attachments() -> int:
     return services.attachments_purge_deleted()
+
+
+@shared_task(name="apps.files.tasks.reencrypt_stored_files", acks_late=True)
+def reencrypt_stored_files(after: str = "", progress: dict[str, Any] | None = None) -> bool:
+    """One batch of the re-encryption job; queues the next until the walk is done. A batch
+    whose worker dies is redelivered (acks_late) and redone: the job is idempotent."""
+    result = key_rotation.stored_files_reencrypt_batch(
+        after=after,
+        limit=settings.ENCLAVE_FILES_REENCRYPT_BATCH_SIZE,
+        progress=key_rotation.ReencryptionProgress(**progress) if progress else None,
+    )
+    if not result.done:
+        reencrypt_stored_files.delay(after=result.cursor, progress=result.as_dict())
+    else:
+        key_rotation.stored_files_census()  # fresh counts for the metrics
+    return result.done

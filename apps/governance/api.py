@@ -180,8 +180,8 @@ class MyDataExportDownloadApi(APIView):
         data_export.data_export_downloaded(user=request.user, export=export)
         stamp = export.created_at.strftime("%Y%m%d")
         return serve_stored(
+            request=request,
             storage_name=export.storage_name,
-            size=export.size,
             content_type="application/zip",
             filename=f"enclave-data-{request.user.username}-{stamp}.zip",
             inline=False,

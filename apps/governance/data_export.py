@@ -29,10 +29,9 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -44,7 +43,7 @@ from apps.chat.models import DIRECT_KINDS, Channel, Membership, Message, Reactio
 from apps.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 from apps.core.events import Audience, publish_on_commit
 from apps.files.models import Attachment, AttachmentStatus
-from apps.files.storage import files_storage, iter_stored
+from apps.files.storage import files_storage, iter_stored, open_stored, save_stored
 from apps.governance import stalled
 from apps.governance.audit import DATA_EXPORT_DOWNLOADED, DATA_EXPORT_REQUESTED
 from apps.governance.events import DataExportPayload, DataExportReadyEvent
@@ -385,7 +384,7 @@ def data_export_build(*, export_id: int) -> DataExport | None:
             _write_zip(user, handle, now=now, beat=stalled.Heartbeat(DataExport, export.pk))
             size = handle.tell()
             handle.seek(0)
-            stored = files_storage().save(name, File(handle))
+            stored = save_stored(name, handle)
     except Exception as error:
         logger.exception("data export %s failed", export_id)
         DataExport.objects.filter(pk=export_id).update(
@@ -412,7 +411,7 @@ def data_export_build(*, export_id: int) -> DataExport | None:
 
 def data_export_open(*, export: DataExport) -> IO[bytes]:
     """The stored ZIP, opened for reading (the caller streams and closes it)."""
-    return files_storage().open(export.storage_name, "rb")
+    return cast(IO[bytes], open_stored(export.storage_name))
 
 
 def data_exports_purge_expired(*, now: datetime | None = None) -> int:

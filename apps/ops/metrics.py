@@ -265,6 +265,41 @@ def _backup_metrics() -> list[Metric]:
     return [age, succeeded]
 
 
+def _files_encryption_metrics() -> list[Metric]:
+    """The last census of the encryption at rest of stored files (counting reads every
+    object's header, so it is never done at scrape time)."""
+    from apps.files.key_rotation import encryption_last_census
+
+    census = encryption_last_census()
+    if census is None:
+        return []
+    objects = GaugeMetricFamily(
+        "enclave_files_stored_objects",
+        "Stored file objects by the key id they are encrypted under ('clear': stored "
+        "unencrypted, 'unreadable': damaged header), as of the last census "
+        "(manage.py files_encryption status, or the end of a re-encryption run).",
+        labels=["key_id"],
+    )
+    for key_id, count in sorted(census["by_key_id"].items()):
+        objects.add_metric([key_id], float(count))
+    objects.add_metric(["clear"], float(census["clear"]))
+    objects.add_metric(["unreadable"], float(census["unreadable"]))
+    active = GaugeMetricFamily(
+        "enclave_files_not_under_active_key_objects",
+        "Stored file objects the re-encryption job still has to bring under the active key "
+        "(0: keys other than the active one can be removed), as of the last census.",
+    )
+    total = sum(census["by_key_id"].values()) + census["clear"] + census["unreadable"]
+    under_active = census["by_key_id"].get(census["active_key_id"], 0)
+    active.add_metric([], float(total - under_active if census["active_key_id"] else total))
+    taken = GaugeMetricFamily(
+        "enclave_files_census_timestamp_seconds",
+        "When the last census of stored file encryption was taken (Unix time).",
+    )
+    taken.add_metric([], float(census["at"]))
+    return [objects, active, taken]
+
+
 @lru_cache(maxsize=1)
 def scrape_collectors() -> tuple[Collector, ...]:
     return (
@@ -272,6 +307,7 @@ def scrape_collectors() -> tuple[Collector, ...]:
         CachedCollector("the active sessions", _session_metrics),
         CachedCollector("the directory syncs", _directory_sync_metrics),
         CachedCollector("the backup status", _backup_metrics),
+        CachedCollector("the stored files' encryption", _files_encryption_metrics),
     )
 
 

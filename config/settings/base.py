@@ -386,6 +386,21 @@ ENCLAVE_FILES_ROOT = Path(env.str("ENCLAVE_FILES_ROOT", default=str(MEDIA_ROOT /
 # Serve downloads through nginx: the response carries X-Accel-Redirect: <prefix>/<name>.
 ENCLAVE_FILES_X_ACCEL = env.bool("ENCLAVE_FILES_X_ACCEL", default=False)
 ENCLAVE_FILES_X_ACCEL_PREFIX = env.str("ENCLAVE_FILES_X_ACCEL_PREFIX", default="/protected-files")
+# Encryption at rest of stored files (apps/files/encryption.py; docs/operations.md "Encryption
+# at rest"): key-encryption keys as <key id>:<base64 of 32 bytes>, comma-separated, and the id
+# of the one that encrypts new files. Empty (the default): files are stored in the clear. Keep
+# every id whose files are not yet re-encrypted (manage.py files_encryption status).
+ENCLAVE_FILES_ENCRYPTION_KEYS = env.str("ENCLAVE_FILES_ENCRYPTION_KEYS", default="")
+ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY = env.str("ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY", default="")
+# Where the key-encryption keys are: "environment" (the two settings above) or "vault"
+# (HashiCorp Vault's Transit engine: the keys never leave Vault; apps/files/vault_keyring.py).
+ENCLAVE_FILES_KEYRING = env.str("ENCLAVE_FILES_KEYRING", default="environment")
+ENCLAVE_FILES_VAULT_ADDR = env.str("ENCLAVE_FILES_VAULT_ADDR", default="")
+ENCLAVE_FILES_VAULT_TOKEN = env.str("ENCLAVE_FILES_VAULT_TOKEN", default="")
+ENCLAVE_FILES_VAULT_TRANSIT_MOUNT = env.str("ENCLAVE_FILES_VAULT_TRANSIT_MOUNT", default="transit")
+ENCLAVE_FILES_VAULT_KEY = env.str("ENCLAVE_FILES_VAULT_KEY", default="enclave-files")
+# Objects the re-encryption task examines per batch (one Celery task each).
+ENCLAVE_FILES_REENCRYPT_BATCH_SIZE = env.int("ENCLAVE_FILES_REENCRYPT_BATCH_SIZE", default=200)
 ENCLAVE_FILES_RETENTION_DAYS = env.int("ENCLAVE_FILES_RETENTION_DAYS", default=30)
 ENCLAVE_FILES_RESCAN_DAYS = env.int("ENCLAVE_FILES_RESCAN_DAYS", default=7)
 # clamd: "unix:///path/to/clamd.ctl" or "tcp://host:3310". Scanning fails closed: no clamd,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.files import services
 from apps.files.models import Attachment, AttachmentStatus, StoredBlob
-from apps.files.storage import files_storage
+from apps.files.storage import files_storage, open_stored
 
 DATA = b"the quarterly numbers, uploaded twice"
 WAIT_S = 10.0
@@ -38,7 +38,7 @@ def _reupload(user: User, data: bytes = DATA) -> Attachment:
 
 def _bytes_of(attachment: Attachment) -> bytes:
     attachment = Attachment.objects.select_related("blob").get(pk=attachment.pk)
-    with files_storage().open(attachment.blob.storage_name, "rb") as stored:
+    with open_stored(attachment.blob.storage_name) as stored:
         return bytes(stored.read())
 
 

@@ -232,12 +232,16 @@ def test_unicode_file_name_survives_content_disposition(user: User) -> None:
     assert "filename*=utf-8''%E5%AD%A3" in response["Content-Disposition"]
 
 
-def test_x_accel_mode_hands_the_bytes_to_nginx(scene: Scene, settings: object) -> None:
+def test_x_accel_mode_hands_the_bytes_to_nginx(user: User, settings: object) -> None:
+    # A file stored in the clear (an encrypted one streams through the app: test_encryption).
+    settings.ENCLAVE_FILES_ENCRYPTION_KEYS = ""  # type: ignore[attr-defined]
+    settings.ENCLAVE_FILES_ENCRYPTION_ACTIVE_KEY = ""  # type: ignore[attr-defined]
+    attachment = _clean(user, b"in the clear", "clear.txt")
     settings.ENCLAVE_FILES_X_ACCEL = True  # type: ignore[attr-defined]
 
-    response = client_of(scene.member).get(file_url("download", scene.image))
+    response = client_of(user).get(file_url("download", attachment))
 
-    assert response["X-Accel-Redirect"] == f"/protected-files/{scene.image.blob.storage_name}"
+    assert response["X-Accel-Redirect"] == f"/protected-files/{attachment.blob.storage_name}"
     assert response.content == b""
     assert response["X-Content-Type-Options"] == "nosniff"
 

@@ -17,7 +17,7 @@ from apps.chat.models import Channel, ChannelKind
 from apps.files import services
 from apps.files.models import Attachment, AttachmentStatus
 from apps.files.pdf_render import PdfLimits, PdfPreviewRefused, render_pdf_preview
-from apps.files.storage import files_storage
+from apps.files.storage import open_stored
 from tests.files.clamd_server import ClamdServer
 from tests.files.support import body_of, client_of, file_url, send_with
 
@@ -69,7 +69,7 @@ def test_clean_pdf_gets_a_picture_of_its_first_page(user: User, release: Release
 
     assert attachment.content_type == "application/pdf"
     assert attachment.thumbnail_name
-    with Image.open(files_storage().open(attachment.thumbnail_name)) as preview:
+    with Image.open(open_stored(attachment.thumbnail_name)) as preview:
         assert preview.format == "PNG"
         assert preview.size == (400, 200)  # the 300 x 150 pt page, fitted to the 400 px box
         red, green, blue = preview.convert("RGB").getpixel((200, 100))

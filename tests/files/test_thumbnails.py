@@ -29,9 +29,9 @@ def test_thumbnail_fits_the_configured_box(user: User, settings: object) -> None
     attachment = clean_image_attachment(user, name="wide.png")
 
     assert attachment.thumbnail_name
-    from apps.files.storage import files_storage
+    from apps.files.storage import open_stored
 
-    with Image.open(files_storage().open(attachment.thumbnail_name)) as thumbnail:
+    with Image.open(open_stored(attachment.thumbnail_name)) as thumbnail:
         assert thumbnail.size == (16, 12)  # the 40 x 30 original, aspect kept
 
 

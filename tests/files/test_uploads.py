@@ -12,7 +12,7 @@ from django.urls import reverse
 from apps.accounts.models import User
 from apps.files import services
 from apps.files.models import Attachment, AttachmentStatus, StoredBlob
-from apps.files.storage import files_storage
+from apps.files.storage import open_stored
 from tests.chat.support import raises_domain_error
 from tests.files.support import client_of, png_bytes, png_claiming, upload_via_api
 
@@ -42,7 +42,7 @@ def test_same_bytes_are_stored_once(make_user: MakeUser) -> None:
     assert first["id"] != second["id"]
     assert StoredBlob.objects.count() == 1
     blob = StoredBlob.objects.get()
-    assert files_storage().open(blob.storage_name).read() == b"same content"
+    assert open_stored(blob.storage_name).read() == b"same content"
 
 
 def test_path_and_control_characters_are_stripped_from_the_name(user: User) -> None:
@@ -176,7 +176,7 @@ def test_chunks_in_any_order_assemble_into_the_file(user: User, settings: object
     assert done.status_code == 201  # type: ignore[attr-defined]
     attachment = Attachment.objects.get(pk=done.json()["id"])  # type: ignore[attr-defined]
     assert attachment.status == AttachmentStatus.PENDING
-    assert files_storage().open(attachment.blob.storage_name).read() == data
+    assert open_stored(attachment.blob.storage_name).read() == data
 
 
 def test_completing_twice_returns_the_same_attachment(user: User) -> None:

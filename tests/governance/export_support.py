@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management import call_command
 
 from apps.accounts.models import Role, User
-from apps.files.storage import files_storage
+from apps.files.storage import open_stored
 from apps.governance.compliance_export import services
 from apps.governance.models import ComplianceExport
 from tests.factories import UserFactory
@@ -47,7 +47,7 @@ def build_export(
 
 
 def open_zip(export: ComplianceExport) -> zipfile.ZipFile:
-    with files_storage().open(export.storage_name, "rb") as handle:
+    with open_stored(export.storage_name) as handle:
         return zipfile.ZipFile(io.BytesIO(handle.read()))
 
 

@@ -20,7 +20,7 @@ from apps.accounts.models import AuditEvent, DirectoryProfile, Role, User
 from apps.chat import services as chat_services
 from apps.chat.models import Channel, ChannelKind
 from apps.files.models import AttachmentStatus
-from apps.files.storage import files_storage
+from apps.files.storage import files_storage, iter_stored
 from apps.governance.audit import DATA_EXPORT_DOWNLOADED, DATA_EXPORT_REQUESTED
 from apps.governance.data_export import data_exports_purge_expired
 from apps.governance.models import DataExport, DataExportStatus
@@ -117,7 +117,7 @@ def test_export_holds_the_users_own_data_and_nobody_elses_private_messages(
     assert {"README.txt", "profile.json", "messages.json", "memberships.json"} <= names
     assert f"files/{upload.pk}-chart.png" in names
     assert not any("bad.png" in name for name in names)  # only clean files
-    stored = b"".join(files_storage().open(upload.blob.storage_name).chunks())
+    stored = b"".join(iter_stored(upload.blob.storage_name))
     assert archive.read(f"files/{upload.pk}-chart.png") == stored
 
     profile = json.loads(archive.read("profile.json"))

@@ -3,7 +3,7 @@ owner): request, list, status and download. Thin: parse, call one service or sel
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.authed import AuthedRequest
 from apps.core.api import validated
-from apps.files.storage import files_storage
+from apps.files.api import StoredFileResponse
+from apps.files.storage import open_stored
 from apps.governance.compliance_export import selectors, services
 from apps.governance.compliance_export import serializers as s
 from apps.governance.compliance_export.models import ComplianceExport
@@ -24,10 +25,11 @@ from apps.governance.compliance_export.permissions import (
 )
 
 
-def export_zip_response(export: ComplianceExport) -> FileResponse:
+def export_zip_response(export: ComplianceExport) -> StreamingHttpResponse:
     """The export's ZIP as a download (the caller checked the access and audited it)."""
-    response = FileResponse(
-        files_storage().open(export.storage_name, "rb"), content_type="application/zip"
+    reader = open_stored(export.storage_name)
+    response = StoredFileResponse(
+        reader, start=0, length=reader.size, content_type="application/zip"
     )
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"compliance-export-{export.pk}.zip"
@@ -83,7 +85,7 @@ class ComplianceExportDownloadApi(APIView):
         responses={(200, "application/zip"): OpenApiTypes.BINARY},
         summary="Download the export's ZIP until it expires (export officers; audited)",
     )
-    def get(self, request: AuthedRequest, export_id: int) -> FileResponse:
+    def get(self, request: AuthedRequest, export_id: int) -> StreamingHttpResponse:
         export = access_compliance_export_download(user=request.user, export_id=export_id)
         services.compliance_export_downloaded(actor=request.user, export=export)
         return export_zip_response(export)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files import File
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from apps.accounts.audit import audit_record
 from apps.accounts.models import User
 from apps.chat.models import Channel
 from apps.core.errors import InvalidInput
-from apps.files.storage import files_storage
+from apps.files.storage import files_storage, save_stored
 from apps.governance import stalled
 from apps.governance.compliance_export import selectors
 from apps.governance.compliance_export.archive import ArchiveWriter
@@ -127,7 +126,6 @@ def compliance_export_build(*, export_id: int) -> ComplianceExport | None:
     language = (export.requested_by.language if export.requested_by else "") or (
         settings.LANGUAGE_CODE
     )
-    storage = files_storage()
     try:
         with tempfile.TemporaryDirectory(prefix="enclave-export-") as workdir:
             zip_path = Path(workdir) / "export.zip"
@@ -155,7 +153,7 @@ def compliance_export_build(*, export_id: int) -> ComplianceExport | None:
                 )
             name = f"{STORAGE_PREFIX}/{export.pk}-{secrets.token_hex(8)}.zip"
             with zip_path.open("rb") as handle:
-                stored_name = storage.save(name, File(handle))
+                stored_name = save_stored(name, handle)
             size = zip_path.stat().st_size
     except Exception as error:
         logger.exception("compliance export %s failed", export.pk)
