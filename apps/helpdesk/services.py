@@ -25,7 +25,8 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.core.errors import Conflict, Forbidden, InvalidInput
 from apps.core.events import Audience, publish_on_commit
-from apps.helpdesk import events, extract, textindex
+from apps.files import document_text as extract
+from apps.helpdesk import events, textindex
 from apps.helpdesk.answer import compose_answer
 from apps.helpdesk.models import (
     CannedReply,
