@@ -455,6 +455,54 @@ def assistant_answer(
     )
 
 
+def assistant_complete_grounded(
+    *,
+    user: User,
+    capability: Capability,
+    messages: list[llm.ChatMessage],
+    sources: list[dict[str, object]],
+) -> llm.Completion | None:
+    """Ask the configured model on behalf of another app (the help desk), under the
+    assistant's quotas and audit: `messages` are the prompt, grounded in `sources` (what was
+    retrieved, as the audit row keeps it: `AssistantCall.retrieved_sources`).
+
+    Returns None when no model is configured (nothing is recorded then: no call was made).
+    Raises QuotaExhausted or LLMError, both recorded like the assistant's own calls.
+    """
+    started = time.monotonic()
+    row = assistant_settings()
+    endpoint = _endpoint(row)
+    if endpoint is None:
+        return None
+
+    def record(outcome: Outcome, usage: llm.Usage, error_code: str = "") -> None:
+        AssistantCall.objects.create(
+            user=user,
+            capability=capability,
+            retrieved_sources=sources,
+            mode="generative",
+            model=endpoint.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            outcome=outcome,
+            error_code=error_code,
+        )
+
+    try:
+        check_quota(user=user, row=row)
+    except QuotaExhausted as error:
+        record(Outcome.QUOTA, llm.Usage(), error.code)
+        raise
+    try:
+        completion = llm.complete(endpoint, messages)
+    except llm.LLMError as error:
+        record(Outcome.ERROR, llm.Usage(), error.code)
+        raise
+    record(Outcome.ANSWERED, completion.usage)
+    return completion
+
+
 def _generate(
     endpoint: llm.Endpoint, messages: list[llm.ChatMessage], on_text: TextSink | None
 ) -> llm.Completion:
