@@ -345,7 +345,11 @@ def retrieve_files_for_question(*, user: User, question: str, limit: int = 8) ->
         .select_related("attachment__message__sender")
     )
     found = {row.pk: row for row in rows}
-    names = _channel_names(row.attachment.message.channel_id for row in found.values())
+    names = _channel_names(
+        row.attachment.message.channel_id
+        for row in found.values()
+        if row.attachment.message is not None  # always, by the query; for the type checker
+    )
     passages = []
     for passage_id in best:
         row = found.get(passage_id)
