@@ -10,7 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
+from apps.accounts.models import Role
 from apps.assistant import file_index, selectors, services
 from apps.assistant.models import AssistantCall, FilePassage, FileText
 from apps.chat import services as chat_services
@@ -21,6 +24,7 @@ from apps.files.models import Attachment, AttachmentStatus
 from tests.assistant.conftest import World
 from tests.assistant.documents import docx_with_paragraphs, pdf_with_lines
 from tests.assistant.llm_server import LLMServer
+from tests.factories import UserFactory
 from tests.files.conftest import EICAR, clamd, clamd_server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clamav, pytest.mark.usefixtures("clamd")]
@@ -363,3 +367,44 @@ def test_the_backfill_reads_clean_files_that_have_no_text_yet(
 
     assert file_index.files_text_backfill() == 3
     assert FileText.objects.count() == 3
+
+
+# --- the hand-written search of passages (PostgreSQL) -------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("asker", ["alice", "bob"])
+def test_the_passage_search_sql_equals_its_orm_meaning(
+    world: World, shared: dict[str, tuple[Attachment, Message]], share: Share, asker: str
+) -> None:
+    _attachment, message = shared["docx"]
+    chat_services.message_delete(user=world.alice, message_id=message.pk)  # out of scope now
+    share(world.alice, world.general, "eicar.txt", EICAR + b"\nexpense receipts")  # infected
+    user = getattr(world, asker)
+
+    for term in ["expense", "receipts", "报销", "发票", "acquisition", "令牌", "zebra", "the"]:
+        assert selectors._file_passages_matching(
+            user=user, term=term
+        ) == selectors.file_passages_matching_orm(user=user, term=term), term
+    assert selectors._file_passages_matching(user=world.alice, term="acquisition")
+    assert not selectors._file_passages_matching(user=world.bob, term="acquisition")
+
+
+# --- the admin ----------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_the_files_read_and_a_member_may_not(
+    world: World, shared: dict[str, tuple[Attachment, Message]]
+) -> None:
+    url = reverse("admin:assistant_filetext_changelist")
+    admin = Client()
+    admin.force_login(UserFactory(role=Role.ADMIN, is_staff=True, is_superuser=True))
+    member = Client()
+    member.force_login(world.bob)
+
+    listed = admin.get(url)
+    refused = member.get(url)
+
+    assert listed.status_code == 200
+    assert "expenses.pdf" in listed.content.decode()
+    assert refused.status_code == 302  # to the admin's sign-in
