@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from apps.assistant.models import AssistantCall, AssistantSettings
+from apps.assistant.models import AssistantCall, AssistantSettings, FileText
 
 RETRIEVAL_NOTE = _(
     "Retrieval: full-text only (the search index, Chinese and English). Hybrid retrieval "
@@ -119,6 +119,27 @@ class AssistantCallAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in AssistantCall._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FileText)
+class FileTextAdmin(admin.ModelAdmin):
+    """Which clean files the assistant has read (read-only: the task writes these rows)."""
+
+    list_display = ("attachment", "state", "char_count", "truncated", "error", "indexed_at")
+    list_filter = ("state", "truncated")
+    list_select_related = ("attachment",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in FileText._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,6 +12,7 @@ class AssistantConfig(AppConfig):
     verbose_name = _("Assistant")
 
     def ready(self) -> None:
+        from apps.assistant.file_listener import on_attachment_saved
         from apps.assistant.listener import on_new_message
         from apps.assistant.operations import OPERATIONS
         from apps.chat.consumers import register_operation
@@ -23,6 +24,11 @@ class AssistantConfig(AppConfig):
         for op_type, handler in OPERATIONS.items():
             register_operation(op_type, handler)
         post_delete.connect(_forget_a_deleted_bot, sender=settings.AUTH_USER_MODEL)
+        # A file scanned clean has its text read for the assistant; one that stops being clean
+        # loses it (files cannot import us: we listen to its model's saves).
+        post_save.connect(
+            on_attachment_saved, sender="files.Attachment", dispatch_uid="assistant-file-text"
+        )
 
 
 def _forget_a_deleted_bot(sender: object, instance: object, **kwargs: object) -> None:

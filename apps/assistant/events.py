@@ -20,6 +20,8 @@ class CitationPayload(TypedDict):
     channel_name: str
     sender_name: str
     url: str
+    file_id: str  # a passage of a file carried by the message: its id and name ("" otherwise)
+    file_name: str
 
 
 class AnswerPayload(TypedDict):
@@ -54,6 +56,8 @@ def citations(passages: list[Passage]) -> list[CitationPayload]:
             "channel_name": passage.channel_name,
             "sender_name": passage.sender_name,
             "url": passage.url,
+            "file_id": passage.file_id,
+            "file_name": passage.file_name,
         }
         for index, passage in enumerate(passages, start=1)
     ]

@@ -55,6 +55,7 @@ class Capability(models.TextChoices):
     SUMMARY = "summary", _("Summary")
     DRAFT = "draft", _("Draft a reply")
     TRANSLATE = "translate", _("Translation")
+    HELPDESK = "helpdesk", _("Help-desk answer")
 
 
 class Outcome(models.TextChoices):
@@ -84,6 +85,9 @@ class AssistantCall(models.Model):
     answer_message_id = models.BigIntegerField(_("answer message"), null=True, blank=True)
     capability = models.CharField(_("capability"), max_length=12, choices=Capability.choices)
     retrieved_message_ids = models.JSONField(_("retrieved messages"), default=list)
+    # What else was retrieved: [{"file": attachment id, "message": id}] for files,
+    # [{"kb_passage": id, "document": id}] for the help desk's knowledge base.
+    retrieved_sources = models.JSONField(_("other retrieved sources"), default=list, blank=True)
     mode = models.CharField(_("mode"), max_length=12)  # "generative" or "extractive"
     model = models.CharField(_("model"), max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
@@ -104,3 +108,48 @@ class AssistantCall(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class FileText(models.Model):
+    """How the text of one clean file was read for the assistant (its passages: `FilePassage`).
+
+    Only files whose scan came out clean are read (apps.assistant.file_index); a file that is
+    later found infected, or deleted, loses its row and passages.
+    """
+
+    class State(models.TextChoices):
+        READY = "ready", _("Indexed")
+        UNREADABLE = "unreadable", _("Could not be read")
+        TOO_LARGE = "too_large", _("Too large to read")
+
+    attachment = models.OneToOneField(
+        "files.Attachment", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    state = models.CharField(_("state"), max_length=12, choices=State.choices)
+    char_count = models.PositiveIntegerField(_("characters kept"), default=0)
+    truncated = models.BooleanField(_("cut at the limit"), default=False)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    indexed_at = models.DateTimeField(_("indexed at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("file text")
+        verbose_name_plural = _("file texts")
+
+    def __str__(self) -> str:
+        return f"{self.attachment_id} {self.state}"
+
+
+class FilePassage(models.Model):
+    """A passage of a clean file's text. On PostgreSQL the table also has `search_vector`, a
+    generated column (`enclave_search_vector(text)`, the message search's CJK bigrams and
+    English stems) under a GIN index: migrations/0002, outside this model; never write it."""
+
+    attachment = models.ForeignKey("files.Attachment", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["attachment", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.attachment_id}:{self.position}"

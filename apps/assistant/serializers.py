@@ -20,6 +20,10 @@ class CitationOut(serializers.Serializer):
     channel_name = serializers.CharField()
     sender_name = serializers.CharField()
     url = serializers.CharField()
+    file_id = serializers.CharField(
+        allow_blank=True, help_text="A passage of a file: the file's id; empty for a message."
+    )
+    file_name = serializers.CharField(allow_blank=True)
 
 
 class AnswerOut(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.assistant import services
+from apps.assistant import file_index, services
 
 
 @shared_task(name="apps.assistant.tasks.answer_message")
@@ -17,3 +17,9 @@ def answer_question(user_id: int, question: str, channel_id: int | None, request
     services.assistant_answer_and_push(
         user_id=user_id, question=question, channel_id=channel_id, request_id=request_id
     )
+
+
+@shared_task(name="apps.assistant.tasks.index_file_text", acks_late=True)
+def index_file_text(attachment_id: str) -> str | None:
+    row = file_index.file_text_index(attachment_id=attachment_id)
+    return row.state if row is not None else None

@@ -12,7 +12,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
-from apps.helpdesk import extract, services
+from apps.files import document_text as extract
+from apps.helpdesk import services
 from apps.helpdesk.models import CannedReply, DocumentKind, HelpDesk, KnowledgeDocument, Ticket
 
 

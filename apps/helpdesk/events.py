@@ -42,6 +42,7 @@ class EntryPayload(TypedDict):
     body: str
     citations: list[Citation]
     confidence: float | None
+    ai_generated: bool
     created_at: str
 
 
@@ -82,6 +83,7 @@ def entry_payload(entry: TicketEntry) -> EntryPayload:
         body=entry.body,
         citations=list(entry.citations),
         confidence=entry.confidence,
+        ai_generated=entry.ai_generated,
         created_at=entry.created_at.isoformat(),
     )
 

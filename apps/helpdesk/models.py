@@ -194,6 +194,9 @@ class TicketEntry(models.Model):
     # Bot answers: [{document_id, title, position, text, score}], best first.
     citations = models.JSONField(default=list, blank=True)
     confidence = models.FloatField(null=True, blank=True)
+    # A bot answer written by the configured language model (shown with the AI label), not
+    # quoted from the knowledge base.
+    ai_generated = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -79,6 +79,7 @@ class EntryOut(serializers.Serializer):
     body = serializers.CharField()
     citations = HelpdeskCitationOut(many=True)
     confidence = serializers.FloatField(allow_null=True)
+    ai_generated = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 
 

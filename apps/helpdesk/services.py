@@ -23,10 +23,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
+from apps.assistant import llm
+from apps.assistant import services as assistant_services
+from apps.assistant.models import Capability
 from apps.core.errors import Conflict, Forbidden, InvalidInput
 from apps.core.events import Audience, publish_on_commit
-from apps.helpdesk import events, extract, textindex
-from apps.helpdesk.answer import compose_answer
+from apps.files import document_text as extract
+from apps.helpdesk import events, textindex
+from apps.helpdesk.answer import (
+    RankedPassage,
+    cited_passages,
+    compose_answer,
+    generation_prompt,
+)
 from apps.helpdesk.models import (
     CannedReply,
     DocumentKind,
@@ -205,6 +214,7 @@ def _add_entry(
     author: User | None,
     citations: list | None = None,
     confidence: float | None = None,
+    ai_generated: bool = False,
 ) -> TicketEntry:
     entry = TicketEntry.objects.create(
         ticket=ticket,
@@ -213,6 +223,7 @@ def _add_entry(
         body=body,
         citations=citations or [],
         confidence=confidence,
+        ai_generated=ai_generated,
         created_at=timezone.now(),
     )
     publish_on_commit(
@@ -242,18 +253,29 @@ def _hand_over(ticket: Ticket, *, reason: str) -> None:
     _add_entry(ticket, kind=EntryKind.SYSTEM, body=message, author=None)
 
 
-def _bot_turn(ticket: Ticket, question: str) -> None:
-    """The bot's reply to a new question in `ticket` (caller holds the ticket row lock)."""
+def _bot_turn(ticket: Ticket, question: TicketEntry) -> None:
+    """The bot's reply to a new question in `ticket` (caller holds the ticket row lock).
+
+    With a language model configured, the answer is written by a task after the commit
+    (`ticket_bot_answer`): the model is never asked while the ticket's row is locked.
+    """
     if ticket.needs_agent:
         ticket.state = TicketState.OPEN  # the agents' turn
         return
-    if wants_person(question):
+    if wants_person(question.body):
         _hand_over(ticket, reason=HANDOVER_REQUESTED)
         return
     desk = ticket.helpdesk
-    answer = compose_answer(question, kb_rank(helpdesk_id=desk.pk, question=question))
+    answer = compose_answer(question.body, kb_rank(helpdesk_id=desk.pk, question=question.body))
     if answer is None or answer.confidence < desk.confidence_threshold:
         _hand_over(ticket, reason=HANDOVER_LOW_CONFIDENCE)
+        return
+    if assistant_services.assistant_settings().generative:
+        from apps.helpdesk import tasks  # the task (an interface) calls ticket_bot_answer back
+
+        ticket_id, entry_id = ticket.pk, question.pk
+        transaction.on_commit(lambda: tasks.bot_answer.delay(ticket_id, entry_id))
+        ticket.state = TicketState.OPEN  # the bot's turn, until its answer is written
         return
     _add_entry(
         ticket,
@@ -264,6 +286,79 @@ def _bot_turn(ticket: Ticket, question: str) -> None:
         confidence=answer.confidence,
     )
     ticket.state = TicketState.PENDING
+
+
+def _generated_text(asker: User, question: str, passages: list[RankedPassage]) -> str | None:
+    """The model's answer grounded in `passages`, or None (no model, quota spent, failure:
+    all recorded by the assistant's audit; the extractive answer stands in)."""
+    sources: list[dict[str, object]] = [
+        {"kb_passage": passage.passage_id, "document": passage.document_id} for passage in passages
+    ]
+    try:
+        completion = assistant_services.assistant_complete_grounded(
+            user=asker,
+            capability=Capability.HELPDESK,
+            messages=generation_prompt(question, passages),
+            sources=sources,
+        )
+    except (assistant_services.QuotaExhausted, llm.LLMError) as error:
+        logger.info("helpdesk: extractive answer instead of the model's: %s", error.code)
+        return None
+    if completion is None or not completion.text.strip():
+        return None
+    return completion.text.strip()
+
+
+def ticket_bot_answer(*, ticket_id: int, question_entry_id: int) -> TicketEntry | None:
+    """The bot's answer to a question, through the language model (the task's body).
+
+    Ranks the knowledge base again, asks the model with the cited passages, and writes the
+    answer (the extractive one when the model cannot give one). Nothing is written when the
+    ticket went to a person or was closed meanwhile, or a newer question is waiting (that
+    question has its own task).
+    """
+    question = (
+        TicketEntry.objects.select_related("ticket__helpdesk", "ticket__asker")
+        .filter(pk=question_entry_id, ticket_id=ticket_id, kind=EntryKind.QUESTION)
+        .first()
+    )
+    if question is None:
+        return None
+    ticket = question.ticket
+    newer = TicketEntry.objects.filter(
+        ticket_id=ticket_id, kind=EntryKind.QUESTION, pk__gt=question.pk
+    ).exists()
+    if ticket.needs_agent or ticket.state == TicketState.CLOSED or newer:
+        return None
+    desk = ticket.helpdesk
+    ranked = kb_rank(helpdesk_id=desk.pk, question=question.body)
+    answer = compose_answer(question.body, ranked)
+    generated = None
+    if answer is not None and answer.confidence >= desk.confidence_threshold:
+        generated = _generated_text(ticket.asker, question.body, cited_passages(ranked))
+    with transaction.atomic():
+        # The bot writes here, not the asker: the row is locked as every write does, without
+        # the asker's access check (a deactivated asker's ticket still gets its answer).
+        ticket = Ticket.objects.select_for_update().select_related("helpdesk").get(pk=ticket_id)
+        if ticket.needs_agent or ticket.state == TicketState.CLOSED:
+            return None
+        if answer is None or answer.confidence < desk.confidence_threshold:
+            # The knowledge base changed since the question came in.
+            _hand_over(ticket, reason=HANDOVER_LOW_CONFIDENCE)
+            _save(ticket, "state", "needs_agent", "handover_reason", "handed_over_at")
+            return None
+        entry = _add_entry(
+            ticket,
+            kind=EntryKind.BOT,
+            body=generated or answer.text,
+            author=None,
+            citations=list(answer.citations),
+            confidence=answer.confidence,
+            ai_generated=generated is not None,
+        )
+        ticket.state = TicketState.PENDING
+        _save(ticket, "state")
+        return entry
 
 
 @transaction.atomic
@@ -279,8 +374,8 @@ def ticket_open(*, asker: User, helpdesk_id: int, body: str) -> Ticket:
         created_at=now,
         updated_at=now,
     )
-    _add_entry(ticket, kind=EntryKind.QUESTION, body=body, author=asker)
-    _bot_turn(ticket, body)
+    question = _add_entry(ticket, kind=EntryKind.QUESTION, body=body, author=asker)
+    _bot_turn(ticket, question)
     _save(ticket, "state", "needs_agent", "handover_reason", "handed_over_at")
     return ticket
 
@@ -299,7 +394,7 @@ def ticket_post(*, user: User, ticket_id: int, body: str) -> TicketEntry:
     if ticket.asker_id == user.pk:
         entry = _add_entry(ticket, kind=EntryKind.QUESTION, body=body, author=user)
         ticket.solved_at = None
-        _bot_turn(ticket, body)
+        _bot_turn(ticket, entry)
         _save(ticket, "state", "needs_agent", "handover_reason", "handed_over_at", "solved_at")
         return entry
     if not as_agent:  # pragma: no cover - access_ticket lets only the asker and agents through

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from apps.core.cjk import CJK_RUN, document_grams, query_grams
 
+# Shared with the assistant, which splits files' text the same way.
+from apps.files.document_text import PASSAGE_TARGET_CHARS as PASSAGE_TARGET_CHARS
+from apps.files.document_text import split_passages as split_passages
+
 MAX_TERM_CHARS = 64
-PASSAGE_TARGET_CHARS = 600
 _WORD = re.compile(r"[^\W_]+")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?.；;])\s*")
 STOP_WORDS = frozenset(
     [
         "a",
@@ -92,42 +94,6 @@ def terms(text: str, *, query: bool = False) -> list[str]:
         if word not in STOP_WORDS and len(word) <= MAX_TERM_CHARS:
             found.append(_stem(word))
     return found
-
-
-def split_passages(text: str, *, target: int = PASSAGE_TARGET_CHARS) -> list[str]:
-    """`text` cut into passages of about `target` characters: paragraphs (blank-line separated)
-    together while they fit; a longer paragraph by sentences. A Markdown heading starts a new
-    passage and stays with what follows it."""
-    pieces: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        paragraph = paragraph.strip()
-        if not paragraph:
-            continue
-        if len(paragraph) <= target:
-            pieces.append(paragraph)
-            continue
-        sentence_run = ""
-        for sentence in _SENTENCE_END.split(paragraph):
-            if sentence_run and len(sentence_run) + len(sentence) > target:
-                pieces.append(sentence_run.strip())
-                sentence_run = ""
-            sentence_run += sentence + " "
-            while len(sentence_run) > 2 * target:  # no sentence ends: cut it hard
-                pieces.append(sentence_run[:target].strip())
-                sentence_run = sentence_run[target:]
-        if sentence_run.strip():
-            pieces.append(sentence_run.strip())
-    passages: list[str] = []
-    current = ""
-    for piece in pieces:
-        heading = piece.startswith("#")
-        if current and (heading or len(current) + len(piece) > target):
-            passages.append(current)
-            current = ""
-        current = f"{current}\n\n{piece}" if current else piece
-    if current:
-        passages.append(current)
-    return passages
 
 
 def _is_cjk_pair(term: str) -> bool:

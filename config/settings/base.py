@@ -684,6 +684,10 @@ ENCLAVE_PUBLIC_URL = env.str("ENCLAVE_PUBLIC_URL", default="http://localhost:800
 ENCLAVE_ASSISTANT_STREAM_EDIT_SECONDS = env.float(
     "ENCLAVE_ASSISTANT_STREAM_EDIT_SECONDS", default=1.0
 )
+# The text of clean uploaded files (PDF, DOCX, Markdown, plain text) the assistant answers from:
+# files larger than this are not read; the text kept of one file stops at this many characters.
+ENCLAVE_ASSISTANT_FILE_MAX_BYTES = env.int("ENCLAVE_ASSISTANT_FILE_MAX_BYTES", default=20_000_000)
+ENCLAVE_ASSISTANT_FILE_MAX_CHARS = env.int("ENCLAVE_ASSISTANT_FILE_MAX_CHARS", default=200_000)
 # --- Reminders (apps/workspace/reminders.py) ----------------------------------------------------
 # How often (seconds) the beat looks for due reminders: a reminder arrives at most this late.
 ENCLAVE_REMINDER_CHECK_SECONDS = env.float("ENCLAVE_REMINDER_CHECK_SECONDS", default=20.0)

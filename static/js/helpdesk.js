@@ -107,6 +107,17 @@ function renderEntry(entry) {
   if (entry.kind === "bot" && entry.confidence !== null) {
     meta.append(` · ${interpolate(gettext("confidence %s%%"), [Math.round(entry.confidence * 100)])}`);
   }
+  if (entry.ai_generated) {
+    // The same label as the assistant's messages (static/js/assistant.js).
+    meta.append(
+      " ",
+      h("span", {
+        class: "badge badge--ai",
+        title: gettext("Written by the language model from the cited knowledge-base passages. Check them."),
+        text: gettext("AI-generated"),
+      }),
+    );
+  }
   const item = h("li", { class: "helpdesk-entry", dataset: { kind: entry.kind, entryId: entry.id } }, meta, entry.body);
   if (entry.citations?.length) {
     item.append(

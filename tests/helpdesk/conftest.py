@@ -11,6 +11,7 @@ import pytest
 from apps.accounts.models import Role, User
 from apps.helpdesk import services
 from apps.helpdesk.models import HelpDesk
+from tests.assistant.conftest import configured, llm_server  # noqa: F401 (the model server)
 from tests.factories import UserFactory
 
 FAQ = [

@@ -8,9 +8,9 @@ import io
 import docx
 import pytest
 
+from apps.files.document_text import UnreadableDocument, document_text
 from apps.helpdesk import services, textindex
 from apps.helpdesk.answer import compose_answer
-from apps.helpdesk.extract import UnreadableDocument, document_text
 from apps.helpdesk.models import IndexState, KnowledgeDocument, Passage
 from apps.helpdesk.selectors import kb_rank
 from tests.helpdesk.conftest import Desk
