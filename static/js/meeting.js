@@ -67,6 +67,19 @@ const startButton = h("button", {
   hidden: true,
   text: "👥",
 });
+// Without a meeting going on, the header button offers what to start.
+const startMenu = h(
+  "div",
+  { class: "meeting-start-menu", id: "meeting-start-menu", role: "menu", hidden: true },
+  h("button", { type: "button", role: "menuitem", id: "meeting-start-video", text: gettext("Video meeting") }),
+  h("button", { type: "button", role: "menuitem", id: "meeting-start-audio", text: gettext("Audio meeting") }),
+  h("button", { type: "button", role: "menuitem", id: "meeting-start-classroom", text: gettext("Live classroom") }),
+);
+const STARTS = {
+  "meeting-start-video": { media: "video", mode: "meeting" },
+  "meeting-start-audio": { media: "audio", mode: "meeting" },
+  "meeting-start-classroom": { media: "video", mode: "classroom" },
+};
 const banner = h(
   "div",
   { class: "meeting-banner", id: "meeting-banner", role: "status", hidden: true },
@@ -126,7 +139,7 @@ const view = h(
     leaveButton,
   ),
 );
-document.body.append(view);
+document.body.append(view, startMenu);
 document.querySelector(".conversation-tools")?.prepend(startButton);
 document.getElementById("message-scroller")?.before(banner);
 
@@ -195,7 +208,10 @@ function tileFor(userId, kind, { create = true } = {}) {
     silentRounds: 0,
     element: h(
       "figure",
-      { class: "meeting-tile", dataset: local ? { userId, kind, local: "true" } : { userId, kind } },
+      {
+        class: "meeting-tile",
+        dataset: { userId, kind, video: "off", initial: Array.from(name.trim())[0]?.toUpperCase() ?? "?", ...(local ? { local: "true" } : {}) },
+      },
       video,
       h(
         "figcaption",
@@ -242,12 +258,13 @@ function arrangeTiles() {
 
 // --- joining and leaving -------------------------------------------------------------------------
 
-async function start(channelId, callId = null) {
+async function start(channelId, callId = null, { media = "video", mode = "meeting" } = {}) {
   if (meeting) return;
+  closeStartMenu();
   startButton.disabled = bannerJoin.disabled = true;
   let joined;
   try {
-    const frame = callId ? { type: "call.join", call_id: callId } : { type: "call.meeting_start", channel_id: channelId };
+    const frame = callId ? { type: "call.join", call_id: callId } : { type: "call.meeting_start", channel_id: channelId, media, mode };
     joined = await socket.request(frame, { timeout: JOIN_TIMEOUT_MS });
   } catch (error) {
     renderEntry();
@@ -331,7 +348,6 @@ async function connectMedia() {
   current.privateId = data.private_id;
   view.dataset.state = "connected";
   setStatus("");
-  tileFor(store.me.id, "camera");
   if (current.access.publish) await publishCamera(current);
   else renderControls();
   notePublishers(current, data.publishers ?? []);
@@ -384,6 +400,7 @@ async function publishCamera(current) {
     return;
   }
   current.publisher.stream = stream;
+  tileFor(store.me.id, "camera");
   if (stream) {
     const tile = tileFor(store.me.id, "camera");
     for (const track of stream.getVideoTracks()) setTileTrack(tile, track);
@@ -401,8 +418,7 @@ async function unpublishCamera(current) {
   publisher.pc = null;
   for (const track of publisher.stream?.getTracks() ?? []) track.stop();
   publisher.stream = null;
-  const tile = tileFor(store.me.id, "camera");
-  for (const track of tile.stream.getTracks()) tile.stream.removeTrack(track);
+  removeTile(`${store.me.id}/camera`);
   if (current.screen) await stopScreen();
   renderControls();
 }
@@ -462,9 +478,10 @@ function dropFeed(current, feedId) {
 function notePublishers(current, publishers) {
   const fresh = [];
   for (const publisher of publishers) {
-    if (current.feeds.has(publisher.id) || publisher.id === current.screen?.feedId) continue;
+    if (current.feeds.has(publisher.id)) continue;
     const feed = parseDisplay(publisher.display);
-    if (!feed.userId || publisher.id === current.access.feed_id) continue;
+    // Not my own camera or screen (Janus announces my screen's publisher to me too).
+    if (!feed.userId || feed.userId === store.me.id) continue;
     current.feeds.set(publisher.id, feed);
     tileFor(feed.userId, feed.kind);
     fresh.push(publisher.id);
@@ -577,11 +594,19 @@ async function pollStats(current) {
   if (subscriber) {
     const report = await subscriber.pc.getStats().catch(() => null);
     for (const stat of report?.values() ?? []) {
-      if (stat.type !== "inbound-rtp" || stat.kind !== "audio") continue;
+      if (stat.type !== "inbound-rtp") continue;
       const info = subscriber.streams.get(stat.mid);
       const feed = info && current.feeds.get(info.feed_id);
-      const tile = feed && current.tiles.get(`${feed.userId}/camera`);
+      const tile = feed && current.tiles.get(`${feed.userId}/${feed.kind}`);
       if (!tile) continue;
+      if (stat.kind === "video") {
+        // A camera turned off sends no frames: the tile shows the person's initial.
+        const frames = stat.framesDecoded ?? 0;
+        tile.stillRounds = frames === tile.lastFrames ? (tile.stillRounds ?? 0) + 1 : 0;
+        tile.lastFrames = frames;
+        tile.element.dataset.video = tile.stillRounds >= SILENT_ROUNDS ? "off" : "on";
+        continue;
+      }
       const packets = stat.packetsReceived ?? 0;
       tile.silentRounds = packets === tile.lastPackets ? tile.silentRounds + 1 : 0;
       tile.lastPackets = packets;
@@ -743,7 +768,13 @@ function renderControls() {
   handButton.hidden = mine?.role === "host";
   muteAllButton.hidden = endButton.hidden = !host;
   const own = meeting.tiles.get(`${store.me.id}/camera`);
-  if (own) own.element.dataset.muted = String(meeting.micOff || !publishing);
+  if (own) {
+    own.element.dataset.muted = String(meeting.micOff || !publishing);
+    const camera = meeting.publisher?.stream?.getVideoTracks().length > 0;
+    own.element.dataset.video = camera && !meeting.cameraOff ? "on" : "off";
+  }
+  const screen = meeting.tiles.get(`${store.me.id}/screen`);
+  if (screen) screen.element.dataset.video = "on";
   if (!publishing) devices.hidden = true;
 }
 
@@ -786,7 +817,7 @@ function renderPeople() {
       }
       return h(
         "li",
-        { dataset: { userId: participant.user_id, role: participant.role, hand: participant.hand_raised_at ? "raised" : null } },
+        { dataset: { userId: participant.user_id, role: participant.role, ...(participant.hand_raised_at ? { hand: "raised" } : {}) } },
         h("span", { class: "meeting-person-name", text: name }),
         participant.hand_raised_at ? h("span", { class: "meeting-person-hand", "aria-label": gettext("Hand raised"), text: "✋" }) : null,
         h("span", { class: "meeting-person-role", text: roleText(participant) }),
@@ -836,9 +867,41 @@ function updateMeeting(call) {
   renderPeople();
 }
 
+function closeStartMenu() {
+  startMenu.hidden = true;
+  startButton.setAttribute("aria-expanded", "false");
+}
+
+startButton.setAttribute("aria-haspopup", "menu");
 startButton.addEventListener("click", () => {
   const call = live.get(store.activeChannelId);
-  start(store.activeChannelId, call?.id ?? null);
+  if (call) {
+    start(store.activeChannelId, call.id);
+    return;
+  }
+  if (!startMenu.hidden) {
+    closeStartMenu();
+    return;
+  }
+  const box = startButton.getBoundingClientRect();
+  startMenu.style.top = `${box.bottom + 4}px`;
+  startMenu.style.right = `${Math.max(8, window.innerWidth - box.right)}px`;
+  startMenu.hidden = false;
+  startButton.setAttribute("aria-expanded", "true");
+  startMenu.querySelector("button").focus();
+});
+startMenu.addEventListener("click", (event) => {
+  const choice = STARTS[event.target.closest("button")?.id];
+  if (choice) start(store.activeChannelId, null, choice);
+});
+startMenu.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    closeStartMenu();
+    startButton.focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!startMenu.hidden && !startMenu.contains(event.target) && !startButton.contains(event.target)) closeStartMenu();
 });
 bannerJoin.addEventListener("click", () => {
   const call = live.get(store.activeChannelId);
@@ -904,6 +967,12 @@ async function loadLive() {
   const calls = await api.get("calls/live/");
   live.clear();
   for (const call of calls) live.set(call.channel_id, call);
+  // Pushes missed while the socket was down: my meeting ended, or changed.
+  if (meeting) {
+    const mine = calls.find((call) => call.id === meeting.call.id);
+    if (!mine) leave(gettext("The meeting has ended."), { tellServer: false });
+    else updateMeeting(mine);
+  }
   renderEntry();
 }
 

@@ -84,6 +84,20 @@ async () => {
 }
 """
 
+# The rids of the video layers the page sends (one connection sends the camera).
+SIMULCAST_LAYERS = """
+async () => {
+  const rids = new Set();
+  for (const pc of window.__peerConnections ?? []) {
+    if (pc.connectionState === "closed") continue;
+    for (const stat of (await pc.getStats()).values()) {
+      if (stat.type === "outbound-rtp" && stat.kind === "video" && stat.rid) rids.add(stat.rid);
+    }
+  }
+  return [...rids].sort();
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def janus() -> Iterator[JanusServer]:
@@ -268,6 +282,7 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
     tabs = {"alice": alice, "bob": bob, "carol": carol}
 
     alice.page.click("#meeting-start")
+    alice.page.click("#meeting-start-video")
     alice.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
     for tab in (bob, carol):
         # The others' conversation shows the meeting going on, with a Join.
@@ -283,6 +298,9 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
                 tab, [f"{uid}/camera/{kind}" for uid in others for kind in ("audio", "video")]
             )
 
+        # The camera goes to Janus in three simulcast layers (Chromium supports it).
+        assert alice.page.evaluate(SIMULCAST_LAYERS) == ["h", "l", "m"]
+
         # Alice shares her screen: it reaches both others as a tile of its own.
         alice.page.click("#meeting-screen")
         alice.page.wait_for_selector('#meeting-screen[aria-pressed="true"]')
@@ -291,7 +309,17 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
                 f'.meeting-tile[data-user-id="{ids["alice"]}"][data-kind="screen"]'
             )
             wait_growing(tab, [f"{ids['alice']}/screen/video"])
+        # Speaker view: the shared screen is the large tile.
+        bob.page.click("#meeting-layout")
+        bob.page.wait_for_selector(
+            f'#meeting-tiles[data-layout="speaker"] .is-featured[data-user-id="{ids["alice"]}"]'
+            '[data-kind="screen"]'
+        )
         bob.page.screenshot(path=str(artifacts / "meeting-screen-share.png"))
+        # The device picker lists the (fake) microphone and camera in use.
+        bob.page.click("#meeting-devices-toggle")
+        assert bob.page.locator("#meeting-mic-select option").count() >= 1
+        assert bob.page.locator("#meeting-camera-select option").count() >= 1
 
         # The host mutes everyone: the others' microphones stop sending, and show muted.
         alice.page.click("#meeting-mute-all")
@@ -383,3 +411,47 @@ def test_a_non_member_sees_no_meeting_and_is_refused(
     )
     assert (refused["type"], refused["code"]) == ("error", "call_not_found")
     api("zhangwei").post(f"calls/{call_id}/hangup/", {})
+
+
+def test_a_classroom_listener_only_watches_until_the_host_brings_them_on_stage(
+    open_tab: Callable[..., AppPage],
+    team_channel: Callable[..., tuple[int, dict[str, int]]],
+    janus: JanusServer,
+) -> None:
+    channel_id, ids = team_channel("admin", "liuyang")
+    host, listener = open_tab("admin", channel_id), open_tab("liuyang", channel_id)
+
+    host.page.click("#meeting-start")
+    host.page.click("#meeting-start-classroom")
+    host.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
+    listener.page.wait_for_selector("#meeting-banner:not([hidden])")
+    listener.page.click("#meeting-banner-join")
+    listener.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
+    try:
+        # The listener watches and hears the host, and sends nothing.
+        wait_growing(listener, [f"{ids['admin']}/camera/audio", f"{ids['admin']}/camera/video"])
+        assert media(listener)["outbound"] == {}
+        assert listener.page.locator("#meeting-mic").is_hidden()
+
+        # A raised hand shows in the host's list; the host brings the listener on stage.
+        listener.page.click("#meeting-hand")
+        host.page.click("#meeting-people-toggle")
+        person = f'#meeting-people-list li[data-user-id="{ids["liuyang"]}"]'
+        host.page.wait_for_selector(f'{person}[data-hand="raised"]')
+        host.page.click(f"{person} .meeting-stage")
+
+        # Now the listener publishes: the host gets their audio and video.
+        listener.page.wait_for_selector("#meeting-mic:not([hidden])", timeout=30_000)
+        wait_growing(host, [f"{ids['liuyang']}/camera/audio", f"{ids['liuyang']}/camera/video"])
+        host.page.wait_for_selector(f'{person}[data-role="presenter"]:not([data-hand])')
+
+        # Back to the audience: their media stops reaching the host.
+        host.page.click(f"{person} .meeting-stage")
+        host.page.wait_for_selector(
+            f'.meeting-tile[data-user-id="{ids["liuyang"]}"]', state="detached", timeout=15_000
+        )
+        listener.page.wait_for_selector("#meeting-mic", state="hidden")
+        host.page.click("#meeting-end")
+        listener.page.wait_for_selector("#meeting-view", state="hidden", timeout=15_000)
+    except Exception as error:
+        raise AssertionError(f"{error}\n{what_happened(janus, host, listener)}") from error
