@@ -163,6 +163,7 @@ function joinedCount(call) {
 }
 
 function renderEntry() {
+  markSidebar();
   const channel = activeChannel();
   const allowed = meetingsAllowed(channel);
   const call = allowed ? live.get(channel.id) : undefined;
@@ -961,6 +962,27 @@ on("push", (frame) => {
     notify(interpolate(gettext("%(name)s muted everyone."), { name: userName(frame.by_user_id) }, true), { kind: "info" });
   }
 });
+
+// The sidebar marks conversations with a meeting going on. The sidebar redraws its lists
+// (sidebar.js): the marks are put back after each redraw.
+function markSidebar() {
+  for (const link of document.querySelectorAll(".conversation-link[data-channel-id]")) {
+    const call = live.get(Number(link.dataset.channelId));
+    let mark = link.querySelector(".meeting-live-mark");
+    if (!call && mark) mark.remove();
+    if (!call) continue;
+    const text = call.mode === "classroom" ? gettext("Live classroom going on") : gettext("Meeting going on");
+    if (!mark) {
+      mark = h("span", { class: "meeting-live-mark", role: "img", text: "👥" });
+      link.append(mark);
+    }
+    mark.setAttribute("aria-label", text);
+    mark.title = text;
+  }
+}
+
+const sidebarObserver = new MutationObserver(() => markSidebar());
+for (const list of document.querySelectorAll("#channel-list, #dm-list")) sidebarObserver.observe(list, { childList: true });
 
 async function loadLive() {
   if (!isEnabled(FLAG) || !meetingsConfigured) return;

@@ -284,8 +284,10 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
     alice.page.click("#meeting-start")
     alice.page.click("#meeting-start-video")
     alice.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
+    live_mark = f'.conversation-link[data-channel-id="{channel_id}"] .meeting-live-mark'
     for tab in (bob, carol):
-        # The others' conversation shows the meeting going on, with a Join.
+        # The others' sidebar and conversation show the meeting going on, with a Join.
+        tab.page.wait_for_selector(live_mark, state="attached")
         tab.page.wait_for_selector("#meeting-banner:not([hidden])")
         tab.page.click("#meeting-banner-join")
         tab.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
@@ -356,6 +358,7 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
         for tab in (alice, bob):
             tab.page.wait_for_selector("#meeting-view", state="hidden", timeout=15_000)
         bob.page.wait_for_selector("#meeting-banner", state="hidden")
+        bob.page.wait_for_selector(live_mark, state="detached")
         bob.message("Meeting ended").wait_for()
         assert "Carol Johnson" in bob.message("Meeting ended").inner_text()
     except Exception as error:
