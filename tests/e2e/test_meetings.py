@@ -261,6 +261,23 @@ def sent_audio_over(tab: AppPage, seconds: float) -> int:
     return int(media(tab)["outbound"].get("audio", 0) - before)
 
 
+def outside_360(tab: AppPage) -> list[str]:
+    """The meeting view's visible controls and tiles that reach past a 360-px screen."""
+    return list(
+        tab.page.evaluate(
+            """() => [...document.querySelectorAll(
+                '#meeting-view button, #meeting-view select, #meeting-view .meeting-tile,'
+                + ' #meeting-people li')]
+              .filter(e => e.offsetParent !== null)
+              .filter(e => {
+                const box = e.getBoundingClientRect();
+                return box.left < 0 || box.right > 360;
+              })
+              .map(e => e.id || e.className || e.tagName)"""
+        )
+    )
+
+
 @pytest.fixture
 def team_channel(api: Callable[[str], Api]) -> Callable[..., tuple[int, dict[str, int]]]:
     def make(host: str, *members: str, private: bool = True) -> tuple[int, dict[str, int]]:
@@ -382,14 +399,14 @@ def test_a_non_member_sees_no_meeting_and_is_refused(
     wang.page.wait_for_selector("#meeting-banner:not([hidden])")
     wang.page.click("#meeting-banner-join")
     wang.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
-    outside = wang.page.evaluate(
-        """() => [...document.querySelectorAll('#meeting-view button, #meeting-view .meeting-tile')]
-          .filter(e => e.offsetParent !== null)
-          .filter(e => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > 360; })
-          .map(e => e.id || e.className)"""
-    )
+    # Everything of the view, its participant list and device picker open, fits in 360 px.
+    wang.page.click("#meeting-people-toggle")
+    wang.page.wait_for_selector("#meeting-people-list li")
     wang.page.screenshot(path=str(artifacts / "meeting-phone-zh-CN.png"))
-    assert outside == []
+    assert outside_360(wang) == []
+    wang.page.click("#meeting-people-toggle")
+    wang.page.click("#meeting-devices-toggle")
+    assert outside_360(wang) == []
     wang.page.click("#meeting-leave")
     wang.page.wait_for_selector("#meeting-view", state="hidden")
 
