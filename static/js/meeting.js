@@ -1,5 +1,5 @@
-// Meetings and live classrooms in channels and group DMs (behind the `calls` feature flag, when
-// the server has a media server: #app[data-meetings]). Enclave keeps the meeting's state
+// A meeting or live classroom this tab is in (meeting-entry.js starts and joins them: the
+// header's button, the conversation's bar, the sidebar's mark). Enclave keeps the meeting's state
 // (apps/calls: start, join, leave, hand, stage, and the host's mute all, remove, end, as socket
 // operations; `call.updated`, `call.ended`, `call.muted`, `call.removed` as pushes); the media
 // goes through Janus' VideoRoom, which this tab talks to directly (janus.js) with the room, pin
@@ -18,16 +18,14 @@
 // (getStats' audioLevel) is the active speaker.
 
 import { api } from "./api.js";
-import { on } from "./bus.js";
+import { emit, on } from "./bus.js";
 import { h } from "./dom.js";
-import { isEnabled } from "./features.js";
-import { gettext, interpolate, ngettext } from "./i18n.js";
+import { gettext, interpolate } from "./i18n.js";
 import { JanusSession } from "./janus.js";
 import { notify, notifyError } from "./notices.js";
 import * as socket from "./socket.js";
 import { channelLabel, store, userName } from "./store.js";
 
-const FLAG = "calls";
 const PLUGIN = "janus.plugin.videoroom";
 const HEARTBEAT_MS = 15_000;
 const STATS_MS = 1_000;
@@ -48,46 +46,15 @@ const SIMULCAST = [
   { rid: "l", active: true, maxBitrate: 100_000, scaleResolutionDownBy: 4 },
 ];
 
-const meetingsConfigured = document.getElementById("app")?.dataset.meetings === "true";
-/** Meetings going on in my channels: channel id -> call payload. */
-const live = new Map();
 /** The meeting this tab is in. */
 let meeting = null;
+let joining = false;
 
 // --- the interface -------------------------------------------------------------------------------
 
 function button(id, text, extra = {}) {
   return h("button", { type: "button", class: "button", id, text, ...extra });
 }
-
-const startButton = h("button", {
-  type: "button",
-  class: "icon-button meeting-start",
-  id: "meeting-start",
-  hidden: true,
-  text: "👥",
-});
-// Without a meeting going on, the header button offers what to start.
-const startMenu = h(
-  "div",
-  { class: "meeting-start-menu", id: "meeting-start-menu", role: "menu", hidden: true },
-  h("button", { type: "button", role: "menuitem", id: "meeting-start-video", text: gettext("Video meeting") }),
-  h("button", { type: "button", role: "menuitem", id: "meeting-start-audio", text: gettext("Audio meeting") }),
-  h("button", { type: "button", role: "menuitem", id: "meeting-start-classroom", text: gettext("Live classroom") }),
-);
-const STARTS = {
-  "meeting-start-video": { media: "video", mode: "meeting" },
-  "meeting-start-audio": { media: "audio", mode: "meeting" },
-  "meeting-start-classroom": { media: "video", mode: "classroom" },
-};
-const banner = h(
-  "div",
-  { class: "meeting-banner", id: "meeting-banner", role: "status", hidden: true },
-  h("span", { id: "meeting-banner-text" }),
-  button("meeting-banner-join", gettext("Join"), { class: "button button--primary" }),
-);
-const bannerText = banner.querySelector("#meeting-banner-text");
-const bannerJoin = banner.querySelector("#meeting-banner-join");
 
 const title = h("h2", { class: "meeting-title", id: "meeting-title" });
 const status = h("p", { class: "meeting-status", id: "meeting-status", "aria-live": "polite" });
@@ -139,49 +106,7 @@ const view = h(
     leaveButton,
   ),
 );
-document.body.append(view, startMenu);
-document.querySelector(".conversation-tools")?.prepend(startButton);
-document.getElementById("message-scroller")?.before(banner);
-
-function activeChannel() {
-  return store.channels.get(store.activeChannelId);
-}
-
-/** Whether I may start or join a meeting in `channel` (the server checks the same). */
-function meetingsAllowed(channel) {
-  return (
-    isEnabled(FLAG) &&
-    meetingsConfigured &&
-    Boolean(channel?.membership) &&
-    channel.kind !== "direct" &&
-    !channel.is_archived
-  );
-}
-
-function joinedCount(call) {
-  return call.participants.filter((p) => p.state === "joined").length;
-}
-
-function renderEntry() {
-  markSidebar();
-  const channel = activeChannel();
-  const allowed = meetingsAllowed(channel);
-  const call = allowed ? live.get(channel.id) : undefined;
-  startButton.hidden = !allowed;
-  startButton.disabled = meeting !== null;
-  const label = call ? gettext("Join the meeting") : gettext("Start a meeting");
-  startButton.setAttribute("aria-label", label);
-  startButton.title = label;
-  banner.hidden = !call || meeting?.call.id === call.id;
-  if (call) {
-    const count = joinedCount(call);
-    const text = call.mode === "classroom"
-      ? ngettext("A live classroom is going on (%s person).", "A live classroom is going on (%s people).", count)
-      : ngettext("A meeting is going on (%s person).", "A meeting is going on (%s people).", count);
-    bannerText.textContent = interpolate(text, [count]);
-    bannerJoin.disabled = meeting !== null;
-  }
-}
+document.body.append(view);
 
 function setStatus(text) {
   status.textContent = text;
@@ -259,18 +184,31 @@ function arrangeTiles() {
 
 // --- joining and leaving -------------------------------------------------------------------------
 
-async function start(channelId, callId = null, { media = "video", mode = "meeting" } = {}) {
-  if (meeting) return;
-  closeStartMenu();
-  startButton.disabled = bannerJoin.disabled = true;
+/** The meeting this tab is in (its call id), or null. */
+export function currentMeetingId() {
+  return meeting?.call.id ?? null;
+}
+
+/** Whether this tab is in a meeting or joining one (no second one meanwhile). */
+export function meetingBusy() {
+  return meeting !== null || joining;
+}
+
+/** Start a meeting in the channel (`media`, `mode`), or join the one going on (`callId`). */
+export async function joinMeeting(channelId, callId = null, { media = "video", mode = "meeting" } = {}) {
+  if (meetingBusy()) return;
+  joining = true;
+  emit("meeting", {});
   let joined;
   try {
     const frame = callId ? { type: "call.join", call_id: callId } : { type: "call.meeting_start", channel_id: channelId, media, mode };
     joined = await socket.request(frame, { timeout: JOIN_TIMEOUT_MS });
   } catch (error) {
-    renderEntry();
     notifyError(error);
     return;
+  } finally {
+    joining = false;
+    emit("meeting", {});
   }
   meeting = {
     call: joined.call,
@@ -294,7 +232,6 @@ async function start(channelId, callId = null, { media = "video", mode = "meetin
     heartbeat: setInterval(() => socket.send({ type: "call.heartbeat", call_id: joined.call.id }), HEARTBEAT_MS),
     statsTimer: null,
   };
-  live.set(meeting.channelId, joined.call);
   openView();
   setStatus(gettext("Connecting to the meeting…"));
   try {
@@ -318,7 +255,7 @@ function openView() {
   view.dataset.mode = meeting.call.mode;
   renderControls();
   renderPeople();
-  renderEntry();
+  emit("meeting", {});
 }
 
 async function connectMedia() {
@@ -443,7 +380,7 @@ async function leave(reason = null, { tellServer = true } = {}) {
   view.dataset.state = "left";
   tiles.replaceChildren();
   peopleList.replaceChildren();
-  renderEntry();
+  emit("meeting", {});
   if (reason) notify(reason, { kind: "info" });
   if (tellServer) await socket.request({ type: "call.hangup", call_id: current.call.id }).catch(() => {});
 }
@@ -868,46 +805,6 @@ function updateMeeting(call) {
   renderPeople();
 }
 
-function closeStartMenu() {
-  startMenu.hidden = true;
-  startButton.setAttribute("aria-expanded", "false");
-}
-
-startButton.setAttribute("aria-haspopup", "menu");
-startButton.addEventListener("click", () => {
-  const call = live.get(store.activeChannelId);
-  if (call) {
-    start(store.activeChannelId, call.id);
-    return;
-  }
-  if (!startMenu.hidden) {
-    closeStartMenu();
-    return;
-  }
-  const box = startButton.getBoundingClientRect();
-  startMenu.style.top = `${box.bottom + 4}px`;
-  startMenu.style.right = `${Math.max(8, window.innerWidth - box.right)}px`;
-  startMenu.hidden = false;
-  startButton.setAttribute("aria-expanded", "true");
-  startMenu.querySelector("button").focus();
-});
-startMenu.addEventListener("click", (event) => {
-  const choice = STARTS[event.target.closest("button")?.id];
-  if (choice) start(store.activeChannelId, null, choice);
-});
-startMenu.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") {
-    closeStartMenu();
-    startButton.focus();
-  }
-});
-document.addEventListener("click", (event) => {
-  if (!startMenu.hidden && !startMenu.contains(event.target) && !startButton.contains(event.target)) closeStartMenu();
-});
-bannerJoin.addEventListener("click", () => {
-  const call = live.get(store.activeChannelId);
-  if (call) start(store.activeChannelId, call.id);
-});
 micButton.addEventListener("click", () => setMic(!meeting?.micOff));
 cameraButton.addEventListener("click", () => setCamera(!meeting?.cameraOff));
 screenButton.addEventListener("click", () => (meeting?.screen ? stopScreen() : startScreen()));
@@ -940,21 +837,16 @@ leaveButton.addEventListener("click", () => leave());
 
 // --- pushes ----------------------------------------------------------------------------------------
 
+function ended(call) {
+  leave(call.mode === "classroom" ? gettext("The live classroom has ended.") : gettext("The meeting has ended."), { tellServer: false });
+}
+
 on("push", (frame) => {
-  if (!frame.type?.startsWith("call.")) return;
+  if (!frame.type?.startsWith("call.") || !meeting) return;
   if (frame.type === "call.updated" || frame.type === "call.ended") {
-    const call = frame.call;
-    if (call.kind !== "sfu") return;
-    if (frame.type === "call.ended" || call.state === "ended") live.delete(call.channel_id);
-    else live.set(call.channel_id, call);
-    if (meeting?.call.id === call.id) {
-      if (call.state === "ended") {
-        leave(call.mode === "classroom" ? gettext("The live classroom has ended.") : gettext("The meeting has ended."), { tellServer: false });
-      } else {
-        updateMeeting(call);
-      }
-    }
-    renderEntry();
+    if (frame.call.id !== meeting.call.id) return;
+    if (frame.call.state === "ended") ended(frame.call);
+    else updateMeeting(frame.call);
   } else if (frame.type === "call.removed" && meeting?.call.id === frame.call_id) {
     leave(gettext("You were removed from the meeting."), { tellServer: false });
   } else if (frame.type === "call.muted" && meeting?.call.id === frame.call_id) {
@@ -963,45 +855,13 @@ on("push", (frame) => {
   }
 });
 
-// The sidebar marks conversations with a meeting going on. The sidebar redraws its lists
-// (sidebar.js): the marks are put back after each redraw.
-function markSidebar() {
-  for (const link of document.querySelectorAll(".conversation-link[data-channel-id]")) {
-    const call = live.get(Number(link.dataset.channelId));
-    let mark = link.querySelector(".meeting-live-mark");
-    if (!call && mark) mark.remove();
-    if (!call) continue;
-    const text = call.mode === "classroom" ? gettext("Live classroom going on") : gettext("Meeting going on");
-    if (!mark) {
-      mark = h("span", { class: "meeting-live-mark", role: "img", text: "👥" });
-      link.append(mark);
-    }
-    mark.setAttribute("aria-label", text);
-    mark.title = text;
-  }
-}
-
-const sidebarObserver = new MutationObserver(() => markSidebar());
-for (const list of document.querySelectorAll("#channel-list, #dm-list")) sidebarObserver.observe(list, { childList: true });
-
-async function loadLive() {
-  if (!isEnabled(FLAG) || !meetingsConfigured) return;
-  const calls = await api.get("calls/live/");
-  live.clear();
-  for (const call of calls) live.set(call.channel_id, call);
-  // Pushes missed while the socket was down: my meeting ended, or changed.
-  if (meeting) {
-    const mine = calls.find((call) => call.id === meeting.call.id);
-    if (!mine) leave(gettext("The meeting has ended."), { tellServer: false });
-    else updateMeeting(mine);
-  }
-  renderEntry();
-}
-
-on("socket:open", () => loadLive().catch(() => {}));
-on("active", renderEntry);
-on("channels", renderEntry);
-on("users", () => {
-  renderEntry();
-  renderPeople();
+// Pushes missed while the socket was down: my meeting may have ended, or changed.
+on("socket:open", async () => {
+  const current = meeting;
+  if (!current) return;
+  const call = await api.get(`calls/${current.call.id}/`).catch(() => null);
+  if (meeting !== current || !call) return;
+  if (call.state === "ended") ended(call);
+  else updateMeeting(call);
 });
+on("users", () => renderPeople());
