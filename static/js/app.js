@@ -3,6 +3,7 @@
 // After every reconnect, the channel list and cached channels are brought up to date (sync.js).
 
 import "./calls.js";
+import "./meeting-entry.js";
 import "./channel-details.js";
 import "./integrations.js";
 import "./bots.js";
