@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal, TypedDict
 
-from apps.calls.models import CallParticipant, CallSession
+from apps.calls.models import CallParticipant, CallSession, ParticipantRole, ParticipantState
 
 
 class ParticipantPayload(TypedDict):
@@ -24,6 +24,12 @@ class ParticipantPayload(TypedDict):
     left_at: str | None
     role: str  # host | presenter | listener (meetings; presenter in 1:1 calls)
     hand_raised_at: str | None
+    # Meetings: the Janus publisher ids this participant may publish with now (joined and on
+    # stage), else null. Browsers subscribe to these ids only, never by a publisher's `display`,
+    # which its browser chooses: a listener who publishes anyway, or a `display` naming
+    # somebody else, is watched by nobody.
+    camera_feed_id: int | None
+    screen_feed_id: int | None
 
 
 class CallPayload(TypedDict):
@@ -74,6 +80,7 @@ class JanusAccess(TypedDict):
     room: int
     pin: str
     feed_id: int  # the publisher id to join with
+    screen_feed_id: int  # the publisher id of a screen share
     opaque_id: str  # to attach every handle with (the server drops them by it)
     publish: bool  # False: a classroom listener, who only subscribes
 
@@ -120,6 +127,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def participant_payload(participant: CallParticipant) -> ParticipantPayload:
+    # Only someone joined and on stage may publish: only their publisher ids are listed.
+    publishing = (
+        participant.state == ParticipantState.JOINED
+        and participant.role != ParticipantRole.LISTENER
+        and participant.feed_id is not None
+    )
     return {
         "user_id": participant.user_id,
         "state": participant.state,
@@ -127,6 +140,8 @@ def participant_payload(participant: CallParticipant) -> ParticipantPayload:
         "left_at": _iso(participant.left_at),
         "role": participant.role,
         "hand_raised_at": _iso(participant.hand_raised_at),
+        "camera_feed_id": participant.feed_id if publishing else None,
+        "screen_feed_id": participant.screen_feed_id if publishing else None,
     }
 
 

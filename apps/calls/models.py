@@ -148,6 +148,8 @@ class CallParticipant(models.Model):
     hand_raised_at = models.DateTimeField(null=True, blank=True)
     janus_token = models.CharField(max_length=64, blank=True)
     feed_id = models.BigIntegerField(null=True, blank=True)
+    # The publisher id of the participant's screen share (a second publisher in the room).
+    screen_feed_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("call participant")

@@ -31,6 +31,10 @@ class ParticipantOut(serializers.Serializer):
     left_at = serializers.DateTimeField(allow_null=True)
     role = serializers.CharField(help_text="host | presenter | listener")
     hand_raised_at = serializers.DateTimeField(allow_null=True)
+    camera_feed_id = BoundedIntegerField(
+        allow_null=True, help_text="Meetings: the Janus publisher id to subscribe to, if on stage"
+    )
+    screen_feed_id = BoundedIntegerField(allow_null=True, help_text="The same for a screen share")
 
 
 class CallOut(serializers.Serializer):
@@ -58,6 +62,7 @@ class JanusAccessOut(serializers.Serializer):
     room = BoundedIntegerField()
     pin = serializers.CharField()
     feed_id = BoundedIntegerField(help_text="The publisher id to join the room with")
+    screen_feed_id = BoundedIntegerField(help_text="The publisher id of a screen share")
     opaque_id = serializers.CharField()
     publish = serializers.BooleanField(help_text="False: a classroom listener")
 

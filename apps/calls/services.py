@@ -628,6 +628,7 @@ def _janus_access(call: CallSession, participant: CallParticipant) -> events.Jan
         "room": call.janus_room or 0,
         "pin": call.janus_pin,
         "feed_id": participant.feed_id or 0,
+        "screen_feed_id": participant.screen_feed_id or 0,
         "opaque_id": _opaque_id(participant),
         "publish": participant.role != ParticipantRole.LISTENER,
     }
@@ -658,6 +659,7 @@ def meeting_join(*, user: User, call_id: int) -> events.MeetingJoin:
         mine.state, mine.joined_at, mine.last_seen_at = ParticipantState.JOINED, now, now
         mine.left_at = None
         mine.janus_token, mine.feed_id = secrets.token_urlsafe(24), _random_id()
+        mine.screen_feed_id = _random_id()
         try:
             with transaction.atomic():
                 mine.save()
@@ -668,25 +670,26 @@ def meeting_join(*, user: User, call_id: int) -> events.MeetingJoin:
         except janus.JanusError as error:
             raise _janus_failed(error) from None
         if stale is not None:
-            _release_on_commit(call, token=stale[0], opaque_id=stale[1], feed_id=None)
+            _release_on_commit(call, token=stale[0], opaque_id=stale[1], feed_ids=())
         _publish_meeting(call, participants)
         return {"call": events.call_payload(call, participants), "janus": _janus_access(call, mine)}
 
 
 def _release_on_commit(
-    call: CallSession, *, token: str, opaque_id: str, feed_id: int | None
+    call: CallSession, *, token: str, opaque_id: str, feed_ids: Iterable[int | None]
 ) -> None:
     """After commit: revoke a participant's Janus token, kick their publisher, and destroy
     their Janus sessions, so their media stops at once (errors are logged, not raised: the
     token is gone from Enclave either way and Janus times the sessions out)."""
     room, secret = call.janus_room or 0, call.janus_secret
+    kicked = [feed_id for feed_id in feed_ids if feed_id is not None]
 
     def release() -> None:
         if not janus.configured():
             return
         try:
             janus.token_remove(token)
-            if feed_id is not None:
+            for feed_id in kicked:
                 janus.room_kick(room=room, secret=secret, feed_id=feed_id)
             janus.sessions_drop(opaque_id=opaque_id)
         except janus.JanusError as error:
@@ -701,7 +704,12 @@ def _drop(
     """`who` leaves the meeting (under the call's lock); the last one out ends it."""
     if who.state != ParticipantState.JOINED:
         return
-    _release_on_commit(call, token=who.janus_token, opaque_id=_opaque_id(who), feed_id=who.feed_id)
+    _release_on_commit(
+        call,
+        token=who.janus_token,
+        opaque_id=_opaque_id(who),
+        feed_ids=(who.feed_id, who.screen_feed_id),
+    )
     who.state, who.left_at, who.hand_raised_at = ParticipantState.LEFT, now, None
     who.save(update_fields=["state", "left_at", "hand_raised_at"])
     if any(p.state == ParticipantState.JOINED for p in participants):
@@ -798,11 +806,32 @@ def meeting_stage(*, user: User, call_id: int, user_id: int, on_stage: bool) -> 
         full = len(stage) >= settings.ENCLAVE_MEETING_MAX_PUBLISHERS
         if on_stage and target.role == ParticipantRole.LISTENER and full:
             raise Conflict(_("The stage is full."), code="stage_full")
+        was_on_stage = target.role != ParticipantRole.LISTENER
         target.role = ParticipantRole.PRESENTER if on_stage else ParticipantRole.LISTENER
         target.hand_raised_at = None
         target.save(update_fields=["role", "hand_raised_at"])
+        if was_on_stage and not on_stage:
+            _unpublish_on_commit(call, target)
         _publish_meeting(call, participants)
         return call
+
+
+def _unpublish_on_commit(call: CallSession, participant: CallParticipant) -> None:
+    """After commit: a participant sent back to the audience stops publishing even if their
+    browser does not (their publishers are kicked; their subscriptions stay)."""
+    room, secret = call.janus_room or 0, call.janus_secret
+    feed_ids = [f for f in (participant.feed_id, participant.screen_feed_id) if f is not None]
+
+    def unpublish() -> None:
+        if not janus.configured():
+            return
+        for feed_id in feed_ids:
+            try:
+                janus.room_kick(room=room, secret=secret, feed_id=feed_id)
+            except janus.JanusError as error:
+                logger.info("janus kick of %s: %s", feed_id, error)
+
+    transaction.on_commit(unpublish)
 
 
 def meeting_drop_user(*, user_id: int, channel_id: int | None = None) -> int:

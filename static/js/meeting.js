@@ -219,7 +219,8 @@ export async function joinMeeting(channelId, callId = null, { media = "video", m
     screen: null, // {handle, pc, stream}
     subscriber: null, // {handle, pc, streams: Map(mid -> stream info)}
     subscriberQueue: Promise.resolve(),
-    feeds: new Map(), // Janus publisher id -> {userId, kind}
+    feeds: new Map(), // Janus publisher id -> {userId, kind}: the ones subscribed to
+    announced: new Set(), // publisher ids Janus announced, allowed or not (yet)
     tiles: new Map(),
     iceConfig: null,
     micOff: false,
@@ -387,9 +388,19 @@ async function leave(reason = null, { tellServer = true } = {}) {
 
 // --- Janus events ----------------------------------------------------------------------------------
 
-function parseDisplay(display) {
-  const [user, kind] = String(display ?? "").split("/");
-  return { userId: Number(user), kind: kind === "screen" ? "screen" : "camera" };
+/**
+ * The publishers the server lets publish now (joined and on stage), by Janus publisher id.
+ * A publisher is known by the id the server issued, never by its `display`, which its own
+ * browser chose: a listener who publishes anyway, or a display naming somebody else, is not
+ * watched (the server kicks a listener's publishers too).
+ */
+function allowedFeeds(call) {
+  const allowed = new Map();
+  for (const p of call.participants) {
+    if (p.camera_feed_id) allowed.set(p.camera_feed_id, { userId: p.user_id, kind: "camera" });
+    if (p.screen_feed_id) allowed.set(p.screen_feed_id, { userId: p.user_id, kind: "screen" });
+  }
+  return allowed;
 }
 
 function onPublisherEvent(current, data, jsep) {
@@ -397,7 +408,10 @@ function onPublisherEvent(current, data, jsep) {
   if (data.publishers) notePublishers(current, data.publishers);
   // A publisher that stopped, left, or was kicked by the host (their media is gone).
   for (const gone of [data.unpublished, data.leaving, data.kicked]) {
-    if (gone !== undefined && gone !== "ok") dropFeed(current, gone);
+    if (gone !== undefined && gone !== "ok") {
+      current.announced.delete(gone);
+      dropFeed(current, gone);
+    }
   }
   if (data.leaving === "ok" && data.reason === "kicked") {
     setStatus(gettext("The host removed you from the meeting."));
@@ -412,17 +426,23 @@ function dropFeed(current, feedId) {
   removeTile(`${feed.userId}/${feed.kind}`);
 }
 
-/** Publishers that appeared: subscribe to their streams (not to my own screen share). */
+/** Publishers that appeared: remember them, and subscribe to those the server allows. */
 function notePublishers(current, publishers) {
+  for (const publisher of publishers) current.announced.add(publisher.id);
+  subscribeAllowed(current);
+}
+
+/** Subscribe to every announced publisher the server allows that is not subscribed yet
+ * (not to my own camera or screen: Janus announces my screen's publisher to me too). */
+function subscribeAllowed(current) {
+  const allowed = allowedFeeds(current.call);
   const fresh = [];
-  for (const publisher of publishers) {
-    if (current.feeds.has(publisher.id)) continue;
-    const feed = parseDisplay(publisher.display);
-    // Not my own camera or screen (Janus announces my screen's publisher to me too).
-    if (!feed.userId || feed.userId === store.me.id) continue;
-    current.feeds.set(publisher.id, feed);
+  for (const id of current.announced) {
+    const feed = allowed.get(id);
+    if (!feed || current.feeds.has(id) || feed.userId === store.me.id) continue;
+    current.feeds.set(id, feed);
     tileFor(feed.userId, feed.kind);
-    fresh.push(publisher.id);
+    fresh.push(id);
   }
   if (fresh.length) queueSubscriber(current, () => subscribe(current, fresh));
 }
@@ -613,6 +633,7 @@ async function startScreen() {
       ptype: "publisher",
       room: current.access.room,
       pin: current.access.pin,
+      id: current.access.screen_feed_id,
       display: `${store.me.id}/screen`,
     });
     current.screen.feedId = data.id;
@@ -787,11 +808,13 @@ function updateMeeting(call) {
   current.call = call;
   const mine = myParticipant();
   if (mine && mine.state !== "joined") return;
-  // Whoever left (or was removed) is gone from the tiles, whatever Janus said of them yet.
-  const present = new Set(call.participants.filter((p) => p.state === "joined").map((p) => p.user_id));
-  for (const [feedId, feed] of current.feeds) {
-    if (!present.has(feed.userId)) dropFeed(current, feedId);
+  // Whoever left, was removed or went back to the audience is gone from the tiles, whatever
+  // Janus said of them yet; whoever came on stage is subscribed to.
+  const allowed = allowedFeeds(call);
+  for (const feedId of [...current.feeds.keys()]) {
+    if (!allowed.has(feedId)) dropFeed(current, feedId);
   }
+  subscribeAllowed(current);
   if (call.mode === "classroom" && mine && before !== mine.role) {
     if (mine.role !== "listener" && !current.publisher?.pc) {
       notify(gettext("You are on stage: the others see and hear you."), { kind: "info" });

@@ -50,6 +50,8 @@ def test_a_call_over_rest_from_ring_to_hang_up(pair: Pair, client_for: Client) -
             "left_at": None,
             "role": "presenter",
             "hand_raised_at": None,
+            "camera_feed_id": None,  # 1:1 calls do not go through Janus
+            "screen_feed_id": None,
         },
         {
             "user_id": pair.bob.pk,
@@ -58,6 +60,8 @@ def test_a_call_over_rest_from_ring_to_hang_up(pair: Pair, client_for: Client) -
             "left_at": None,
             "role": "presenter",
             "hand_raised_at": None,
+            "camera_feed_id": None,  # 1:1 calls do not go through Janus
+            "screen_feed_id": None,
         },
     ]
     assert accepted.json()["state"] == "active"

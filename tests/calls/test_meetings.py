@@ -221,6 +221,15 @@ def test_classroom_listeners_come_on_stage_through_the_host(team: Team) -> None:
     late = services.meeting_join(user=team.bo, call_id=call_id)
     roles = {p["user_id"]: p["role"] for p in late["call"]["participants"]}
     assert roles == {team.host.pk: "host", team.ann.pk: "presenter", team.bo.pk: "listener"}
+    # Browsers subscribe to the publisher ids the server lists: those on stage only.
+    feeds = {
+        p["user_id"]: (p["camera_feed_id"], p["screen_feed_id"])
+        for p in late["call"]["participants"]
+    }
+    assert feeds[team.host.pk] == (host["janus"]["feed_id"], host["janus"]["screen_feed_id"])
+    assert feeds[team.ann.pk] == (ann["janus"]["feed_id"], ann["janus"]["screen_feed_id"])
+    assert feeds[team.bo.pk] == (None, None)
+    assert len({*feeds[team.host.pk], *feeds[team.ann.pk], late["janus"]["feed_id"]}) == 5
     with pytest.raises(Forbidden):
         services.meeting_stage(user=team.ann, call_id=call_id, user_id=team.bo.pk, on_stage=True)
 
