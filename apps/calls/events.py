@@ -10,11 +10,18 @@ The REST views answer the same `CallPayload`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal, TypedDict
 
-from apps.calls.models import CallParticipant, CallSession, ParticipantRole, ParticipantState
+from apps.calls.models import (
+    CallKind,
+    CallParticipant,
+    CallSession,
+    ParticipantRole,
+    ParticipantState,
+)
 
 
 class ParticipantPayload(TypedDict):
@@ -45,6 +52,9 @@ class CallPayload(TypedDict):
     answered_at: str | None
     ended_at: str | None
     mode: str  # meeting | classroom
+    # Meetings: the client_msg_id of the "meeting started" message in the channel (clients put
+    # a Join button on it while the meeting goes on); null for 1:1 calls.
+    started_message_key: str | None
     host_id: int | None
     participants: list[ParticipantPayload]
 
@@ -122,6 +132,21 @@ class CallSignalEvent(TypedDict):
     payload: SignalPayload
 
 
+# The client_msg_ids of the messages a call posts in its channel are derived from its id, so a
+# record is posted once however often the code that posts it runs.
+RECORD_NAMESPACE = uuid.UUID("4f6b1c0e-9a57-4e0f-8a53-6b1d2f0c7a11")
+
+
+def record_key(call_id: int) -> uuid.UUID:
+    """The client_msg_id of a call's record (who took part, how long)."""
+    return uuid.uuid5(RECORD_NAMESPACE, str(call_id))
+
+
+def started_message_key(call_id: int) -> uuid.UUID:
+    """The client_msg_id of a meeting's "meeting started" message."""
+    return uuid.uuid5(RECORD_NAMESPACE, f"{call_id}:started")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -159,6 +184,9 @@ def call_payload(call: CallSession, participants: Iterable[CallParticipant]) -> 
         "answered_at": _iso(call.answered_at),
         "ended_at": _iso(call.ended_at),
         "mode": call.mode,
+        "started_message_key": str(started_message_key(call.pk))
+        if call.kind == CallKind.SFU
+        else None,
         "host_id": call.host_id,
         "participants": [
             participant_payload(p) for p in sorted(participants, key=lambda p: p.user_id)

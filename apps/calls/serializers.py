@@ -52,6 +52,9 @@ class CallOut(serializers.Serializer):
     answered_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
     mode = serializers.CharField(help_text="meeting | classroom")
+    started_message_key = serializers.CharField(
+        allow_null=True, help_text="client_msg_id of the meeting's 'meeting started' message"
+    )
     host_id = BoundedIntegerField(allow_null=True)
     participants = ParticipantOut(many=True)
 

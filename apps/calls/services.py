@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import cast
@@ -55,8 +54,6 @@ from apps.core.events import Audience, publish_on_commit
 
 logger = logging.getLogger(__name__)
 
-# The call record's client_msg_id is derived from the call: posting it twice stores it once.
-_RECORD_NAMESPACE = uuid.UUID("4f6b1c0e-9a57-4e0f-8a53-6b1d2f0c7a11")
 # What a `call.signal` payload may carry: a session description or an ICE candidate.
 _SDP_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 _CANDIDATE_FIELDS: dict[str, type] = {
@@ -431,7 +428,7 @@ def _post_call_record(call: CallSession, participants: list[CallParticipant]) ->
             sender=initiator,
             channel_id=call.channel_id,
             body=body,
-            client_msg_id=uuid.uuid5(_RECORD_NAMESPACE, str(call.pk)),
+            client_msg_id=events.record_key(call.pk),
         )
     except DomainError as error:
         # The caller can no longer post there (deactivated): the call ends all the same.
@@ -871,7 +868,7 @@ def _post_meeting_started(call: CallSession) -> None:
             sender=initiator,
             channel_id=call.channel_id,
             body=body,
-            client_msg_id=uuid.uuid5(_RECORD_NAMESPACE, f"{call.pk}:started"),
+            client_msg_id=events.started_message_key(call.pk),
         )
     except DomainError as error:
         logger.info("no start record of call %s: %s", call.pk, error.code)

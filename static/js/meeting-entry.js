@@ -2,7 +2,8 @@
 // meetings going on in my channels (GET /api/v1/calls/live/, then the channels' `call.updated`
 // and `call.ended` pushes), the header's button (start a video or audio meeting or a live
 // classroom, or join the one going on), the conversation's "meeting going on" bar with its
-// Join, and the sidebar's mark on conversations with a meeting. Offered only with the `calls`
+// Join, a Join on the "meeting started" message while it goes on, and the sidebar's mark on
+// conversations with a meeting. Offered only with the `calls`
 // flag, when the server has a media server (#app[data-meetings]), to members of a channel or
 // group DM that is not archived; the server checks the same.
 
@@ -70,8 +71,34 @@ function joinedCount(call) {
   return call.participants.filter((p) => p.state === "joined").length;
 }
 
+/**
+ * A Join button on each "meeting started" message (found by the client_msg_id the call names)
+ * whose meeting is still going on, and none on the others.
+ */
+function markStartedMessages() {
+  const keys = new Map();
+  for (const call of live.values()) if (call.started_message_key) keys.set(call.started_message_key, call);
+  for (const button of document.querySelectorAll(".meeting-message-join")) {
+    const article = button.closest("article[data-client-msg-id]");
+    if (!keys.has(article?.dataset.clientMsgId)) button.remove();
+  }
+  for (const [key, call] of keys) {
+    for (const article of document.querySelectorAll(`article[data-client-msg-id="${CSS.escape(key)}"]`)) {
+      if (article.querySelector(".meeting-message-join")) continue;
+      const join = h("button", {
+        type: "button",
+        class: "button button--primary meeting-message-join",
+        text: gettext("Join"),
+      });
+      join.addEventListener("click", () => joinMeeting(call.channel_id, call.id));
+      article.querySelector(".msg-body")?.append(join);
+    }
+  }
+}
+
 function renderEntry() {
   markSidebar();
+  markStartedMessages();
   const channel = activeChannel();
   const allowed = meetingsAllowed(channel);
   const call = allowed ? live.get(channel.id) : undefined;
@@ -162,6 +189,13 @@ function markSidebar() {
 }
 
 const sidebarObserver = new MutationObserver(() => markSidebar());
+// Messages are rendered again as they change or scroll in: mark them after each render.
+const messagesObserver = new MutationObserver(() => {
+  if (live.size) markStartedMessages();
+});
+for (const list of document.querySelectorAll("#message-list, #thread-list")) {
+  messagesObserver.observe(list, { childList: true, subtree: true });
+}
 for (const list of document.querySelectorAll("#channel-list, #dm-list")) sidebarObserver.observe(list, { childList: true });
 
 async function loadLive() {

@@ -215,7 +215,12 @@ export function messageElement(message, options) {
     {
       class: classes.join(" "),
       tabindex: tabbable ? "0" : "-1",
-      dataset: { messageId: message.id, channelId: message.channel_id, focusKey: "article" },
+      dataset: {
+        messageId: message.id,
+        channelId: message.channel_id,
+        clientMsgId: message.client_msg_id ?? "",
+        focusKey: "article",
+      },
     },
     gutter,
     h(

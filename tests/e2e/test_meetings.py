@@ -302,11 +302,14 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
     alice.page.click("#meeting-start-video")
     alice.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
     live_mark = f'.conversation-link[data-channel-id="{channel_id}"] .meeting-live-mark'
+    message_join = ".meeting-message-join"
     for tab in (bob, carol):
-        # The others' sidebar and conversation show the meeting going on, with a Join.
+        # The others' sidebar and conversation show the meeting going on, with a Join on the
+        # bar and on the "Meeting started" message: Bob takes the bar's, Carol the message's.
         tab.page.wait_for_selector(live_mark, state="attached")
         tab.page.wait_for_selector("#meeting-banner:not([hidden])")
-        tab.page.click("#meeting-banner-join")
+        tab.message("Meeting started").locator(message_join).wait_for()
+        tab.page.click("#meeting-banner-join" if tab is bob else message_join)
         tab.page.wait_for_selector('#meeting-view[data-state="connected"]', timeout=30_000)
 
     try:
@@ -376,6 +379,7 @@ def test_three_people_meet_share_a_screen_get_muted_and_one_is_removed(
             tab.page.wait_for_selector("#meeting-view", state="hidden", timeout=15_000)
         bob.page.wait_for_selector("#meeting-banner", state="hidden")
         bob.page.wait_for_selector(live_mark, state="detached")
+        bob.page.wait_for_selector(message_join, state="detached")
         bob.message("Meeting ended").wait_for()
         assert "Carol Johnson" in bob.message("Meeting ended").inner_text()
     except Exception as error:
