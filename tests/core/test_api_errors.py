@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,7 @@ def test_domain_validation_error_carries_its_details(
 
     response = client.post(
         reverse("chat_api:messages", kwargs={"channel_id": channel.pk}),
-        {"body": "too long"},
+        {"body": "too long", "client_msg_id": str(uuid.uuid4())},
         format="json",
     )
 
