@@ -29,21 +29,19 @@ import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
-from apps.accounts.models import APIToken, User
+from apps.accounts.models import User
 from apps.accounts.services import (
     CLOSE_CODE_DEACTIVATED,
     CLOSE_CODE_SESSION_ENDED,
     CLOSE_CODE_TOKEN_REVOKED,
     session_key_fingerprint,
 )
-from apps.chat import commands, events, presence, selectors, services
+from apps.chat import commands, events, presence, queries, selectors, services
 from apps.chat import serializers as s
-from apps.chat.models import Membership
 from apps.chat.presence_keeper import PresenceKeeper
 from apps.chat.send_batcher import (
     SendBatcher,
@@ -72,7 +70,6 @@ from apps.core.metrics import (
 )
 from apps.core.runtime import realtime
 from apps.core.runtime.dbthread import socket_db_call
-from apps.core.runtime.sqlrows import fetch_all_together
 from apps.core.runtime.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
 from apps.core.runtime.wsframes import DirectFrames, Written, text_frame
 
@@ -379,37 +376,16 @@ def _socket_state(
     one that happened before is seen here, so none slips between the handshake and the
     registration. An expired token is only ever seen here.
     """
-    # In one round trip (PostgreSQL), by hand: every handshake and re-check runs them, and
-    # the ORM spent more CPU building the queries than the database running them.
-    user_rows, channel_rows, token_rows = fetch_all_together(
-        [
-            (_SOCKET_USER_SQL.format(user=User._meta.db_table), [user_id]),
-            (_SOCKET_CHANNELS_SQL.format(membership=Membership._meta.db_table), [user_id]),
-            (
-                _SOCKET_CREDENTIAL_SQL.format(token=APIToken._meta.db_table) if token_id else "",
-                [token_id, user_id, connection.ops.adapt_datetimefield_value(timezone.now())],
-            ),
-        ]
-    )
-    if not user_rows:
+    # In one round trip (PostgreSQL): queries.socket_state_rows.
+    rows = queries.socket_state_rows(user_id=user_id, token_id=token_id, now=timezone.now())
+    if not rows.user:
         return SocketState(frozenset(), close_code=CLOSE_CODE_DEACTIVATED)
     if session_key is not None and not _session_alive(session_key, user_id):
         return SocketState(frozenset(), close_code=CLOSE_CODE_SESSION_ENDED)
-    if token_id is not None and not token_rows:
+    if token_id is not None and not rows.token_live:
         return SocketState(frozenset(), close_code=CLOSE_CODE_TOKEN_REVOKED)
-    [(role, language)] = user_rows
-    return SocketState(
-        frozenset(channel_id for (channel_id,) in channel_rows), role=role, language=language
-    )
-
-
-_SOCKET_USER_SQL = 'SELECT "role", "language" FROM {user} WHERE id = %s AND is_active'
-_SOCKET_CHANNELS_SQL = "SELECT channel_id FROM {membership} WHERE user_id = %s"
-# The socket's API token, while it is neither revoked nor expired.
-_SOCKET_CREDENTIAL_SQL = (
-    "SELECT 1 FROM {token} WHERE id = %s AND user_id = %s AND revoked_at IS NULL"
-    " AND (expires_at IS NULL OR expires_at > %s)"
-)
+    [(role, language)] = rows.user
+    return SocketState(frozenset(rows.channel_ids), role=role, language=language)
 
 
 def _heartbeat(
