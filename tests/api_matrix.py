@@ -13,6 +13,7 @@ resumable upload whose only chunk is stored (world.upload_session).
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -703,7 +704,7 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("chat_api:messages", "post"): Route(
         post(201, "channel_not_found"),
         kwargs=channel_kw,
-        body=lambda world, case: {"body": "hi there"},
+        body=lambda world, case: {"body": "hi there", "client_msg_id": str(uuid.uuid4())},
     ),
     ("chat_api:read", "post"): Route(
         post(200, "channel_not_found"),

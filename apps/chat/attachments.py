@@ -36,7 +36,7 @@ class AttachmentStore(Protocol):
 
     def table(self) -> str:
         """The attachments' table; its `message_id` column names the message (the history
-        page's one details query reads it, `apps.chat.selectors._DETAILS_SQL`)."""
+        page's one details query reads it, `apps.chat.queries._DETAILS_SQL`)."""
         ...
 
     def claim_for_message(self, *, sender: User, attachment_ids: Sequence[object]) -> list[Any]:

@@ -29,19 +29,19 @@ import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
 
-from apps.accounts.models import APIToken, User
+from apps.accounts.models import User
 from apps.accounts.services import (
     CLOSE_CODE_DEACTIVATED,
     CLOSE_CODE_SESSION_ENDED,
     CLOSE_CODE_TOKEN_REVOKED,
     session_key_fingerprint,
 )
-from apps.chat import commands, events, presence, selectors, services
-from apps.chat.models import Membership
+from apps.chat import commands, events, presence, queries, selectors, services
+from apps.chat import serializers as s
 from apps.chat.presence_keeper import PresenceKeeper
 from apps.chat.send_batcher import (
     SendBatcher,
@@ -60,6 +60,7 @@ from apps.core.events import (
     presence_topic,
     user_topic,
 )
+from apps.core.inputs import OWN_CODES, FrameValidator
 from apps.core.metrics import (
     WS_CONNECTIONS,
     WS_CONNECTIONS_OPENED,
@@ -69,7 +70,6 @@ from apps.core.metrics import (
 )
 from apps.core.runtime import realtime
 from apps.core.runtime.dbthread import socket_db_call
-from apps.core.runtime.sqlrows import fetch_all_together
 from apps.core.runtime.wsframes import SCOPE_EXTENSION as DIRECT_FRAMES
 from apps.core.runtime.wsframes import DirectFrames, Written, text_frame
 
@@ -122,10 +122,6 @@ def _parse(raw: str | bytes) -> tuple[dict[str, Any] | None, str]:
     return frame, ""
 
 
-def _invalid_field(key: str, message: str) -> InvalidInput:
-    return InvalidInput(message % {"field": key}, code="invalid_field", details={"field": key})
-
-
 def _is_db_int(value: Any) -> bool:
     """An integer (not a bool) the database can hold: ids and seqs past it cannot exist."""
     return (
@@ -133,38 +129,40 @@ def _is_db_int(value: Any) -> bool:
     )
 
 
-def _int(frame: dict[str, Any], key: str) -> int:
-    value = frame.get(key)
-    if not _is_db_int(value):
-        raise _invalid_field(key, _("%(field)s must be an integer."))
-    return cast(int, value)
-
-
-def _optional_int(frame: dict[str, Any], key: str) -> int | None:
-    return None if frame.get(key) is None else _int(frame, key)
-
-
-def _str(frame: dict[str, Any], key: str) -> str:
-    value = frame.get(key)
-    if not isinstance(value, str):
-        raise _invalid_field(key, _("%(field)s must be a string."))
-    return value
-
-
 # --- operations: each runs in a worker thread and returns the ack's extra fields -----------------
+# A frame is validated by the REST input serializer of the same operation (plus the ids a REST
+# URL carries: apps/chat/serializers.py, "WebSocket frames"), compiled once into a fast check
+# (apps/core/inputs.py): one rule per field on both paths.
+
+_MESSAGE_SEND = FrameValidator(s.MessageSendFrame)
+_MESSAGE_EDIT = FrameValidator(s.MessageEditFrame)
+_MESSAGE_DELETE = FrameValidator(s.MessageDeleteFrame)
+_REACTION = FrameValidator(s.ReactionFrame)
+_READ = FrameValidator(s.ReadFrame)
+_TYPING = FrameValidator(s.TypingFrame)
+_PRESENCE_SET = FrameValidator(s.PresenceSetFrame)
 
 
-def _attachment_ids(frame: dict[str, Any]) -> list[str]:
-    value = frame.get("attachment_ids")
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidInput(
-            _("attachment_ids must be a list of ids."),
-            code="invalid_field",
-            details={"field": "attachment_ids"},
-        )
-    return value
+def _fields(validator: FrameValidator, frame: dict[str, Any]) -> dict[str, Any]:
+    """The frame's validated fields, or the InvalidInput the socket answers: the code a field
+    gives its failure (`client_msg_id_required`, `invalid_seq`, ...) or `invalid_field`
+    naming the first field that failed."""
+    try:
+        return validator(frame)
+    except ValidationError as error:
+        raise _frame_error(error) from None
+
+
+def _frame_error(error: ValidationError) -> InvalidInput:
+    detail: Any = error.detail
+    field = next(iter(detail)) if isinstance(detail, dict) else "non_field_errors"
+    first: Any = detail
+    while isinstance(first, dict | list):
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    code = getattr(first, "code", "")
+    if code in OWN_CODES:
+        return InvalidInput(str(first), code=code)
+    return InvalidInput(str(first), code="invalid_field", details={"field": field})
 
 
 def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
@@ -188,43 +186,41 @@ def op_message_send(user: User, frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def op_message_edit(user: User, frame: dict[str, Any]) -> dict[str, Any]:
-    message = services.message_edit(
-        user=user, message_id=_int(frame, "message_id"), body=_str(frame, "body")
-    )
+    data = _fields(_MESSAGE_EDIT, frame)
+    message = services.message_edit(user=user, message_id=data["message_id"], body=data["body"])
     return {"message_id": message.pk, "version": message.version}
 
 
 def op_message_delete(user: User, frame: dict[str, Any]) -> dict[str, Any]:
-    message = services.message_delete(user=user, message_id=_int(frame, "message_id"))
+    data = _fields(_MESSAGE_DELETE, frame)
+    message = services.message_delete(user=user, message_id=data["message_id"])
     return {"message_id": message.pk, "version": message.version}
 
 
 def op_reaction_add(user: User, frame: dict[str, Any]) -> dict[str, Any]:
-    message = services.reaction_add(
-        user=user, message_id=_int(frame, "message_id"), emoji=_str(frame, "emoji")
-    )
+    data = _fields(_REACTION, frame)
+    message = services.reaction_add(user=user, message_id=data["message_id"], emoji=data["emoji"])
     return {"message_id": message.pk}
 
 
 def op_reaction_remove(user: User, frame: dict[str, Any]) -> dict[str, Any]:
+    data = _fields(_REACTION, frame)
     message = services.reaction_remove(
-        user=user, message_id=_int(frame, "message_id"), emoji=_str(frame, "emoji")
+        user=user, message_id=data["message_id"], emoji=data["emoji"]
     )
     return {"message_id": message.pk}
 
 
 def op_read_mark(user: User, frame: dict[str, Any]) -> dict[str, Any]:
-    seq = services.read_mark(
-        user=user, channel_id=_int(frame, "channel_id"), seq=_int(frame, "seq")
-    )
+    data = _fields(_READ, frame)
+    seq = services.read_mark(user=user, channel_id=data["channel_id"], seq=data["seq"])
     return {"last_read_seq": seq}
 
 
 def op_typing(user: User, frame: dict[str, Any]) -> dict[str, Any]:
+    data = _fields(_TYPING, frame)
     services.typing_notify(
-        user=user,
-        channel_id=_int(frame, "channel_id"),
-        thread_root_id=_optional_int(frame, "thread_root_id"),
+        user=user, channel_id=data["channel_id"], thread_root_id=data.get("thread_root_id")
     )
     return {}
 
@@ -309,16 +305,14 @@ def _run_command_send(user: User, request: services.SendRequest) -> dict[str, An
 
 
 def _send_request(user: User, frame: dict[str, Any]) -> services.SendRequest:
-    client_msg_id = frame.get("client_msg_id")
-    if client_msg_id is None or client_msg_id == "":
-        raise InvalidInput(_("client_msg_id is required."), code="client_msg_id_required")
+    data = _fields(_MESSAGE_SEND, frame)
     return services.SendRequest(
         sender=user,
-        channel_id=_int(frame, "channel_id"),
-        body=_str(frame, "body"),
-        client_msg_id=_str(frame, "client_msg_id"),
-        thread_root_id=_optional_int(frame, "thread_root_id"),
-        attachment_ids=_attachment_ids(frame),
+        channel_id=data["channel_id"],
+        body=data["body"],
+        client_msg_id=data["client_msg_id"],
+        thread_root_id=data.get("thread_root_id"),
+        attachment_ids=data["attachment_ids"],
     )
 
 
@@ -383,37 +377,16 @@ def _socket_state(
     one that happened before is seen here, so none slips between the handshake and the
     registration. An expired token is only ever seen here.
     """
-    # In one round trip (PostgreSQL), by hand: every handshake and re-check runs them, and
-    # the ORM spent more CPU building the queries than the database running them.
-    user_rows, channel_rows, token_rows = fetch_all_together(
-        [
-            (_SOCKET_USER_SQL.format(user=User._meta.db_table), [user_id]),
-            (_SOCKET_CHANNELS_SQL.format(membership=Membership._meta.db_table), [user_id]),
-            (
-                _SOCKET_CREDENTIAL_SQL.format(token=APIToken._meta.db_table) if token_id else "",
-                [token_id, user_id, connection.ops.adapt_datetimefield_value(timezone.now())],
-            ),
-        ]
-    )
-    if not user_rows:
+    # In one round trip (PostgreSQL): queries.socket_state_rows.
+    rows = queries.socket_state_rows(user_id=user_id, token_id=token_id, now=timezone.now())
+    if not rows.user:
         return SocketState(frozenset(), close_code=CLOSE_CODE_DEACTIVATED)
     if session_key is not None and not _session_alive(session_key, user_id):
         return SocketState(frozenset(), close_code=CLOSE_CODE_SESSION_ENDED)
-    if token_id is not None and not token_rows:
+    if token_id is not None and not rows.token_live:
         return SocketState(frozenset(), close_code=CLOSE_CODE_TOKEN_REVOKED)
-    [(role, language)] = user_rows
-    return SocketState(
-        frozenset(channel_id for (channel_id,) in channel_rows), role=role, language=language
-    )
-
-
-_SOCKET_USER_SQL = 'SELECT "role", "language" FROM {user} WHERE id = %s AND is_active'
-_SOCKET_CHANNELS_SQL = "SELECT channel_id FROM {membership} WHERE user_id = %s"
-# The socket's API token, while it is neither revoked nor expired.
-_SOCKET_CREDENTIAL_SQL = (
-    "SELECT 1 FROM {token} WHERE id = %s AND user_id = %s AND revoked_at IS NULL"
-    " AND (expires_at IS NULL OR expires_at > %s)"
-)
+    [(role, language)] = rows.user
+    return SocketState(frozenset(rows.channel_ids), role=role, language=language)
 
 
 def _heartbeat(
@@ -718,7 +691,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _presence_set(self, ref: Any, frame: dict[str, Any]) -> None:
         try:
-            status = _str(frame, "status")
+            status = _fields(_PRESENCE_SET, frame)["status"]
             await socket_db_call(services.presence_update)(
                 user=self.user, connection_id=self.connection_id, state=status
             )

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
-from django.db import connection
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
+from apps.chat import queries
 from apps.chat.models import Channel, ChannelKind, ChannelRole, Membership, Message
 from apps.core.errors import Forbidden, NotAuthenticated, NotFound
-from apps.core.runtime.sqlrows import fetch_all_together, instances, rows_table, select_list
+from apps.core.runtime.sqlrows import fetch_all_together, instances
 
 
 def _require_active(user: User) -> None:
@@ -57,26 +57,11 @@ class ChannelReadPosition(NamedTuple):
     created_at: object
 
 
-# One statement for `access_channel_read`'s answer on the history page's hot path: the channel
-# row and whether the user is a member (the ORM version, two queries for a non-member, cost
-# more CPU building its querysets than PostgreSQL spent answering).
-_READ_POSITION_SQL = """
-    SELECT c.kind, c.last_seq, c.created_at,
-        EXISTS (SELECT 1 FROM {membership} m WHERE m.channel_id = c.id AND m.user_id = %s)
-    FROM {channel} c WHERE c.id = %s
-"""
-
-
 def access_channel_read_position(*, user: User, channel_id: int) -> ChannelReadPosition:
     """`access_channel_read` in one hand-written query: refuses exactly whom it refuses (with
     the same errors) and answers the channel's id, `last_seq` and creation time."""
     _require_active(user)
-    sql = _READ_POSITION_SQL.format(
-        membership=Membership._meta.db_table, channel=Channel._meta.db_table
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, channel_id])
-        row = cursor.fetchone()
+    row = queries.channel_read_position_row(user_id=user.pk, channel_id=channel_id)
     if row is None:
         raise _channel_not_found()
     kind, last_seq, created_at, is_member = row
@@ -159,22 +144,10 @@ def access_channel_post_batch(*, pairs: Iterable[tuple[User, int]]) -> ChannelPo
 
 def channel_post_access_query(*, pairs: Iterable[tuple[User, int]]) -> tuple[str, list[Any]]:
     """The query of `access_channel_post_batch` (empty without pairs), for callers that send
-    it together with others: each pair's channel, with the user's membership if there is one.
-    By hand: the ORM spent more CPU building it than the database running it."""
-    wanted = sorted({(user.pk, channel_id) for user, channel_id in pairs})
-    if not wanted:
-        return "", []
-    rows, params = rows_table(wanted, ("bigint", "bigint"))  # on PostgreSQL: prepared
-    sql = _POST_ACCESS_SQL.format(
-        wanted=rows,
-        channel_join=(
-            _CHANNEL_BY_KEY if connection.vendor == "postgresql" else _CHANNEL_JOIN
-        ).format(channel=Channel._meta.db_table),
-        channel_columns=select_list(Channel, "c"),
-        membership_columns=select_list(Membership, "m"),
-        membership=Membership._meta.db_table,
+    it together with others: `queries.channel_post_access_query`."""
+    return queries.channel_post_access_query(
+        pairs=((user.pk, channel_id) for user, channel_id in pairs)
     )
-    return sql, params
 
 
 def channel_post_access_from_rows(rows: Iterable[Sequence[Any]]) -> ChannelPostAccess:
@@ -189,22 +162,6 @@ def channel_post_access_from_rows(rows: Iterable[Sequence[Any]]) -> ChannelPostA
             membership.channel = channel
             memberships[(membership.user_id, channel.pk)] = membership
     return ChannelPostAccess(memberships, channels_of_non_members)
-
-
-_POST_ACCESS_SQL = """
-WITH wanted(user_id, channel_id) AS ({wanted})
-SELECT {channel_columns}, {membership_columns}
-FROM wanted
-{channel_join}
-LEFT JOIN {membership} m ON m.channel_id = wanted.channel_id AND m.user_id = wanted.user_id
-"""
-_CHANNEL_JOIN = "JOIN {channel} c ON c.id = wanted.channel_id"
-# PostgreSQL prepares the query, so plans it once for any pairs (a generic plan, which must not
-# guess how many there are): each channel by its primary key in a LATERAL subquery (LIMIT 1
-# keeps it one), never a hash join over the whole channel table.
-_CHANNEL_BY_KEY = (
-    "CROSS JOIN LATERAL (SELECT * FROM {channel} WHERE id = wanted.channel_id LIMIT 1) c"
-)
 
 
 def can_manage_channel(*, user: User, channel: Channel, membership: Membership | None) -> bool:

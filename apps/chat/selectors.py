@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -13,22 +12,19 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, Exists, Field, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.accounts.models import User
-from apps.chat import events
+from apps.chat import events, queries
 from apps.chat.attachments import attachment_store
 from apps.chat.models import (
     Channel,
     ChannelKind,
     Membership,
-    Mention,
     Message,
     MessagePin,
-    Reaction,
 )
 from apps.chat.permissions import (
     ChannelReadPosition,
@@ -36,14 +32,12 @@ from apps.chat.permissions import (
     access_channel_read_position,
     access_message_read,
 )
+from apps.chat.queries import MessageRow, load_rows
 from apps.core.errors import InvalidInput
 from apps.core.runtime.sqlrows import (
-    any_of,
     attnames,
     converted,
     instances,
-    prepared_cursor,
-    select_list,
 )
 
 
@@ -63,43 +57,6 @@ def direct_member_ids(channel: Channel) -> list[int] | None:
     return sorted(int(user_id) for user_id in channel.dm_key.split(","))
 
 
-# One query for the whole channel list; {placeholders} are filled from the models' metadata.
-# - unread: per membership a COUNT over the partial covering index `chat_message_live_seq`
-#   (channel, seq) INCLUDE (sender) WHERE deleted_at IS NULL: an index-only range scan on
-#   PostgreSQL whose cost follows the unread count, not the channel's size;
-# - everyone: unread @all/@everyone messages that do not also name the user (partial index
-#   `chat_message_everyone_seq`);
-# - named: unread messages naming the user, driven from the user's own mentions (index on
-#   mention (user, message)) and grouped per channel, then joined to the memberships.
-# Hand-written because building the ORM version's subquery expressions cost ~1.5 ms of CPU
-# per request, more than PostgreSQL spends answering it for a usual user.
-_CHANNEL_LIST_SQL = """
-    SELECT {membership_columns}, {channel_columns},
-        (SELECT COUNT(*) FROM {message} x
-            WHERE x.channel_id = m.channel_id AND x.seq > m.last_read_seq
-            AND x.deleted_at IS NULL AND x.sender_id <> %s) AS unread,
-        (SELECT COUNT(*) FROM {message} x
-            WHERE x.channel_id = m.channel_id AND x.seq > m.last_read_seq
-            AND x.deleted_at IS NULL AND x.mentions_everyone AND x.sender_id <> %s
-            AND NOT EXISTS (SELECT 1 FROM {mention} n2
-                WHERE n2.message_id = x.id AND n2.user_id = %s)) AS everyone,
-        COALESCE(named.n, 0) AS named
-    FROM {membership} m
-    JOIN {channel} c ON c.id = m.channel_id
-    LEFT JOIN (
-        SELECT x.channel_id AS channel_id, COUNT(*) AS n
-        FROM {mention} n
-        JOIN {message} x ON x.id = n.message_id
-        JOIN {membership} m2 ON m2.channel_id = x.channel_id AND m2.user_id = %s
-        WHERE n.user_id = %s AND x.seq > m2.last_read_seq
-            AND x.deleted_at IS NULL AND x.sender_id <> %s
-        GROUP BY x.channel_id
-    ) named ON named.channel_id = m.channel_id
-    WHERE m.user_id = %s {only_channels}
-    ORDER BY m.channel_id
-"""
-
-
 def channel_list_for_user(
     *, user: User, channel_ids: list[int] | None = None
 ) -> list[ChannelSummary]:
@@ -108,24 +65,9 @@ def channel_list_for_user(
     `channel_ids` narrows the list (e.g. to one channel for its detail view). A message counts
     as a mention when it names the user or says @all/@everyone; one that does both counts once.
     """
-    only_sql, only_params = any_of(channel_ids or [], "bigint")
-    sql = _CHANNEL_LIST_SQL.format(
-        membership_columns=select_list(Membership, "m"),
-        channel_columns=select_list(Channel, "c"),
-        message=Message._meta.db_table,
-        mention=Mention._meta.db_table,
-        membership=Membership._meta.db_table,
-        channel=Channel._meta.db_table,
-        only_channels=f"AND m.channel_id {only_sql}" if channel_ids is not None else "",
-    )
-    params = [user.pk] * 7 + (only_params if channel_ids is not None else [])
     summaries = []
     counts_from = len(attnames(Membership)) + len(attnames(Channel))
-    # Prepared: PostgreSQL took longer to plan this query (1.1 ms) than to run it for a user
-    # of a dozen channels (0.7 ms); its generic plan is the same as the custom ones.
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = queries.channel_list_rows(user_id=user.pk, channel_ids=channel_ids)
     for loaded, row in zip(instances(rows, (Membership, Channel)), rows, strict=True):
         membership, channel = cast(Membership, loaded[0]), cast(Channel, loaded[1])
         membership.channel = channel
@@ -155,72 +97,6 @@ def _messages_with_details() -> QuerySet[Message]:
     return Message.objects.select_related("sender")
 
 
-class MessageRow(NamedTuple):
-    """A message as read paths need it: its columns and its sender's name, no model instance.
-
-    History pages read these straight from `values_list` (building 50 messages and their 50
-    senders as model instances cost more than the queries did). `payloads` turns them into
-    the same `MessagePayload` that `events.message_payload` gives for a pushed message
-    (both through `events.columns_payload`).
-    """
-
-    id: int
-    channel_id: int
-    seq: int
-    version: int
-    sender_id: int
-    client_msg_id: uuid.UUID | None
-    body: str
-    html: str
-    thread_root_id: int | None
-    reply_count: int
-    last_reply_at: datetime | None
-    mentions_everyone: bool
-    created_at: datetime
-    edited_at: datetime | None
-    deleted_at: datetime | None
-    sender_display_name: str
-    sender_first_name: str
-    sender_last_name: str
-    sender_username: str
-
-    @property
-    def pk(self) -> int:
-        return self.id
-
-    @property
-    def sender_name(self) -> str:
-        """As `User.name`: the display name, else the full name, else the username."""
-        full_name = f"{self.sender_first_name} {self.sender_last_name}".strip()
-        return self.sender_display_name or full_name or self.sender_username
-
-    @classmethod
-    def of(cls, message: Message) -> MessageRow:
-        """The row of a loaded message (its sender loaded too)."""
-        sender = message.sender
-        return cls(
-            id=message.pk,
-            channel_id=message.channel_id,
-            seq=message.seq,
-            version=message.version,
-            sender_id=message.sender_id,
-            client_msg_id=message.client_msg_id,
-            body=message.body,
-            html=message.html,
-            thread_root_id=message.thread_root_id,
-            reply_count=message.reply_count,
-            last_reply_at=message.last_reply_at,
-            mentions_everyone=message.mentions_everyone,
-            created_at=message.created_at,
-            edited_at=message.edited_at,
-            deleted_at=message.deleted_at,
-            sender_display_name=sender.display_name,
-            sender_first_name=sender.first_name,
-            sender_last_name=sender.last_name,
-            sender_username=sender.username,
-        )
-
-
 def payloads(messages: Sequence[Message | MessageRow]) -> list[events.MessagePayload]:
     """Payloads of history rows, or of messages loaded through `_messages_with_details`:
     one query for any number of messages (two when some have attachments), none for none."""
@@ -241,22 +117,6 @@ def payloads(messages: Sequence[Message | MessageRow]) -> list[events.MessagePay
     ]
 
 
-_DETAILS_SQL = """
-    SELECT 0, message_id, user_id, emoji, created_at, id FROM {reaction} WHERE message_id {ids}
-    UNION ALL
-    SELECT 1, message_id, user_id, '', NULL, 0 FROM {mention} WHERE message_id {ids}
-    UNION ALL
-    SELECT 2, message_id, 0, '', NULL, 0 FROM {attachment} WHERE message_id {ids}
-    UNION ALL
-    SELECT 3, p.message_id, COALESCE(p.pinned_by_id, 0),
-        COALESCE(NULLIF(u.display_name, ''), NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''),
-            u.username, ''),
-        p.pinned_at, 0
-    FROM {pin} p LEFT JOIN {user} u ON u.id = p.pinned_by_id WHERE p.message_id {ids}
-    ORDER BY 1, 5, 6
-"""
-
-
 class MessageDetails(NamedTuple):
     # message id -> emoji -> user ids, grouped in order of first use
     reactions: dict[int, dict[str, list[int]]]
@@ -269,44 +129,27 @@ def _message_details(ids: list[int]) -> MessageDetails:
     """Reactions (grouped by emoji in order of first use, as `events.reactions_payload`),
     mentioned user ids, attachments and pins of these messages.
 
-    One hand-written UNION instead of three ORM queries (and Django's prefetch, which built a
-    related manager and a queryset per message and relation): on a 50-message history page
-    those cost more CPU than PostgreSQL spent answering them. Attachments are rare, so their
-    rows are loaded in a second query only for the messages that have some.
+    One query (`queries.message_details_rows`). Attachments are rare, so their rows are
+    loaded in a second query only for the messages that have some.
     """
-    # On PostgreSQL one array parameter: the same text for every page (psycopg parsed a list
-    # of 150 placeholders again on every request), so it is prepared once per connection and
-    # PostgreSQL does not plan it again for every page (0.23 ms under load).
-    ids_sql, ids_params = any_of(ids, "bigint")
-    params = ids_params * 4
-    sql = _DETAILS_SQL.format(
-        reaction=Reaction._meta.db_table,
-        mention=Mention._meta.db_table,
-        attachment=attachment_store().table(),
-        pin=MessagePin._meta.db_table,
-        user=User._meta.db_table,
-        ids=ids_sql,
-    )
     reactions: dict[int, dict[str, list[int]]] = {}
     mentioned: dict[int, list[int]] = {}
     with_attachments: set[int] = set()
     pins: dict[int, events.PinPayload] = {}
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, message_id, user_id, emoji, created_at, _id in cursor.fetchall():
-            if kind == 0:
-                reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
-            elif kind == 1:
-                mentioned.setdefault(message_id, []).append(user_id)
-            elif kind == 2:
-                with_attachments.add(message_id)
-            else:
-                [(pinned_at,)] = converted([(created_at,)], [_PINNED_AT_FIELD])
-                pins[message_id] = {
-                    "pinned_by_id": user_id or None,
-                    "pinned_by_name": emoji,
-                    "pinned_at": pinned_at.isoformat(),
-                }
+    for kind, message_id, user_id, emoji, created_at, _id in queries.message_details_rows(ids):
+        if kind == 0:
+            reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+        elif kind == 1:
+            mentioned.setdefault(message_id, []).append(user_id)
+        elif kind == 2:
+            with_attachments.add(message_id)
+        else:
+            [(pinned_at,)] = converted([(created_at,)], [_PINNED_AT_FIELD])
+            pins[message_id] = {
+                "pinned_by_id": user_id or None,
+                "pinned_by_name": emoji,
+                "pinned_at": pinned_at.isoformat(),
+            }
     attachments: dict[int, list[Any]] = {}
     if with_attachments:
         attachments = attachment_store().of_messages(message_ids=with_attachments)
@@ -430,8 +273,8 @@ def _history_rows(
         # A reply and its thread root share the version of the change that touched both (the
         # reply sent or deleted), so a page must not end between two rows of one version: the
         # next page starts after it. At most two rows share a version, hence `limit + 2`.
-        rows = _page_rows(
-            channel_id, roots_only, "m.version > %s", [after_seq], "m.version, m.id", limit + 2
+        rows = queries.message_rows_changed_after(
+            channel_id=channel_id, roots_only=roots_only, after_version=after_seq, limit=limit + 2
         )
         end = limit
         if len(rows) > limit and rows[limit].version == rows[limit - 1].version:
@@ -446,99 +289,27 @@ def _history_rows(
         if anchor is None:
             raise InvalidInput(_("That message is not in this channel."), code="invalid_cursor")
         half = limit // 2
-        older = _page_rows(channel_id, roots_only, "m.seq < %s", [anchor], "m.seq DESC", half + 1)
-        newer = _page_rows(
-            channel_id, roots_only, "m.seq >= %s", [anchor], "m.seq", limit - half + 1
+        older = queries.message_rows_before_seq(
+            channel_id=channel_id, roots_only=roots_only, before_seq=anchor, limit=half + 1
+        )
+        newer = queries.message_rows_from_seq(
+            channel_id=channel_id, roots_only=roots_only, from_seq=anchor, limit=limit - half + 1
         )
         has_more_before = len(older) > half
         has_more_after = len(newer) > limit - half
         messages = list(reversed(older[:half])) + newer[: limit - half]
     else:
-        where, params = ("", [])
         if before_seq is not None:
-            where, params = "m.seq < %s", [before_seq]
-        rows = _page_rows(channel_id, roots_only, where, params, "m.seq DESC", limit + 1)
+            rows = queries.message_rows_before_seq(
+                channel_id=channel_id, roots_only=roots_only, before_seq=before_seq, limit=limit + 1
+            )
+        else:
+            rows = queries.message_rows_newest(
+                channel_id=channel_id, roots_only=roots_only, limit=limit + 1
+            )
         has_more_before = len(rows) > limit
         messages = list(reversed(rows[:limit]))
     return messages, has_more_before, has_more_after
-
-
-def _row_fields() -> list[Field[object, object]]:
-    """The model fields behind `MessageRow`'s columns, in order (the sender's from User)."""
-    fields: list[Field[object, object]] = []
-    for name in MessageRow._fields:
-        if name.startswith("sender_") and name != "sender_id":
-            fields.append(User._meta.get_field(name.removeprefix("sender_")))  # type: ignore[arg-type]
-        else:
-            fields.append(Message._meta.get_field(name))  # type: ignore[arg-type]
-    return fields
-
-
-_ROW_MODEL_FIELDS = _row_fields()
-
-
-def _row_columns() -> str:
-    """`MessageRow`'s columns in SQL: `m` the message, `u` its sender."""
-    quote = connection.ops.quote_name
-    return ", ".join(
-        f"{'m' if field.model is Message else 'u'}.{quote(field.column or field.attname)}"
-        for field in _ROW_MODEL_FIELDS
-    )
-
-
-# Hand-written, as the channel list is: the ORM's filter/order/slice/values_list chain cost more
-# CPU per page than PostgreSQL spent answering it. One index range scan on (channel, seq) or
-# (channel, version), then the senders by primary key.
-_PAGE_SQL = """
-    SELECT {columns} FROM {message} m JOIN {user} u ON u.id = m.sender_id
-    WHERE m.channel_id = %s{roots_only}{where} ORDER BY {order} LIMIT %s
-"""
-
-
-def _page_rows(
-    channel_id: int,
-    roots_only: bool,
-    where: str,
-    params: list[int],
-    order: str,
-    limit: int,
-) -> list[MessageRow]:
-    """Rows of one channel, `where` / `order` / `limit` applied. `where` and `order` are fixed
-    fragments written in `_history_rows`, never client input (values go in `params`)."""
-    sql = _PAGE_SQL.format(
-        columns=_row_columns(),
-        message=Message._meta.db_table,
-        user=User._meta.db_table,
-        roots_only=" AND m.thread_root_id IS NULL" if roots_only else "",
-        where=f" AND {where}" if where else "",
-        order=order,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [channel_id, *params, limit])
-        return rows_of(cursor.fetchall())
-
-
-def rows_select() -> str:
-    """`SELECT ... FROM ... JOIN ...` of `MessageRow`s (`m` the message, `u` its sender), for
-    a query of another app to add its WHERE, ORDER BY and LIMIT to; `rows_of` reads them."""
-    return (
-        f"SELECT {_row_columns()} FROM {Message._meta.db_table} m "  # noqa: S608 - model names
-        f"JOIN {User._meta.db_table} u ON u.id = m.sender_id"
-    )
-
-
-def rows_of(fetched: Sequence[Sequence[Any]]) -> list[MessageRow]:
-    return [MessageRow._make(row) for row in converted(fetched, _ROW_MODEL_FIELDS)]
-
-
-def load_rows(ids: Sequence[int]) -> list[MessageRow]:
-    """The rows of these messages, in the order of `ids`; one query."""
-    if not ids:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(f"{rows_select()} WHERE m.id IN ({', '.join(['%s'] * len(ids))})", ids)
-        by_id = {row.id: row for row in rows_of(cursor.fetchall())}
-    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 # --- the history page as the REST API sends it, cached ------------------------------------------
@@ -733,20 +504,11 @@ def presence_of(*, user: User, user_ids: list[int]) -> dict[int, str]:
             user_directory(user=user).filter(pk__in=user_ids).values_list("pk", flat=True)
         )
     else:
-        # Every socket subscribes once it is open: building the directory query took the ORM
-        # more CPU (~1.2 ms on a slow box) than PostgreSQL answering it; prepared by hand,
-        # the same rows as `user_directory` for a non-guest (every active user; a test
-        # compares the two).
-        ids_sql, ids_params = any_of(user_ids, "bigint")
-        with prepared_cursor() as cursor:
-            cursor.execute(
-                _ACTIVE_USERS_SQL.format(user=User._meta.db_table, ids=ids_sql), ids_params
-            )
-            visible = [user_id for (user_id,) in cursor.fetchall()]
+        # Every socket subscribes once it is open: by hand (queries.active_user_ids), the
+        # same rows as `user_directory` for a non-guest (every active user; a test compares
+        # the two).
+        visible = queries.active_user_ids(user_ids)
     return presence_store().status_of(visible)
-
-
-_ACTIVE_USERS_SQL = "SELECT id FROM {user} WHERE is_active AND id {ids}"
 
 
 def messages_created_since(*, since: datetime) -> int:

@@ -6,10 +6,18 @@ WebSocket pushes); the output serializers here document them, and a test keeps b
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _lazy
 from rest_framework import serializers
 
 from apps.chat.models import ChannelKind, ChannelRole, NotificationLevel
+from apps.chat.services import MAX_EMOJI_LENGTH
 from apps.core.api import BoundedIntegerField, CommaSeparatedIdsField
+from apps.core.inputs import (
+    StrictCharField,
+    StrictIntegerField,
+    StrictListField,
+    StrictUUIDField,
+)
 
 # An attachment's status as clients see it: the scan states, or "deleted". A message carries
 # its attachments (`apps.chat.attachments.AttachmentPayload`), so chat documents their shape;
@@ -212,11 +220,27 @@ class HistoryQueryIn(serializers.Serializer):
 
 
 class MessageSendIn(serializers.Serializer):
-    body = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    client_msg_id = serializers.UUIDField(required=False, allow_null=True)
-    thread_root_id = BoundedIntegerField(required=False, allow_null=True)
-    attachment_ids = serializers.ListField(
-        child=serializers.UUIDField(),
+    # One rule for REST and the socket (docs/architecture/realtime.md, "One rule per input"):
+    # the client picks client_msg_id, a UUID, on both (the web client always does).
+    body = StrictCharField(trim_whitespace=False, allow_blank=True)
+    client_msg_id = StrictUUIDField(
+        help_text="A UUID the client picks; a resend with the same one returns the original.",
+        codes={
+            "required": "client_msg_id_required",
+            "null": "client_msg_id_required",
+            "blank": "client_msg_id_required",
+            "invalid": "invalid_client_msg_id",
+        },
+        error_messages={
+            "required": _lazy("client_msg_id is required."),
+            "null": _lazy("client_msg_id is required."),
+            "blank": _lazy("client_msg_id is required."),
+            "invalid": _lazy("client_msg_id must be a UUID."),
+        },
+    )
+    thread_root_id = StrictIntegerField(required=False, allow_null=True)
+    attachment_ids = StrictListField(
+        child=StrictUUIDField(),
         required=False,
         default=list,
         max_length=50,
@@ -225,19 +249,58 @@ class MessageSendIn(serializers.Serializer):
 
 
 class MessageEditIn(serializers.Serializer):
-    body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    body = StrictCharField(trim_whitespace=False, allow_blank=True)
+
+
+_EMOJI_CODES = {"blank": "invalid_emoji", "max_length": "invalid_emoji"}
 
 
 class ReactionIn(serializers.Serializer):
-    emoji = serializers.CharField(max_length=64)
+    emoji = StrictCharField(max_length=MAX_EMOJI_LENGTH, codes=_EMOJI_CODES)
 
 
 class ReadIn(serializers.Serializer):
-    seq = BoundedIntegerField(min_value=0)
+    seq = StrictIntegerField(
+        min_value=0,
+        codes={"min_value": "invalid_seq"},
+        error_messages={"min_value": _lazy("seq must be a non-negative integer.")},
+    )
 
 
 class TypingIn(serializers.Serializer):
-    thread_root_id = BoundedIntegerField(required=False, allow_null=True)
+    thread_root_id = StrictIntegerField(required=False, allow_null=True)
+
+
+# --- WebSocket frames: the REST input plus the ids a REST URL carries ---------------------------
+# apps/chat/consumers.py validates each operation's frame with these (`FrameValidator`).
+
+
+class MessageSendFrame(MessageSendIn):
+    channel_id = StrictIntegerField()
+
+
+class MessageEditFrame(MessageEditIn):
+    message_id = StrictIntegerField()
+
+
+class MessageDeleteFrame(serializers.Serializer):
+    message_id = StrictIntegerField()
+
+
+class ReactionFrame(ReactionIn):
+    message_id = StrictIntegerField()
+
+
+class ReadFrame(ReadIn):
+    channel_id = StrictIntegerField()
+
+
+class TypingFrame(TypingIn):
+    channel_id = StrictIntegerField()
+
+
+class PresenceSetFrame(serializers.Serializer):
+    status = StrictCharField(trim_whitespace=False, allow_blank=True)
 
 
 class InviteIn(serializers.Serializer):

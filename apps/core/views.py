@@ -6,18 +6,18 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import csrf
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
+from apps.core.queries import database_ping
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness and database reachability, for load balancers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    database_ping()
     return JsonResponse({"status": "ok"})
 
 

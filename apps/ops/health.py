@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from apps.core.queries import database_ping
+
 logger = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_SECONDS = 2.0
@@ -49,8 +51,7 @@ OK = CheckResult("ok")
 
 
 def check_database() -> CheckResult:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    database_ping()
     return OK
 
 

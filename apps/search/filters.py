@@ -18,13 +18,11 @@ import datetime as dt
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
-from apps.chat.attachments import attachment_store
 from apps.chat.models import Channel, ChannelKind, Membership, Mention
 from apps.core.errors import InvalidInput
 
@@ -35,7 +33,7 @@ _FILTER = re.compile(r"(?<!\S)(from|in|has|is|mentions|before|after):(\S*)", re.
 HAS_VALUES = ("file", "link")
 IS_VALUES = ("thread",)
 # has:link: what the Markdown renderer turns into a link (apps/chat/markdown.py autolinks).
-_LINK_MARKERS = ("http://", "https://")
+LINK_MARKERS = ("http://", "https://")
 
 
 @dataclass
@@ -64,42 +62,6 @@ class SearchFilters:
             or self.impossible
         )
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """` AND ...` conditions on the message `m` (empty when there are none)."""
-        parts: list[str] = []
-        params: list[Any] = []
-        if self.impossible:
-            parts.append("FALSE")
-        if self.sender_ids:
-            parts.append(f"m.sender_id IN ({', '.join(['%s'] * len(self.sender_ids))})")
-            params.extend(self.sender_ids)
-        if self.channel_ids:
-            parts.append(f"m.channel_id IN ({', '.join(['%s'] * len(self.channel_ids))})")
-            params.extend(self.channel_ids)
-        if self.has_file:
-            parts.append(
-                f"EXISTS (SELECT 1 FROM {attachment_store().table()} a "  # noqa: S608 - model name
-                "WHERE a.message_id = m.id AND a.deleted_at IS NULL)"
-            )
-        if self.has_link:
-            parts.append("(" + " OR ".join(["strpos(m.body, %s) > 0"] * len(_LINK_MARKERS)) + ")")
-            params.extend(_LINK_MARKERS)
-        if self.is_thread:
-            parts.append("(m.thread_root_id IS NOT NULL OR m.reply_count > 0)")
-        if self.mentions_user_id is not None:
-            parts.append(
-                f"(m.mentions_everyone OR EXISTS (SELECT 1 FROM {Mention._meta.db_table} x "  # noqa: S608
-                "WHERE x.message_id = m.id AND x.user_id = %s))"
-            )
-            params.append(self.mentions_user_id)
-        if self.before is not None:
-            parts.append("m.created_at < %s")
-            params.append(self.before)
-        if self.after is not None:
-            parts.append("m.created_at >= %s")
-            params.append(self.after)
-        return "".join(f" AND {part}" for part in parts), params
-
     def q(self) -> Q:
         """The same conditions as a `Q` on `Message`."""
         condition = Q()
@@ -113,7 +75,7 @@ class SearchFilters:
             condition &= Q(attachments__isnull=False, attachments__deleted_at__isnull=True)
         if self.has_link:
             link = Q()
-            for marker in _LINK_MARKERS:
+            for marker in LINK_MARKERS:
                 link |= Q(body__contains=marker)
             condition &= link
         if self.is_thread:

@@ -80,7 +80,9 @@ def test_send_refuses_malformed_client_msg_id(alice: User, general: Channel) -> 
 
 
 def test_blank_message_is_refused_with_domain_code(alice: User, general: Channel) -> None:
-    response = client_of(alice).post(messages_url(general), {"body": "   "}, format="json")
+    response = client_of(alice).post(
+        messages_url(general), {"body": "   ", "client_msg_id": str(uuid.uuid4())}, format="json"
+    )
 
     assert (response.status_code, response.json()["code"]) == (400, "empty_message")
 
@@ -124,17 +126,27 @@ def _mixed_changes(alice: User, bob: User, channel: Channel, old: list[Message])
     bob_client.post(message_url(old[3].pk, "chat_api:reactions"), {"emoji": "👍"}, format="json")
     bob_client.delete(f"{message_url(old[3].pk, 'chat_api:reactions')}?emoji=👍")
     for n in range(3):
-        bob_client.post(messages_url(channel), {"body": f"new {n}"}, format="json")
+        bob_client.post(
+            messages_url(channel),
+            {"body": f"new {n}", "client_msg_id": str(uuid.uuid4())},
+            format="json",
+        )
     reply = bob_client.post(
-        messages_url(channel), {"body": "a reply", "thread_root_id": old[4].pk}, format="json"
+        messages_url(channel),
+        {"body": "a reply", "client_msg_id": str(uuid.uuid4()), "thread_root_id": old[4].pk},
+        format="json",
     ).json()["message"]
     bob_client.post(
-        messages_url(channel), {"body": "another", "thread_root_id": old[4].pk}, format="json"
+        messages_url(channel),
+        {"body": "another", "client_msg_id": str(uuid.uuid4()), "thread_root_id": old[4].pk},
+        format="json",
     )
     bob_client.delete(message_url(reply["id"]))
     alice_client.patch(message_url(old[4].pk), {"body": "root, edited"}, format="json")
     bob_client.post(
-        messages_url(channel), {"body": "late reply", "thread_root_id": old[5].pk}, format="json"
+        messages_url(channel),
+        {"body": "late reply", "client_msg_id": str(uuid.uuid4()), "thread_root_id": old[5].pk},
+        format="json",
     )
 
 

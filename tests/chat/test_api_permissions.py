@@ -7,6 +7,7 @@ is rolled back at the end; each test runs in its own savepoint on a deep copy of
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,7 +152,11 @@ def test_outsider_cannot_reply_into_private_thread_through_public_channel(world:
 
     response = client.post(
         reverse("chat_api:messages", kwargs={"channel_id": world.channel_id(PUBLIC)}),
-        {"body": "sneaky", "thread_root_id": world.message_id(PRIVATE)},
+        {
+            "body": "sneaky",
+            "client_msg_id": str(uuid.uuid4()),
+            "thread_root_id": world.message_id(PRIVATE),
+        },
         format="json",
     )
 

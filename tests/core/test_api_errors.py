@@ -67,7 +67,7 @@ def test_domain_validation_error_carries_its_details(
 
     response = client.post(
         reverse("chat_api:messages", kwargs={"channel_id": channel.pk}),
-        {"body": "too long"},
+        {"body": "too long", "client_msg_id": str(uuid.uuid4())},
         format="json",
     )
 

@@ -220,7 +220,11 @@ def test_a_malformed_attachment_id_names_the_item_in_details(world: Any) -> None
 
     response = client.post(
         f"/api/v1/channels/{channel.pk}/messages/",
-        {"body": "x", "attachment_ids": [str(uuid.uuid4()), "nope"]},
+        {
+            "body": "x",
+            "client_msg_id": str(uuid.uuid4()),
+            "attachment_ids": [str(uuid.uuid4()), "nope"],
+        },
         format="json",
     )
 

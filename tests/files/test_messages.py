@@ -41,7 +41,7 @@ def test_rest_send_with_attachments_and_no_text(room: tuple[User, User, Channel]
 
     response = client_of(alice).post(
         reverse("chat_api:messages", kwargs={"channel_id": channel.pk}),
-        {"body": "", "attachment_ids": [str(image.pk)]},
+        {"body": "", "client_msg_id": str(uuid.uuid4()), "attachment_ids": [str(image.pk)]},
         format="json",
     )
 

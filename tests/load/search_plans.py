@@ -40,11 +40,12 @@ def _statement() -> str:
 
     django.setup()
     from apps.chat.models import Membership
-    from apps.search import selectors
+    from apps.chat.queries import rows_select
+    from apps.search import queries
 
-    return selectors._SEARCH_SQL.format(
-        select=selectors.rows_select(),
-        scope=selectors._MEMBER_SCOPE.format(membership=Membership._meta.db_table),
+    return queries._SEARCH_SQL.format(
+        select=rows_select(),
+        scope=queries._MEMBER_SCOPE.format(membership=Membership._meta.db_table),
     )
 
 

@@ -228,18 +228,18 @@ def test_outside_a_transaction_the_timeout_covers_the_search_only(
 ) -> None:
     """Production runs in autocommit: the timeout and the search go as one query string, and
     the connection keeps its own setting afterwards."""
-    from apps.search import selectors
+    from apps.search import queries
 
     say(alice, general, "slow path")
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         before = cursor.fetchone()[0]
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
-    slow = selectors._SEARCH_SQL.replace(
+    slow = queries._SEARCH_SQL.replace(
         "WHERE {match}", "WHERE (SELECT true FROM pg_sleep(1)) AND {match}"
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(selectors, "_SEARCH_SQL", slow)
+        patch.setattr(queries, "_SEARCH_SQL", slow)
         assert not connection.in_atomic_block
         response = search(client_for(alice), "slow")
     assert response.status_code == 503
@@ -261,14 +261,14 @@ def test_a_search_running_too_long_is_cancelled_with_a_clear_error(
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from apps.search import selectors
+    from apps.search import queries
 
     say(alice, general, "slow path")
     settings.ENCLAVE_SEARCH_TIMEOUT_MS = 20
-    slow = selectors._SEARCH_SQL.replace(
+    slow = queries._SEARCH_SQL.replace(
         "WHERE {match}", "WHERE (SELECT true FROM pg_sleep(1)) AND {match}"
     )
-    monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
+    monkeypatch.setattr(queries, "_SEARCH_SQL", slow)
 
     response = search(client_for(alice), "slow")
 

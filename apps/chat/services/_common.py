@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
-from apps.chat import events
+from apps.chat import events, queries
 from apps.chat.markdown import MentionTarget
 from apps.chat.models import (
     Channel,
@@ -26,7 +26,7 @@ from apps.chat.models import (
 from apps.chat.selectors import direct_member_ids
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.events import Audience, control_on_commit, publish_on_commit
-from apps.core.runtime.sqlrows import any_of, fetch_all_together
+from apps.core.runtime.sqlrows import fetch_all_together
 
 MAX_CHANNEL_NAME = 80
 MAX_GROUP_DM_MEMBERS = 16
@@ -45,26 +45,13 @@ class SendResult:
 def _next_channel_seq(*, channel_id: int, now: datetime, new_message: bool) -> int:
     """Take the channel's next sequence value. Locks the channel row until commit.
 
-    Precondition: the caller is inside `transaction.atomic`. One statement: UPDATE ... RETURNING
-    works on PostgreSQL and SQLite >= 3.35.
+    Precondition: the caller is inside `transaction.atomic`. One statement
+    (`queries.channel_take_next_seq`).
     """
-    table = Channel._meta.db_table
-    with connection.cursor() as cursor:
-        if new_message:
-            cursor.execute(
-                f"UPDATE {table} SET last_seq = last_seq + 1, last_message_at = %s "  # noqa: S608
-                "WHERE id = %s RETURNING last_seq",
-                [now, channel_id],
-            )
-        else:
-            cursor.execute(
-                f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",  # noqa: S608
-                [channel_id],
-            )
-        row = cursor.fetchone()
-    if row is None:
+    seq = queries.channel_take_next_seq(channel_id=channel_id, now=now, new_message=new_message)
+    if seq is None:
         raise NotFound(_("No such channel."), code="channel_not_found")
-    return int(row[0])
+    return seq
 
 
 def _clean_body(body: object) -> str:
@@ -90,25 +77,15 @@ def _resolve_usernames(usernames: set[str]) -> Mapping[str, MentionTarget]:
     return _mention_targets(rows)
 
 
-_MENTION_TARGET_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
-
-
 def _usernames_query(usernames: Iterable[str]) -> tuple[str, list[Any]]:
-    """`_resolve_usernames`' query (empty for no names), by hand: it runs with every batch."""
-    names = sorted(usernames)
-    if not names:
-        return "", []
-    columns = ", ".join(connection.ops.quote_name(name) for name in _MENTION_TARGET_FIELDS)
-    wanted, params = any_of(names, "text")  # on PostgreSQL one text for any names: prepared
-    return (
-        f"SELECT {columns} FROM {User._meta.db_table} "  # noqa: S608 - names from the model
-        f"WHERE LOWER(username) {wanted} AND is_active",
-        params,
-    )
+    """`_resolve_usernames`' query (empty for no names): it runs with every batch."""
+    return queries.active_users_by_username_query(usernames)
 
 
 def _mention_targets(rows: Iterable[Sequence[Any]]) -> dict[str, MentionTarget]:
-    users = (User.from_db(connection.alias, list(_MENTION_TARGET_FIELDS), row) for row in rows)
+    users = (
+        User.from_db(connection.alias, list(queries.MENTION_TARGET_FIELDS), row) for row in rows
+    )
     return {u.username.lower(): MentionTarget(user_id=u.pk, display_name=u.name) for u in users}
 
 

@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import OrganizationSettings, User
 from apps.accounts.permissions import organization_settings
+from apps.chat import queries
 from apps.chat.hooks import notify_new_message
 from apps.chat.markdown import MentionTarget, RenderedMessage, render_message
-from apps.chat.models import Channel, Membership, Mention, Message
+from apps.chat.models import Membership, Mention, Message
 from apps.chat.permissions import channel_post_access_from_rows, channel_post_access_query
 from apps.chat.services._common import (
     SendResult,
@@ -40,7 +41,7 @@ from apps.chat.services.messages import (
 )
 from apps.core.errors import DomainError, NotFound
 from apps.core.metrics import MESSAGES_SENT
-from apps.core.runtime.sqlrows import fetch_all_prepared, prepared_cursor, rows_table
+from apps.core.runtime.sqlrows import fetch_all_prepared
 
 # --- group commit of many sends (the WebSocket path) --------------------------------------------
 
@@ -243,9 +244,10 @@ class _SendBatch:
                 _notify_listeners(send)
 
     def _write_in_one_statement(self) -> None:
-        """`write` on PostgreSQL: one statement (`_BATCH_WRITE_SQL`), so outside a transaction
-        one round trip stores and commits the whole batch. Inside one (a caller's atomic
-        block) it runs in a savepoint, so a refused batch leaves that transaction usable."""
+        """`write` on PostgreSQL: one statement (`queries.send_batch_write`), so outside a
+        transaction one round trip stores and commits the whole batch. Inside one (a caller's
+        atomic block) it runs in a savepoint, so a refused batch leaves that transaction
+        usable."""
         now = timezone.now()
         sends = self.sends
         rendered = [send.rendered for send in sends]
@@ -262,18 +264,8 @@ class _SendBatch:
             "mention_user": [uid for r in rendered for uid in sorted(r.mentioned_user_ids)],
             "now": now,
         }
-        sql = _BATCH_WRITE_SQL.format(
-            channel=Channel._meta.db_table,
-            message=Message._meta.db_table,
-            mention=Mention._meta.db_table,
-            membership=Membership._meta.db_table,
-        )
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            # Prepared: its parse and plan cost PostgreSQL more than running it (0.43 ms of
-            # planning per batch under load, docs/performance.md).
-            with prepared_cursor() as cursor:
-                cursor.execute(sql, params)
-                stored = {int(ord_): (int(pk), int(seq)) for ord_, pk, seq in cursor.fetchall()}
+            stored = queries.send_batch_write(params)
             if len(stored) != len(sends):  # every row or none: the statement would have failed
                 raise RuntimeError("the batch statement stored a partial batch")
             for index, send in enumerate(sends):
@@ -288,104 +280,10 @@ class _SendBatch:
                 _notify_listeners(send)
 
 
-# Every accepted send of a batch in ONE statement (PostgreSQL): lock the channels in id order,
-# take their seqs, insert the messages and their mentions, move the senders' read positions.
-# Outside a transaction it commits on its own: one round trip for the whole write. A channel
-# that vanished leaves its rows without a seq (NOT NULL: IntegrityError), like a concurrent
-# send of one of the client_msg_ids (unique): the statement changes nothing and raises.
-_BATCH_WRITE_SQL = """
-WITH req AS (
-    SELECT * FROM unnest(
-        %(ord)s::int[], %(channel)s::bigint[], %(sender)s::bigint[], %(membership)s::bigint[],
-        %(client_msg_id)s::uuid[], %(body)s::text[], %(html)s::text[], %(everyone)s::bool[]
-    ) AS r(ord, channel_id, sender_id, membership_id, client_msg_id, body, html, everyone)
-),
-counts AS (SELECT channel_id AS id, count(*) AS n FROM req GROUP BY channel_id),
-locked AS MATERIALIZED (
-    SELECT c.id FROM {channel} c WHERE c.id IN (SELECT id FROM counts) ORDER BY c.id FOR UPDATE
-),
-taken AS (
-    UPDATE {channel} c SET last_seq = c.last_seq + counts.n, last_message_at = %(now)s
-    FROM counts JOIN locked ON locked.id = counts.id
-    WHERE c.id = counts.id
-    RETURNING c.id, c.last_seq
-),
-numbered AS (
-    SELECT req.*, taken.last_seq
-        - count(*) OVER (PARTITION BY req.channel_id)
-        + row_number() OVER (PARTITION BY req.channel_id ORDER BY req.ord) AS seq
-    FROM req LEFT JOIN taken ON taken.id = req.channel_id
-),
-inserted AS (
-    INSERT INTO {message} (
-        channel_id, seq, version, sender_id, client_msg_id, body, html, thread_root_id,
-        reply_count, last_reply_at, mentions_everyone, created_at, edited_at, deleted_at
-    )
-    SELECT channel_id, seq, seq, sender_id, client_msg_id, body, html, NULL,
-        0, NULL, everyone, %(now)s, NULL, NULL
-    FROM numbered ORDER BY ord
-    RETURNING id, channel_id, seq
-),
-mentioned AS (
-    INSERT INTO {mention} (message_id, user_id)
-    SELECT inserted.id, named.user_id
-    FROM unnest(%(mention_ord)s::int[], %(mention_user)s::bigint[]) AS named(ord, user_id)
-    JOIN numbered ON numbered.ord = named.ord
-    JOIN inserted ON inserted.channel_id = numbered.channel_id AND inserted.seq = numbered.seq
-),
-read AS (
-    UPDATE {membership} m SET last_read_seq = sent.seq
-    FROM (SELECT membership_id, max(seq) AS seq FROM numbered GROUP BY membership_id) sent
-    WHERE m.id = sent.membership_id AND m.last_read_seq < sent.seq
-)
-SELECT numbered.ord, inserted.id, inserted.seq
-FROM inserted JOIN numbered
-    ON numbered.channel_id = inserted.channel_id AND numbered.seq = inserted.seq
-"""
-
-
 def _stored_ids_query(keys: Sequence[SendKey]) -> tuple[str, list[Any]]:
     """Ids of the stored messages with one of these (sender, client_msg_id) keys (an empty
-    query for no keys); by hand: the ORM spent more CPU building it than the database running
-    it."""
-    if not keys:
-        return "", []
-    prep_uuid = Message._meta.get_field("client_msg_id").get_db_prep_value
-    pairs = [(sender, prep_uuid(key, connection)) for sender, key in sorted(set(keys))]
-    wanted, params = rows_table(pairs, ("bigint", "uuid"))  # on PostgreSQL: prepared
-    sql = _STORED_IDS_SQL if connection.vendor == "postgresql" else _STORED_IDS_JOIN_SQL
-    return sql.format(wanted=wanted, message=Message._meta.db_table), params
-
-
-# One look-up in the unique index per key, as a LATERAL subquery with LIMIT 1 (a key is
-# unique; the LIMIT keeps PostgreSQL from flattening the subquery into a join). Prepared with
-# a generic plan that lives as long as the connection: as a plain join, a plan made while the
-# message table was small or never analyzed (a fresh install; a restored backup) hash-joined a
-# sequential scan of every message, on every send batch, until the next ANALYZE. Seed case 1
-# with autovacuum off: p99 ack 74 ms in the first 30 s, 1,075 ms after 5 minutes.
-_STORED_IDS_SQL = """
-WITH wanted(sender_id, client_msg_id) AS ({wanted})
-SELECT m.id FROM wanted CROSS JOIN LATERAL (
-    SELECT id FROM {message}
-    WHERE sender_id = wanted.sender_id AND client_msg_id = wanted.client_msg_id LIMIT 1
-) m
-"""
-_STORED_IDS_JOIN_SQL = """
-WITH wanted(sender_id, client_msg_id) AS ({wanted})
-SELECT m.id FROM wanted JOIN {message} m
-    ON m.sender_id = wanted.sender_id AND m.client_msg_id = wanted.client_msg_id
-"""
-
-
-def _values_table(
-    name: str, columns: str, rows: Sequence[tuple[int, int]]
-) -> tuple[str, list[int]]:
-    """`WITH name(columns) AS (VALUES ...)` over integer pairs, and its parameters.
-
-    Runs on PostgreSQL and on SQLite (>= 3.33 for UPDATE ... FROM, 3.35 for RETURNING).
-    """
-    placeholders = ", ".join(["(%s, %s)"] * len(rows))
-    return f"WITH {name}({columns}) AS (VALUES {placeholders}) ", [v for row in rows for v in row]
+    query for no keys): `queries.stored_message_ids_query`."""
+    return queries.stored_message_ids_query(keys)
 
 
 def _take_channel_seqs(counts: Mapping[int, int], *, now: datetime) -> dict[int, int]:
@@ -398,38 +296,15 @@ def _take_channel_seqs(counts: Mapping[int, int], *, now: datetime) -> dict[int,
     Raises NotFound if a channel no longer exists (caller's transaction must roll back).
     Precondition: inside `transaction.atomic`.
     """
-    table = Channel._meta.db_table
-    channel_ids = sorted(counts)
-    with_counts, params = _values_table("taken", "id, n", [(i, counts[i]) for i in channel_ids])
-    with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            in_list = ", ".join(["%s"] * len(channel_ids))
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE id IN ({in_list}) ORDER BY id FOR UPDATE",  # noqa: S608
-                channel_ids,
-            )
-        cursor.execute(
-            f"{with_counts}UPDATE {table} SET last_seq = {table}.last_seq + taken.n, "  # noqa: S608
-            f"last_message_at = %s FROM taken WHERE {table}.id = taken.id "
-            f"RETURNING {table}.id, {table}.last_seq",
-            [*params, now],
-        )
-        last_seqs = {int(channel_id): int(last_seq) for channel_id, last_seq in cursor.fetchall()}
-    if len(last_seqs) != len(channel_ids):
+    last_seqs = queries.channels_take_seqs(counts, now=now)
+    if len(last_seqs) != len(counts):
         raise NotFound(_("No such channel."), code="channel_not_found")
     return last_seqs
 
 
 def _mark_read_up_to(last_read: Mapping[int, int]) -> None:
     """Raise each membership's last_read_seq to the given seq (never lower it): one UPDATE."""
-    table = Membership._meta.db_table
-    with_seqs, params = _values_table("sent", "id, seq", sorted(last_read.items()))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{with_seqs}UPDATE {table} SET last_read_seq = sent.seq FROM sent "  # noqa: S608
-            f"WHERE {table}.id = sent.id AND {table}.last_read_seq < sent.seq",
-            params,
-        )
+    queries.memberships_mark_read_up_to(last_read)
 
 
 def _notify_listeners(send: _BatchedSend) -> None:

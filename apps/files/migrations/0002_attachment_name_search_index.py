@@ -9,7 +9,7 @@ from typing import Any
 from django.db import migrations
 
 NAME_INDEX = "files_attachment_name_search"
-# Frozen: keep equal to `_FILE_NAME_VECTOR` in apps/search/selectors.py (by a new migration).
+# Frozen: keep equal to `_FILE_NAME_VECTOR` in apps/search/queries.py (by a new migration).
 NAME_INDEX_SQL = (
     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME_INDEX} ON files_attachment USING gin "
     "(enclave_search_vector(translate(original_name, '._-', '   '))) "

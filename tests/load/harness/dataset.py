@@ -269,7 +269,7 @@ def _build(options: Options, scenario: dict[str, Any]) -> None:
             )
         # Statistics for the tables filled above, and only those: a customer's message tables
         # are never analyzed empty at their peak. (The send batch's prepared look-ups do not
-        # depend on it any more: see `_STORED_IDS_SQL` in apps/chat/services/send_batch.py.)
+        # depend on it any more: see `_STORED_IDS_SQL` in apps/chat/queries.py.)
         with connection.cursor() as cursor:
             for model in (User, APIToken, Channel, Membership):
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
