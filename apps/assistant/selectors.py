@@ -36,13 +36,14 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.assistant import queries
 from apps.assistant.models import FilePassage
 from apps.chat.models import Channel, Membership, Message
 from apps.chat.permissions import access_channel_read
 from apps.chat.selectors import MessageRow, channel_history, load_rows, thread_messages
 from apps.core.cjk import CJK_CHARACTERS
 from apps.core.errors import DomainError
-from apps.files.models import Attachment, AttachmentStatus
+from apps.files.models import AttachmentStatus
 from apps.search.selectors import query_text, search_messages
 
 MAX_TERMS = 8
@@ -306,56 +307,21 @@ def _readable_file_passages(*, user: User) -> QuerySet[FilePassage]:
     )
 
 
-# The passages' stored vector (migrations/0002), matched like the message search's.
-_PASSAGE_MATCH = (
-    "assistant_filepassage.search_vector @@ plainto_tsquery('english'::regconfig, %s)"
-    " AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0"
-)
-# On PostgreSQL, the same rule as `_readable_file_passages` with the match, written to start
-# from the GIN index: the matching passages first (materialized), then the scope. Left to the
-# ORM's join, the planner walked every passage of the asker's channels and tested each stored
-# vector (20,000 passages, 10,000 in scope: 75-100 ms for any word); from the index, a rare word
-# takes 0.2 ms and one in 13% of the passages 16 ms (one in 94%: 230 ms, a word that says
-# little). Kept equal to the ORM's meaning by tests/assistant/test_files.py.
-_PASSAGE_SEARCH_SQL = """
-    WITH hits AS MATERIALIZED (
-        SELECT p.id, p.attachment_id FROM {passages} p
-        WHERE p.search_vector @@ plainto_tsquery('english'::regconfig, %s)
-            AND numnode(plainto_tsquery('english'::regconfig, %s)) > 0
-    )
-    SELECT h.id FROM hits h
-    JOIN {attachments} a ON a.id = h.attachment_id
-    JOIN {messages} m ON m.id = a.message_id
-    WHERE a.status = 'clean' AND a.deleted_at IS NULL AND m.deleted_at IS NULL
-        AND m.channel_id IN (SELECT channel_id FROM {memberships} WHERE user_id = %s)
-    ORDER BY h.id DESC LIMIT %s
-"""
-
-
 def _file_passages_matching(*, user: User, term: str) -> list[int]:
     """The newest `HITS_PER_TERM` passages `user` may read that hold `term`."""
     if connection.vendor == "postgresql":
-        text = query_text(term)
-        sql = _PASSAGE_SEARCH_SQL.format(
-            passages=FilePassage._meta.db_table,
-            attachments=Attachment._meta.db_table,
-            messages=Message._meta.db_table,
-            memberships=Membership._meta.db_table,
+        return queries.file_passages_matching(
+            user_id=user.pk, text=query_text(term), limit=HITS_PER_TERM
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [text, text, user.pk, HITS_PER_TERM])
-            return [passage_id for (passage_id,) in cursor.fetchall()]
     passages = _readable_file_passages(user=user).filter(text__icontains=term)
     return list(passages.order_by("-pk").values_list("pk", flat=True)[:HITS_PER_TERM])
 
 
 def file_passages_matching_orm(*, user: User, term: str) -> list[int]:
     """`_file_passages_matching` on PostgreSQL through the ORM: what its SQL must equal."""
-    text = query_text(term)
-    passages = _readable_file_passages(user=user).extra(  # noqa: S610 (parameters bound)
-        where=[_PASSAGE_MATCH], params=[text, text]
+    return queries.file_passages_matching_orm(
+        _readable_file_passages(user=user), text=query_text(term), limit=HITS_PER_TERM
     )
-    return list(passages.order_by("-pk").values_list("pk", flat=True)[:HITS_PER_TERM])
 
 
 def retrieve_files_for_question(*, user: User, question: str, limit: int = 8) -> list[Passage]:
