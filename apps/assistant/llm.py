@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import requests
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from apps.core.errors import DomainError
 
@@ -36,34 +36,34 @@ class ChatMessage(TypedDict):
 class LLMError(DomainError):
     code = "llm_error"
     http_status = 502
-    default_message = _lazy("The language model could not answer.")
+    default_message = gettext_lazy("The language model could not answer.")
 
 
 class LLMUnreachable(LLMError):
     code = "llm_unreachable"
-    default_message = _lazy("The language model server cannot be reached.")
+    default_message = gettext_lazy("The language model server cannot be reached.")
 
 
 class LLMTimeout(LLMError):
     code = "llm_timeout"
     http_status = 504
-    default_message = _lazy("The language model took too long to answer.")
+    default_message = gettext_lazy("The language model took too long to answer.")
 
 
 class LLMAuthFailed(LLMError):
     code = "llm_auth_failed"
-    default_message = _lazy("The language model server refused the configured key.")
+    default_message = gettext_lazy("The language model server refused the configured key.")
 
 
 class LLMBusy(LLMError):
     code = "llm_busy"
     http_status = 503
-    default_message = _lazy("The language model server is busy. Try again in a moment.")
+    default_message = gettext_lazy("The language model server is busy. Try again in a moment.")
 
 
 class LLMBadResponse(LLMError):
     code = "llm_bad_response"
-    default_message = _lazy("The language model server answered something unexpected.")
+    default_message = gettext_lazy("The language model server answered something unexpected.")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def _http_error(status: int) -> LLMError:
         return LLMBusy(details={"status": status})
     if status == 404:
         return LLMBadResponse(
-            _lazy("The language model server does not know this model or path."),
+            gettext_lazy("The language model server does not know this model or path."),
             details={"status": status},
         )
     return LLMError(details={"status": status})

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import User
 from apps.assistant import events, llm
@@ -58,7 +58,7 @@ CURSOR = " ▍"
 
 class QuotaExhausted(RateLimited):
     code = "assistant_quota_exhausted"
-    default_message = _lazy("You have used the assistant's allowance for today.")
+    default_message = gettext_lazy("You have used the assistant's allowance for today.")
 
 
 # --- the bot user -----------------------------------------------------------------------------

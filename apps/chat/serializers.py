@@ -6,7 +6,7 @@ WebSocket pushes); the output serializers here document them, and a test keeps b
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from apps.chat.models import ChannelKind, ChannelRole, NotificationLevel
@@ -232,10 +232,10 @@ class MessageSendIn(serializers.Serializer):
             "invalid": "invalid_client_msg_id",
         },
         error_messages={
-            "required": _lazy("client_msg_id is required."),
-            "null": _lazy("client_msg_id is required."),
-            "blank": _lazy("client_msg_id is required."),
-            "invalid": _lazy("client_msg_id must be a UUID."),
+            "required": gettext_lazy("client_msg_id is required."),
+            "null": gettext_lazy("client_msg_id is required."),
+            "blank": gettext_lazy("client_msg_id is required."),
+            "invalid": gettext_lazy("client_msg_id must be a UUID."),
         },
     )
     thread_root_id = StrictIntegerField(required=False, allow_null=True)
@@ -263,7 +263,7 @@ class ReadIn(serializers.Serializer):
     seq = StrictIntegerField(
         min_value=0,
         codes={"min_value": "invalid_seq"},
-        error_messages={"min_value": _lazy("seq must be a non-negative integer.")},
+        error_messages={"min_value": gettext_lazy("seq must be a non-negative integer.")},
     )
 
 

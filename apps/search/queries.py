@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from psycopg.errors import QueryCanceled
 
 from apps.chat.attachments import attachment_store
@@ -31,7 +31,7 @@ from apps.search.filters import LINK_MARKERS, SearchFilters
 class SearchTimeout(DomainError):
     code = "search_timeout"
     http_status = 503
-    default_message = _lazy("The search took too long. Try more specific words.")
+    default_message = gettext_lazy("The search took too long. Try more specific words.")
 
 
 # The document side (the function `enclave_search_vector`, the stored column `search_vector` and

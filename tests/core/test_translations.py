@@ -203,3 +203,34 @@ def test_mo_is_compiled_from_the_po(catalog: tuple[str, list[Entry]]) -> None:
     ]
     stale += [f"{key!r}: only in the .mo" for key in compiled.keys() - expected.keys()]
     fail_with(domain, "differences from the .mo (run `manage.py compilemessages`)", stale)
+
+
+# The names `makemessages` (xgettext) looks for. A translation function imported under any
+# other name (`gettext_lazy as _lazy`) still translates at run time, but its strings never
+# reach the catalog: they show in English to everyone (the assistant's errors did).
+EXTRACTED_NAMES = {
+    "_",
+    "gettext",
+    "gettext_lazy",
+    "gettext_noop",
+    "ngettext",
+    "ngettext_lazy",
+    "pgettext",
+    "pgettext_lazy",
+    "npgettext",
+    "npgettext_lazy",
+}
+
+
+def test_translation_functions_keep_names_makemessages_extracts() -> None:
+    root = LC_MESSAGES.parents[2]
+    hidden = []
+    for path in [*root.glob("apps/**/*.py"), *root.glob("config/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "django.utils.translation":
+                hidden += [
+                    f"{path.relative_to(root)}:{node.lineno}: {alias.name} as {alias.asname}"
+                    for alias in node.names
+                    if alias.asname is not None and alias.asname not in EXTRACTED_NAMES
+                ]
+    assert hidden == []
