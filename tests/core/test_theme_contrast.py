@@ -130,11 +130,15 @@ def _hard_coded_colours(css: str, allowed: re.Pattern[str]) -> list[str]:
 
 def test_no_hard_coded_colours_outside_the_themes() -> None:
     """Every colour is a variable, except the file viewer's overlay (dark in both themes), the
-    avatars' fixed colours (white initials) and the black behind call videos."""
+    avatars' fixed colours (white initials), the black behind call videos and the meeting's
+    stage (dark in both themes, like a call's video)."""
     css = STYLESHEET.read_text()
     body = css[css.index("/* --- base") : css.index("/* --- dark theme")]
     others = [(STYLESHEET.parent / name).read_text() for name in ("calls.css", "helpdesk.css")]
-    allowed = re.compile(r"\.avatar|\.viewer|\.notice \.icon-button|\.call-remote|\.call-local")
+    allowed = re.compile(
+        r"\.avatar|\.viewer|\.notice \.icon-button|\.call-remote|\.call-local"
+        r"|\.meeting-view|\.meeting-status|\.meeting-tile"
+    )
 
     assert _hard_coded_colours("\n".join([body, *others]), allowed) == []
 
