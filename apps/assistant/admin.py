@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.admin import ReadOnlyAdmin
 from apps.assistant.models import AssistantCall, AssistantSettings, FileText
 
 RETRIEVAL_NOTE = _(
@@ -100,7 +101,7 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(AssistantCall)
-class AssistantCallAdmin(admin.ModelAdmin):
+class AssistantCallAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "user",
@@ -120,18 +121,9 @@ class AssistantCallAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in AssistantCall._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(FileText)
-class FileTextAdmin(admin.ModelAdmin):
+class FileTextAdmin(ReadOnlyAdmin):
     """Which clean files the assistant has read (read-only: the task writes these rows)."""
 
     list_display = ("attachment", "state", "char_count", "truncated", "error", "indexed_at")
@@ -140,12 +132,3 @@ class FileTextAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in FileText._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

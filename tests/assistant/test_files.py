@@ -22,8 +22,8 @@ from apps.files import clamd as clamd_protocol
 from apps.files import services as files_services
 from apps.files.models import Attachment, AttachmentStatus
 from tests.assistant.conftest import World
-from tests.assistant.documents import docx_with_paragraphs, pdf_with_lines
 from tests.assistant.llm_server import LLMServer
+from tests.documents import docx_with_paragraphs, pdf_with_lines
 from tests.factories import UserFactory
 from tests.files.conftest import EICAR, clamd, clamd_server  # noqa: F401 (fixtures)
 

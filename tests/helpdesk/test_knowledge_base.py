@@ -3,9 +3,6 @@ citations for Chinese and English questions."""
 
 from __future__ import annotations
 
-import io
-
-import docx
 import pytest
 
 from apps.files.document_text import UnreadableDocument, document_text
@@ -13,6 +10,7 @@ from apps.helpdesk import services, textindex
 from apps.helpdesk.answer import compose_answer
 from apps.helpdesk.models import IndexState, KnowledgeDocument, Passage
 from apps.helpdesk.selectors import kb_rank
+from tests.documents import docx_with_paragraphs, pdf_with_text
 from tests.helpdesk.conftest import Desk
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
@@ -100,41 +98,6 @@ def test_editing_an_faq_entry_reindexes_it(desk: Desk) -> None:
 
 
 # --- uploaded documents ---------------------------------------------------------------------------
-
-
-def pdf_with_text(lines: list[str]) -> bytes:
-    """A one-page PDF (Helvetica) showing `lines`, written by hand with a correct xref."""
-    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode())
-    out.write(f"startxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
-
-def docx_with_paragraphs(paragraphs: list[str]) -> bytes:
-    document = docx.Document()
-    for paragraph in paragraphs:
-        document.add_paragraph(paragraph)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def test_pdf_text_is_extracted() -> None:

@@ -1,4 +1,5 @@
-"""Real documents built by the tests: a PDF whose text is Chinese and English, and a DOCX."""
+"""Real documents built by the tests (the assistant's files, the help desk's knowledge base):
+PDFs written by hand, one of them with Chinese text, and DOCX files."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def pdf_with_lines(lines: list[str]) -> bytes:
         "/FontBBox [0 -200 1000 900] /ItalicAngle 0 /Ascent 880 /Descent -120 "
         "/CapHeight 880 /StemV 93 >>",
     ]
+    return pdf_from_objects(objects)
+
+
+def pdf_with_text(lines: list[str]) -> bytes:
+    """A one-page PDF (Helvetica, Latin text) showing `lines`."""
+    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
+    return pdf_from_objects(
+        [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            "/Resources << /Font << /F1 5 0 R >> >> >>",
+            f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def pdf_from_objects(objects: list[str]) -> bytes:
+    """A PDF of these objects (numbered from 1, the first the catalog) with a correct
+    cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
