@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 JANUS = "/usr/bin/janus"
@@ -216,3 +217,19 @@ admin: {{
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_janus() -> Iterator[JanusServer]:
+    """A started throwaway Janus for a module's tests (skipped with the reason when Janus is
+    not installed; the suite's gate fails instead in CI), cleaned up afterwards."""
+    import pytest
+
+    if not janus_installed():
+        pytest.skip("[janus] needs Janus (apt-get install janus)")
+    server = JanusServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

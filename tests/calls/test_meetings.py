@@ -20,7 +20,7 @@ from apps.calls.models import CallParticipant, CallSession, ParticipantState
 from apps.chat import services as chat_services
 from apps.chat.models import Channel, ChannelKind, Message
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tests.calls.janus_server import JanusServer, janus_installed
+from tests.calls.janus_server import JanusServer, running_janus
 from tests.calls.test_events_schema import validate
 from tests.calls.test_ws import MEETING_OPERATIONS
 from tests.factories import UserFactory
@@ -35,12 +35,8 @@ JANUS_WITHIN = 15.0
 
 @pytest.fixture(scope="module")
 def janus_server() -> Iterator[JanusServer]:
-    if not janus_installed():
-        pytest.skip("[janus] needs Janus (apt-get install janus)")
-    server = JanusServer()
-    server.start()
-    yield server
-    server.cleanup()
+    with running_janus() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

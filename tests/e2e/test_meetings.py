@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.calls.janus_server import JanusServer, janus_installed
+from tests.calls.janus_server import JanusServer, running_janus
 from tests.conftest import browser_problem
 from tests.e2e.conftest import (
     CHROMIUM,
@@ -101,12 +101,8 @@ async () => {
 
 @pytest.fixture(scope="module")
 def janus() -> Iterator[JanusServer]:
-    if not janus_installed():
-        pytest.skip("[janus] needs Janus (apt-get install janus)")
-    server = JanusServer()
-    server.start()
-    yield server
-    server.cleanup()
+    with running_janus() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
