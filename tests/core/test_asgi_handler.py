@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync
-from asgiref.testing import ApplicationCommunicator
 from channels.testing import HttpCommunicator
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
@@ -15,6 +14,7 @@ from django.http import FileResponse, HttpRequest
 from django.urls import path
 
 from apps.core.runtime.asgi_handler import OneHopASGIHandler
+from tests.asgi_http import streamed_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,25 +149,7 @@ async def test_a_streaming_response_is_closed_only_after_it_was_sent() -> None:
     _TrackedFile.reads = 0
     _TrackedFile.closed_after_reads = None
 
-    communicator = ApplicationCommunicator(
-        OneHopASGIHandler(),
-        {
-            "type": "http",
-            "method": "GET",
-            "path": "/streamed",
-            "query_string": b"",
-            "headers": [(b"host", b"testserver")],
-        },
-    )
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(timeout=5)
-    body = b""
-    while True:  # Django ends a stream with a body-less message (HttpCommunicator cannot)
-        message = await communicator.receive_output(timeout=5)
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    await communicator.wait(timeout=5)
+    start, body = await streamed_get(OneHopASGIHandler(), "/streamed")
 
     assert start["status"] == 200
     assert body == b"x" * 100_000

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.http import HttpRequest
@@ -49,6 +48,7 @@ from apps.files.storage import (
     save_stored,
     stored_header,
 )
+from tests.asgi_http import streamed_get
 from tests.files.support import (
     EICAR,
     body_of,
@@ -846,25 +846,7 @@ async def test_an_encrypted_download_is_decrypted_block_by_block_as_it_is_sent(
         return original_next(blocks)
 
     monkeypatch.setattr(api, "_next_block", next_block)
-    communicator = ApplicationCommunicator(
-        OneHopASGIHandler(),
-        {
-            "type": "http",
-            "method": "GET",
-            "path": "/encrypted",
-            "query_string": b"",
-            "headers": [(b"host", b"testserver")],
-        },
-    )
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(timeout=5)
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout=5)
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    await communicator.wait(timeout=5)
+    start, body = await streamed_get(OneHopASGIHandler(), "/encrypted")
 
     assert start["status"] == 200
     per_block = STREAM_BLOCK_BYTES // SEGMENT_BYTES
