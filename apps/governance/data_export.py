@@ -132,8 +132,6 @@ def data_export_request(*, user: User) -> DataExport:
     Raises Conflict `data_export_in_progress` while an earlier request is still being built.
     """
     _require_active(user)
-    from apps.governance.tasks import build_data_export
-
     in_progress = Conflict(
         _("Your previous data export is still being prepared."), code="data_export_in_progress"
     )
@@ -144,10 +142,17 @@ def data_export_request(*, user: User) -> DataExport:
         with transaction.atomic():
             export = DataExport.objects.create(user=user)
             audit_record(action=DATA_EXPORT_REQUESTED, actor=user, target=user)
-            transaction.on_commit(lambda: build_data_export.delay(export.pk))
+            data_export_enqueue(export_id=export.pk)
     except IntegrityError:
         raise in_progress from None
     return export
+
+
+def data_export_enqueue(*, export_id: int) -> None:
+    """Build the export in a Celery task once the current transaction commits."""
+    from apps.governance.tasks import build_data_export
+
+    transaction.on_commit(lambda: build_data_export.delay(export_id))
 
 
 def data_export_downloaded(*, user: User, export: DataExport) -> None:

@@ -95,11 +95,12 @@ def compliance_export_request(
         target=export,
         metadata=_scope_metadata(export),
     )
-    _enqueue_build(export.pk)
+    compliance_export_enqueue(export_id=export.pk)
     return export
 
 
-def _enqueue_build(export_id: int) -> None:
+def compliance_export_enqueue(*, export_id: int) -> None:
+    """Build the export in a Celery task once the current transaction commits."""
     from apps.governance.tasks import build_compliance_export
 
     transaction.on_commit(lambda: build_compliance_export.delay(str(export_id)))
