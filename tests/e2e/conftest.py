@@ -197,15 +197,57 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     server.clamd.cleanup()
 
 
-def _live_server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> LiveServer:
+def _live_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
+    *,
+    name: str | None = None,
+    env: dict[str, str] | None = None,
+    shell: str | None = None,
+) -> LiveServer:
+    """A started server on a copy of the demo database; `env` for its process, `shell` run
+    against its database before it starts."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     template = _template_database(shared)
-    var_dir = tmp_path_factory.mktemp(f"e2e-{kind}")
+    var_dir = tmp_path_factory.mktemp(name or f"e2e-{kind}")
     shutil.copyfile(template, var_dir / "e2e.sqlite3")
     server = LiveServer(var_dir, server=kind)
+    server.env.update(env or {})
+    if shell:
+        server.shell(shell)
     server.start()
     return server
+
+
+def flag_on(name: str) -> str:
+    """Shell code that turns feature flag `name` on for everyone (for `own_server`'s `shell`)."""
+    return (
+        "from apps.ops.models import FeatureFlag; "
+        f"FeatureFlag.objects.get_or_create(name={name!r}, defaults={{'everyone': True}})"
+    )
+
+
+@contextlib.contextmanager
+def own_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    *,
+    env: dict[str, str] | None = None,
+    shell: str | None = None,
+) -> Iterator[LiveServer]:
+    """A module's own server (daphne, a copy of the demo database) for settings or flags the
+    shared one must not have: a flag set behind a running server's back would wait for its
+    cache, so `shell` runs before the start."""
+    problem = browser_problem()
+    if problem:
+        pytest.skip(f"[browser] {problem}")
+    server = _live_server(tmp_path_factory, "daphne", name=name, env=env, shell=shell)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.clamd.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,12 @@ through TURN. Chromium runs with fake camera and microphone and no permission pr
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.calls.turn_server import TurnServer, turnserver_installed
-from tests.conftest import browser_problem
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -26,7 +23,8 @@ from tests.e2e.conftest import (
     Api,
     AppPage,
     LiveServer,
-    _template_database,
+    flag_on,
+    own_server,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.turn]
@@ -50,26 +48,13 @@ def coturn() -> Iterator[TurnServer]:
 def calls_server(
     tmp_path_factory: pytest.TempPathFactory, coturn: TurnServer
 ) -> Iterator[LiveServer]:
-    problem = browser_problem()
-    if problem:
-        pytest.skip(f"[browser] {problem}")
-    base = tmp_path_factory.getbasetemp()
-    template = _template_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-    var_dir = tmp_path_factory.mktemp("e2e-calls")
-    shutil.copyfile(template, var_dir / "e2e.sqlite3")
-    server = LiveServer(var_dir)
-    server.env.update(
-        ENCLAVE_TURN_SECRET=SECRET,
-        ENCLAVE_TURN_URLS=f"turn:127.0.0.1:{coturn.port}?transport=udp",
-        ENCLAVE_CALL_ICE_TRANSPORT_POLICY="relay",
-    )
-    server.shell(
-        "from apps.ops.models import FeatureFlag; "
-        "FeatureFlag.objects.get_or_create(name='calls', defaults={'everyone': True})"
-    )
-    server.start()
-    yield server
-    server.stop()
+    env = {
+        "ENCLAVE_TURN_SECRET": SECRET,
+        "ENCLAVE_TURN_URLS": f"turn:127.0.0.1:{coturn.port}?transport=udp",
+        "ENCLAVE_CALL_ICE_TRANSPORT_POLICY": "relay",
+    }
+    with own_server(tmp_path_factory, "e2e-calls", env=env, shell=flag_on("calls")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ installation, where no administrator has turned them on yet)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import browser_problem
-from tests.e2e.conftest import LiveServer, _template_database
+from tests.e2e.conftest import LiveServer, own_server
 from tests.e2e.playwright_api import expect
 from tests.e2e.test_reminders import _signed_in
 
@@ -21,23 +18,14 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def flags_off_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    problem = browser_problem()
-    if problem:
-        pytest.skip(f"[browser] {problem}")
-    base = tmp_path_factory.getbasetemp()
-    template = _template_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-    var_dir = tmp_path_factory.mktemp("e2e-flags-off")
-    shutil.copyfile(template, var_dir / "e2e.sqlite3")
-    server = LiveServer(var_dir)
     # Bob chose the dark theme while the flag was on for him.
-    server.shell(
+    shell = (
         "from apps.ops.models import FeatureFlag; from apps.accounts.models import User; "
         "FeatureFlag.objects.filter(name__in=['dark_mode', 'data_export']).delete(); "
         "User.objects.filter(username='bob').update(theme='dark')"
     )
-    server.start()
-    yield server
-    server.stop()
+    with own_server(tmp_path_factory, "e2e-flags-off", shell=shell) as server:
+        yield server
 
 
 def test_without_their_flags_the_dark_theme_and_download_my_data_are_absent(

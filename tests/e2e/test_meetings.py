@@ -9,8 +9,6 @@ CI machine); a failure prints what each page saw, and Janus' log.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.calls.janus_server import JanusServer, running_janus
-from tests.conftest import browser_problem
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,7 +25,8 @@ from tests.e2e.conftest import (
     Api,
     AppPage,
     LiveServer,
-    _template_database,
+    flag_on,
+    own_server,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.janus]
@@ -109,22 +107,10 @@ def janus() -> Iterator[JanusServer]:
 def meetings_server(
     tmp_path_factory: pytest.TempPathFactory, janus: JanusServer
 ) -> Iterator[LiveServer]:
-    problem = browser_problem()
-    if problem:
-        pytest.skip(f"[browser] {problem}")
-    base = tmp_path_factory.getbasetemp()
-    template = _template_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-    var_dir = tmp_path_factory.mktemp("e2e-meetings")
-    shutil.copyfile(template, var_dir / "e2e.sqlite3")
-    server = LiveServer(var_dir)
-    server.env.update(janus.settings())
-    server.shell(
-        "from apps.ops.models import FeatureFlag; "
-        "FeatureFlag.objects.get_or_create(name='calls', defaults={'everyone': True})"
-    )
-    server.start()
-    yield server
-    server.stop()
+    with own_server(
+        tmp_path_factory, "e2e-meetings", env=janus.settings(), shell=flag_on("calls")
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

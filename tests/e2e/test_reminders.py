@@ -3,8 +3,6 @@ reminder arriving from the system bot once the delivery runs with a clock moved 
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import browser_problem
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     EXPECT_TIMEOUT_MS,
     AppPage,
     LiveServer,
-    _template_database,
+    flag_on,
+    own_server,
 )
 from tests.e2e.playwright_api import expect
 
@@ -29,21 +27,10 @@ pytestmark = pytest.mark.browser
 def reminders_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server of its own with the `workplace_reminders` flag on from the start (a flag set
     behind a running server's back would wait for its cache)."""
-    problem = browser_problem()
-    if problem:
-        pytest.skip(f"[browser] {problem}")
-    base = tmp_path_factory.getbasetemp()
-    template = _template_database(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-    var_dir = tmp_path_factory.mktemp("e2e-reminders")
-    shutil.copyfile(template, var_dir / "e2e.sqlite3")
-    server = LiveServer(var_dir)
-    server.shell(
-        "from apps.ops.models import FeatureFlag; "
-        "FeatureFlag.objects.get_or_create(name='workplace_reminders', defaults={'everyone': True})"
-    )
-    server.start()
-    yield server
-    server.stop()
+    with own_server(
+        tmp_path_factory, "e2e-reminders", shell=flag_on("workplace_reminders")
+    ) as server:
+        yield server
 
 
 def _signed_in(browser: Any, server: LiveServer, username: str) -> Any:
