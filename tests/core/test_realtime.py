@@ -133,6 +133,63 @@ async def _test_events_of_one_turn_are_one_redis_message() -> None:
     await watcher.aclose()
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("", "enclave:rt"),
+        ("redis://127.0.0.1:6379", "enclave:rt"),
+        ("redis://127.0.0.1:6379/0", "enclave:rt"),
+        ("redis://:secret@cache:6379/3", "enclave:db3:rt"),
+        ("rediss://cache:6380/?db=7", "enclave:db7:rt"),
+        ("unix:///run/redis/redis.sock?db=2", "enclave:db2:rt"),
+    ],
+)
+def test_the_bus_channel_names_the_redis_database(settings: Any, url: str, name: str) -> None:
+    settings.ENCLAVE_REALTIME_URL = url
+    settings.ENCLAVE_REALTIME_PREFIX = "enclave"
+    assert realtime.channel_name() == name
+
+
+@pytest.mark.redis
+def test_installations_on_two_databases_of_one_redis_do_not_hear_each_other(
+    settings: Any,
+) -> None:
+    """Redis' pub/sub ignores the database number: without it in the channel name, a second
+    installation (or a test run) on database N of the same Redis delivered its events to the
+    first one's sockets of the same channel ids."""
+    from tests.conftest import REDIS_TEST_URL
+
+    settings.ENCLAVE_REALTIME_PREFIX = f"test-dbs-{threading.get_ident()}"
+    base = REDIS_TEST_URL.rsplit("/", 1)[0]
+    settings.ENCLAVE_REALTIME_URL = f"{base}/14"
+    in_loop(_test_installations_on_two_databases_do_not_hear_each_other)
+
+
+async def _test_installations_on_two_databases_do_not_hear_each_other() -> None:
+    from django.conf import settings
+
+    hub = realtime.hub()
+    sink = Recorder("sink")
+    await hub.attach()
+    hub.add(sink, ["chan.5"])
+    ours = settings.ENCLAVE_REALTIME_URL
+    try:
+        # The other installation publishes from a process with no hub (a Celery worker).
+        settings.ENCLAVE_REALTIME_URL = ours.rsplit("/", 1)[0] + "/13"
+        realtime.publish(["chan.5"], push("theirs", 5))
+        settings.ENCLAVE_REALTIME_URL = ours
+        realtime.publish(["chan.5"], push("ours", 5))
+        for _ in range(50):
+            if sink.frames:
+                break
+            await asyncio.sleep(0.02)
+        await settle()
+        assert sink.frames == [("ours", 5)]
+    finally:
+        settings.ENCLAVE_REALTIME_URL = ours
+        await hub.detach(sink, ["chan.5"])
+
+
 def test_an_event_reaches_each_subscriber_of_its_topics_once(local_bus: None) -> None:
     in_loop(_test_an_event_reaches_each_subscriber_of_its_topics_once)
 

@@ -33,6 +33,7 @@ import weakref
 from collections.abc import Collection, Iterable, Iterator
 from functools import lru_cache
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlparse
 
 import orjson
 from django.conf import settings
@@ -115,7 +116,26 @@ def messages_of(records: list[bytes]) -> list[bytes]:
 
 
 def channel_name() -> str:
-    return f"{settings.ENCLAVE_REALTIME_PREFIX}:rt"
+    """The bus's pub/sub channel. Redis' pub/sub ignores database numbers (a PUBLISH reaches
+    the subscribers of every database), so two installations sharing one Redis under different
+    database numbers would deliver each other's events: a database other than 0 is part of the
+    name. Database 0 keeps the plain name, which every release so far has used."""
+    database = _database_number(realtime_url())
+    prefix = settings.ENCLAVE_REALTIME_PREFIX
+    return f"{prefix}:rt" if database == 0 else f"{prefix}:db{database}:rt"
+
+
+def _database_number(url: str | None) -> int:
+    """The database a Redis URL selects, as redis-py reads it (`?db=` before the path)."""
+    if not url:
+        return 0
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query).get("db")
+    candidate = query[0] if query else parsed.path.lstrip("/")
+    try:
+        return int(candidate) if candidate else 0
+    except ValueError:
+        return 0
 
 
 class Hub:
