@@ -18,6 +18,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection
+from django.utils import translation
 
 from apps.accounts.models import Role, User
 from apps.accounts.services import (
@@ -760,6 +761,23 @@ async def test_send_with_a_client_msg_id_that_is_not_a_uuid_is_refused(
     reply = await ann.ask({**send_frame(team.channel), "client_msg_id": "not-a-uuid"})
 
     assert reply["code"] == "invalid_client_msg_id"
+
+
+async def test_a_refused_send_is_explained_in_the_senders_language(
+    ws_connect: Connect, team: Any
+) -> None:
+    team.ann.language = "zh-hans"
+    await database_sync_to_async(team.ann.save)(update_fields=["language"])
+    ann = await ws_connect(team.ann)
+
+    reply = await ann.ask({**send_frame(team.channel), "channel_id": "1"})
+
+    assert reply["code"] == "invalid_field"
+    assert not reply["message"].isascii(), reply["message"]
+    reply = await ann.ask({**send_frame(team.channel), "client_msg_id": "not-a-uuid"})
+    assert reply["code"] == "invalid_client_msg_id"
+    assert not reply["message"].isascii(), reply["message"]
+    assert translation.get_language() == "en"
 
 
 WRONG_TYPES: list[tuple[str, dict[str, Any], str]] = [

@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.chat.models import Channel, Membership
 from apps.core.runtime.sqlrows import (
+    _plain_maker,
+    converted,
     fetch_all_prepared,
     fetch_all_together,
     instances,
@@ -107,6 +110,54 @@ def test_instances_equal_what_the_orm_loads(make_user: Any, make_channel: Any) -
         getattr(orm_membership, f) for f in fields
     ]
     assert loaded_channel._state.adding is False
+
+
+@pytest.mark.django_db
+def test_instances_are_what_from_db_makes_and_init_receivers_still_hear_them(
+    make_user: Any, make_channel: Any
+) -> None:
+    """`instances` skips `Model.__init__` where nothing could tell (apps.core.runtime.sqlrows
+    `_plain_maker`): the same attributes and state as `from_db`, and a pre_init/post_init
+    receiver, once connected, is called as for any loaded instance."""
+    alice = make_user()
+    channel = make_channel(members=(alice,))
+    sql = f"SELECT {select_list(Channel, 'c')} FROM {Channel._meta.db_table} c WHERE c.id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel.pk])
+        rows = cursor.fetchall()
+    names = [f.attname for f in Channel._meta.concrete_fields]
+
+    [(fast,)] = instances(rows, (Channel,))
+    reference = Channel.from_db(
+        connection.alias, names, converted(rows, Channel._meta.concrete_fields)[0]
+    )
+
+    assert _plain_maker(Channel) is not None
+    assert type(fast) is Channel
+    assert {k: v for k, v in vars(fast).items() if k != "_state"} == {
+        k: v for k, v in vars(reference).items() if k != "_state"
+    }
+    assert (fast._state.adding, fast._state.db) == (False, connection.alias)
+    assert fast == reference
+    assert Membership.objects.filter(channel=fast).count() == 1
+
+    heard: list[object] = []
+
+    def receiver(sender: Any, instance: Any, **_kwargs: Any) -> None:
+        heard.append(instance)
+
+    signals.post_init.connect(receiver, sender=Channel)
+    try:
+        [(slow,)] = instances(rows, (Channel,))
+    finally:
+        signals.post_init.disconnect(receiver, sender=Channel)
+    assert heard == [slow]
+
+
+def test_models_with_other_descriptors_are_made_by_from_db() -> None:
+    """User's avatar is an ImageField (its descriptor and post_init update the dimensions):
+    users are made by `from_db`."""
+    assert _plain_maker(User) is None
 
 
 @pytest.mark.django_db
