@@ -8,15 +8,17 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.chat.models import Channel, Membership
+from apps.chat.models import Channel, Membership, Message
 from apps.core.runtime.sqlrows import (
     _plain_maker,
     converted,
     fetch_all_prepared,
     fetch_all_together,
     instances,
+    plain_instance,
     prepared_cursor,
     select_list,
 )
@@ -158,6 +160,56 @@ def test_models_with_other_descriptors_are_made_by_from_db() -> None:
     """User's avatar is an ImageField (its descriptor and post_init update the dimensions):
     users are made by `from_db`."""
     assert _plain_maker(User) is None
+
+
+@pytest.mark.django_db
+def test_plain_instance_is_what_the_model_makes(make_user: Any, make_channel: Any) -> None:
+    alice = make_user()
+    channel = make_channel(members=(alice,))
+    now = timezone.now()
+    values = {
+        "channel_id": channel.pk,
+        "seq": 7,
+        "version": 7,
+        "body": "hi",
+        "html": "<p>hi</p>",
+        "created_at": now,
+    }
+
+    plain = plain_instance(Message, values, related={"sender": alice, "thread_root": None})
+    reference = Message(**values, sender=alice, thread_root=None)
+
+    assert vars(plain).keys() == vars(reference).keys()
+    assert {k: v for k, v in vars(plain).items() if k != "_state"} == {
+        k: v for k, v in vars(reference).items() if k != "_state"
+    }
+    assert plain._state.adding is True
+    assert plain._state.db is None
+    assert plain.sender is alice  # cached, no query
+    plain.save()
+    assert Message.objects.get(pk=plain.pk).sender_id == alice.pk
+
+    loaded = plain_instance(Message, {**values, "id": plain.pk}, saved_on=connection.alias)
+    assert (loaded._state.adding, loaded._state.db) == (False, connection.alias)
+    assert loaded == Message.objects.get(pk=plain.pk)
+    with pytest.raises(TypeError, match="unexpected"):
+        plain_instance(Message, {**values, "nonsense": 1})
+
+
+def test_plain_instance_uses_the_model_where_it_must() -> None:
+    heard: list[object] = []
+
+    def receiver(sender: Any, instance: Any, **_kwargs: Any) -> None:
+        heard.append(instance)
+
+    signals.post_init.connect(receiver, sender=Channel)
+    try:
+        channel = plain_instance(Channel, {"name": "x"})
+    finally:
+        signals.post_init.disconnect(receiver, sender=Channel)
+    assert heard == [channel]
+    user = plain_instance(User, {"username": "u"})  # an ImageField: Model.__init__
+    assert user._state.adding is True
 
 
 @pytest.mark.django_db

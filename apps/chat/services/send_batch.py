@@ -89,8 +89,8 @@ class _BatchedSend:
     dm_key: str | None = None
     message: Message | None = None
 
-    def new_message(self, *, seq: int, now: datetime) -> Message:
-        """Its unsaved message, numbered `seq` in its channel."""
+    def new_message(self, *, seq: int, now: datetime, stored_as: int | None = None) -> Message:
+        """Its message, numbered `seq` in its channel (unsaved unless `stored_as`, its id)."""
         return _new_message(
             sender=self.request.sender,
             channel_id=self.request.channel_id,
@@ -100,6 +100,7 @@ class _BatchedSend:
             rendered=self.rendered,
             thread_root=None,
             now=now,
+            stored_as=stored_as,
         )
 
 
@@ -270,10 +271,7 @@ class _SendBatch:
                 raise RuntimeError("the batch statement stored a partial batch")
             for index, send in enumerate(sends):
                 pk, seq = stored[index]
-                send.message = send.new_message(seq=seq, now=now)
-                send.message.pk = pk
-                send.message._state.adding = False
-                send.message._state.db = connection.alias
+                send.message = send.new_message(seq=seq, now=now, stored_as=pk)
                 _publish_message_new(
                     send.message, sender=send.request.sender, rendered=send.rendered
                 )
