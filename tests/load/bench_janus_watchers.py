@@ -12,12 +12,15 @@ enough for bytes, packets and loss, and keeps hundreds of watchers cheap on a sm
 The watcher count is stepped (`--steps`); per step the watchers join, settle, and over
 `--window` seconds Janus' own CPU (utime + stime of its process in /proc, so the numbers hold
 on a loaded machine), its RSS, the watchers' received bytes and packets, and the presenter's
-sent layers are measured. A least-squares line through Janus' CPU per step gives the CPU per
-watcher, from which the watchers per core and the watchers a 2-core Janus host carries at 70%
-CPU are extrapolated (docs/deployment.md, "SFU sizing").
+sent layers are measured. Steps stop at the first one Janus did not keep up with (`healthy`).
+A least-squares line through Janus' CPU over the packets it forwarded per second, times the
+packets a watcher receives at the full rate, gives the CPU per watcher, from which the
+watchers per core and the watchers a 2-core Janus host carries at 70% CPU are extrapolated
+(docs/deployment.md, "SFU sizing"). `--event-loops N` runs Janus with N shared event loops
+instead of a thread per handle; `--substream 0|1` watches a lower layer.
 
-Run:  PYTHONPATH=. .venv/bin/python tests/load/bench_janus_watchers.py [--steps 25,50,100,200]
-Prints one line per step, then one JSON line with every step and the derived sizing.
+Run:  PYTHONPATH=. .venv/bin/python tests/load/bench_janus_watchers.py [--steps 50,100,200,300]
+Prints one line per step (stderr), then one JSON line with every step and the derived sizing.
 """
 
 from __future__ import annotations
