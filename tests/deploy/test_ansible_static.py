@@ -309,6 +309,7 @@ def test_calls_roles_share_the_secrets_ports_and_janus_address(rendered):
     assert 'admin_secret = "janus_admin_0123456789"' in janus
     assert "token_auth = true" in janus
     assert 'rtp_port_range = "20000-20999"' in janus
+    assert "event_loops" not in janus  # a thread per handle unless enclave_janus_event_loops
     disabled = re.search(r'plugins: \{\s*disable = "([^"]*)"', janus)
     assert disabled
     assert "libjanus_echotest.so" in disabled.group(1)
