@@ -353,10 +353,9 @@ async function reconnect(current) {
   dropMedia(current);
   renderControls();
   const deadline = Date.now() + (current.access.reconnect_seconds ?? 40) * 1000;
-  for (let attempt = 0; ; attempt++) {
-    const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
-    if (Date.now() + delay > deadline) break;
-    await sleep(delay);
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    // The last attempt at the deadline.
+    await sleep(Math.min(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], deadline - Date.now()));
     if (meeting !== current) return;
     try {
       await rejoin(current);

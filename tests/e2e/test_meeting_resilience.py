@@ -164,10 +164,11 @@ def proxied_server(
 
 
 @pytest.fixture(scope="module")
-def coturn() -> Iterator[TurnServer]:
+def coturn(janus: JanusServer) -> Iterator[TurnServer]:
     if not turnserver_installed():
         pytest.skip("[turn] needs coturn's turnserver (apt-get install coturn)")
-    server = TurnServer(secret=TURN_SECRET)
+    # Relayed addresses where Janus gathers: it takes no loopback candidates.
+    server = TurnServer(secret=TURN_SECRET, relay_ip=janus.ice_ip)
     server.start()
     yield server
     server.cleanup()
