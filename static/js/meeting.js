@@ -281,6 +281,7 @@ function openView() {
   );
   tiles.replaceChildren();
   ownQuality.hidden = true;
+  delete view.dataset.iceRestarts;
   view.hidden = false;
   view.dataset.state = "connecting";
   view.dataset.mode = meeting.call.mode;
@@ -459,6 +460,7 @@ function watchIce(current, pc, restart) {
       return;
     }
     restarts += 1;
+    view.dataset.iceRestarts = String(Number(view.dataset.iceRestarts ?? 0) + 1);
     restart().catch((error) => console.warn("meeting: ICE restart failed", error));
     timer = setTimeout(check, ICE_RESTART_WAIT_MS);
   };

@@ -426,6 +426,40 @@ def test_a_relay_only_meeting_carries_everyones_media_through_turn(
         ) from error
 
 
+@pytest.mark.turn
+def test_a_relay_restart_under_a_meeting_is_healed_by_ice_restarts(
+    relay_server: LiveServer,
+    open_tab: Opener,
+    api_of: Callable[[LiveServer, str], Api],
+    janus: JanusServer,
+    coturn: TurnServer,
+) -> None:
+    """The TURN server restarts (every allocation is lost, as when a laptop changes network)
+    while Janus' socket stays up: the pages restart ICE and the media flows again, in the
+    same meeting."""
+    tabs, ids, _channel_id = meet(relay_server, open_tab, api_of, "lina", "liuyang")
+    try:
+        wait_everyone_gets_everyone(tabs, ids)
+
+        coturn.stop()
+        coturn.start()
+
+        for tab in tabs:
+            tab.page.wait_for_selector("#meeting-view[data-ice-restarts]", timeout=30_000)
+        wait_everyone_gets_everyone(tabs, ids)
+        for tab in tabs:
+            assert tab.page.get_attribute("#meeting-view", "data-state") == "connected"
+            assert set(tab.page.evaluate(SELECTED_CANDIDATE_TYPES)) == {"relay"}
+            # Healed in the same Janus session: no reconnection was needed.
+            created = [line for line in tab.journal if 'ws sent {"janus":"create"' in line]
+            assert len(created) == 1, created
+        tabs[0].page.click("#meeting-end")
+    except Exception as error:
+        raise AssertionError(
+            f"{error}\ncoturn's log:\n{coturn.log_tail(40)}\n{what_happened(janus, *tabs)}"
+        ) from error
+
+
 def test_the_quality_indicator_says_good_on_loopback(
     proxied_server: LiveServer,
     open_tab: Opener,
