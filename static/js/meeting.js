@@ -252,6 +252,7 @@ export async function joinMeeting(channelId, callId = null, { media = "video", m
     leaving: false,
     connected: false, // the media was up once: losing it now is a blip to recover from
     reconnecting: false,
+    devicesAsked: false, // my camera and microphone were asked for (publishing, or refused)
     counters: new Map(), // inbound-rtp stat id -> its packet counters at the last judgement
     statsRound: 0,
     heartbeat: setInterval(() => heartbeat(joined.call.id), HEARTBEAT_MS),
@@ -429,6 +430,9 @@ async function rejoin(current) {
     for (const track of stream.getTracks()) track.stop();
     current.publisher.stream = null;
     removeTile(`${store.me.id}/camera`);
+  } else if (current.access.publish && !current.devicesAsked) {
+    // Brought on stage meanwhile.
+    await publishCamera(current);
   }
   if (current.screen) await shareScreen(current, current.screen.stream);
   if (meeting !== current) return;
@@ -541,6 +545,7 @@ async function publish(current, part, stream, { simulcast }) {
 }
 
 async function publishCamera(current) {
+  current.devicesAsked = true;
   let stream = null;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: current.call.media === "video" });
@@ -908,7 +913,7 @@ async function setCamera(off) {
 
 async function startScreen() {
   const current = meeting;
-  if (!current || current.screen) return;
+  if (!current || current.screen || current.reconnecting) return;
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
@@ -1108,6 +1113,11 @@ function updateMeeting(call) {
   current.call = call;
   const mine = myParticipant();
   if (mine && mine.state !== "joined") return;
+  if (current.reconnecting) {
+    // The new session starts from the state the server hands over with it.
+    renderPeople();
+    return;
+  }
   // Whoever left, was removed or went back to the audience is gone from the tiles, whatever
   // Janus said of them yet; whoever came on stage is subscribed to.
   const allowed = allowedFeeds(call);
