@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -465,6 +466,7 @@ def test_the_quality_indicator_says_good_on_loopback(
     open_tab: Opener,
     api_of: Callable[[LiveServer, str], Api],
     janus: JanusServer,
+    artifacts: Path,
 ) -> None:
     tabs, ids, _channel_id = meet(proxied_server, open_tab, api_of, "wangfang", "liuyang")
     wang, _liu = tabs
@@ -480,6 +482,7 @@ def test_the_quality_indicator_says_good_on_loopback(
         )
         theirs.wait_for(timeout=30_000)
         assert theirs.get_attribute("aria-label") == "刘洋's connection: good"
+        wang.page.screenshot(path=str(artifacts / "meeting-quality.png"))
         wang.page.click("#meeting-end")
     except Exception as error:
         raise AssertionError(f"{error}\n{what_happened(janus, *tabs)}") from error
