@@ -10,6 +10,9 @@ class CallsConfig(AppConfig):
     verbose_name = _("Calls")
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from apps.calls.checks import reconnect_window_check
         from apps.calls.operations import OPERATIONS
         from apps.chat.consumers import register_operation
 
@@ -27,3 +30,4 @@ class CallsConfig(AppConfig):
 
         post_delete.connect(signals.membership_deleted, sender=Membership, weak=False)
         post_save.connect(signals.user_saved, sender=User, weak=False)
+        checks.register(reconnect_window_check)

@@ -93,6 +93,7 @@ class JanusAccess(TypedDict):
     screen_feed_id: int  # the publisher id of a screen share
     opaque_id: str  # to attach every handle with (the server drops them by it)
     publish: bool  # False: a classroom listener, who only subscribes
+    reconnect_seconds: int  # how long to retry after losing Janus before leaving
 
 
 class MeetingJoin(TypedDict):

@@ -68,6 +68,9 @@ class JanusAccessOut(serializers.Serializer):
     screen_feed_id = BoundedIntegerField(help_text="The publisher id of a screen share")
     opaque_id = serializers.CharField()
     publish = serializers.BooleanField(help_text="False: a classroom listener")
+    reconnect_seconds = BoundedIntegerField(
+        help_text="How long the page retries Janus after losing it, before leaving"
+    )
 
 
 class MeetingJoinOut(serializers.Serializer):

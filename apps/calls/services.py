@@ -628,6 +628,7 @@ def _janus_access(call: CallSession, participant: CallParticipant) -> events.Jan
         "screen_feed_id": participant.screen_feed_id or 0,
         "opaque_id": _opaque_id(participant),
         "publish": participant.role != ParticipantRole.LISTENER,
+        "reconnect_seconds": settings.ENCLAVE_MEETING_RECONNECT_SECONDS,
     }
 
 

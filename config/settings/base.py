@@ -617,6 +617,10 @@ WAFFLE_OVERRIDE = False  # no ?flag=1 in URLs
 ENCLAVE_CALL_RING_SECONDS = env.int("ENCLAVE_CALL_RING_SECONDS", default=45)
 ENCLAVE_CALL_STALE_SECONDS = env.int("ENCLAVE_CALL_STALE_SECONDS", default=60)
 ENCLAVE_CALL_SWEEP_SECONDS = env.int("ENCLAVE_CALL_SWEEP_SECONDS", default=15)
+# How long a meeting's page tries to get its media back after losing Janus (a network blip)
+# before it leaves; shorter than ENCLAVE_CALL_STALE_SECONDS less a heartbeat (apps/calls/checks.py),
+# so the sweep never drops someone still reconnecting.
+ENCLAVE_MEETING_RECONNECT_SECONDS = env.int("ENCLAVE_MEETING_RECONNECT_SECONDS", default=40)
 # ICE servers handed to browsers (GET /api/v1/calls/ice-servers/). TURN credentials follow
 # coturn's TURN REST API (use-auth-secret + static-auth-secret = ENCLAVE_TURN_SECRET): valid for
 # ENCLAVE_TURN_TTL_SECONDS; without a secret or URLs no TURN server is offered.

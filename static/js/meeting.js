@@ -15,13 +15,24 @@
 //
 // Who is muted is read from the media: a feed whose audio stops arriving shows muted (a muted
 // microphone sends nothing here: its sender's track is taken off), and the loudest feed
-// (getStats' audioLevel) is the active speaker.
+// (getStats' audioLevel) is the active speaker. The same statistics say how good my connection
+// and each other person's is (meeting-quality.js).
+//
+// A network blip does not end the meeting. When a connection's ICE goes disconnected or failed,
+// it is restarted (a new offer with fresh ICE credentials: Janus' `configure` with `restart`
+// for the subscriber). When Janus' socket closes (or ICE restarts do not help), the view stays
+// and says "Reconnecting…": with backoff, for the join answer's `reconnect_seconds`, the page
+// asks the server for fresh access (POST calls/{id}/join/: a new token and publisher ids, the
+// old ones revoked), opens a new session, publishes the same camera, microphone and screen
+// (muted stays muted) and subscribes to the publishers there; only then does it give up. A
+// removal or the end (a push, or the call's state read before each attempt) ends it at once.
 
-import { api } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { emit, on } from "./bus.js";
 import { h } from "./dom.js";
 import { gettext, interpolate } from "./i18n.js";
 import { JanusSession } from "./janus.js";
+import { classify, lossBetween, qualityLabel, worse } from "./meeting-quality.js";
 import { notify, notifyError } from "./notices.js";
 import * as socket from "./socket.js";
 import { channelLabel, store, userName } from "./store.js";
@@ -35,8 +46,16 @@ const JOIN_TIMEOUT_MS = 30_000;
 const SPEAKING_LEVEL = 0.02;
 // A feed whose audio sent no packet for this many stats rounds shows muted.
 const SILENT_ROUNDS = 2;
-// Janus' socket closing without a `call.removed` or `call.ended` within this is a lost server.
-const CLOSED_GRACE_MS = 3_000;
+// Losing Janus: the waits between attempts to get back in (the last one repeats until the
+// join answer's `reconnect_seconds` are over).
+const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+// ICE "disconnected" often heals by itself: restart it after this; "failed" at once. After
+// ICE_RESTARTS restarts that did not bring it back within ICE_RESTART_WAIT_MS, reconnect.
+const ICE_DISCONNECTED_MS = 3_000;
+const ICE_RESTART_WAIT_MS = 8_000;
+const ICE_RESTARTS = 2;
+// The connection's quality is judged over this many stats rounds (a second's loss is noise).
+const QUALITY_ROUNDS = 3;
 // After a slow-link report, the subscriber stays on the lowest layers for this long.
 const SLOW_LINK_MS = 15_000;
 // Simulcast layers of the camera (Janus' substreams 2, 1, 0).
@@ -58,6 +77,7 @@ function button(id, text, extra = {}) {
 
 const title = h("h2", { class: "meeting-title", id: "meeting-title" });
 const status = h("p", { class: "meeting-status", id: "meeting-status", "aria-live": "polite" });
+const ownQuality = h("span", { class: "meeting-quality", id: "meeting-quality", role: "img", hidden: true });
 const tiles = h("div", { class: "meeting-tiles", id: "meeting-tiles", dataset: { layout: "grid" } });
 const peopleList = h("ul", { class: "meeting-people-list", id: "meeting-people-list" });
 const people = h(
@@ -88,7 +108,7 @@ const leaveButton = button("meeting-leave", gettext("Leave"), { class: "button m
 const view = h(
   "section",
   { class: "meeting-view", id: "meeting-view", hidden: true, role: "region", "aria-labelledby": "meeting-title" },
-  h("header", { class: "meeting-head" }, title, status),
+  h("header", { class: "meeting-head" }, title, ownQuality, status),
   h("div", { class: "meeting-body" }, tiles, people),
   devices,
   h(
@@ -145,6 +165,7 @@ function tileFor(userId, kind, { create = true } = {}) {
         h("span", { class: "meeting-tile-name", text: label }),
         h("span", { class: "meeting-tile-hand", "aria-label": gettext("Hand raised"), text: "✋" }),
         h("span", { class: "meeting-tile-muted", "aria-label": gettext("Muted"), text: "🔇" }),
+        local ? null : h("span", { class: "meeting-quality meeting-tile-quality", role: "img", hidden: true }),
       ),
     ),
   };
@@ -229,8 +250,12 @@ export async function joinMeeting(channelId, callId = null, { media = "video", m
     speaker: null,
     slowUntil: 0,
     leaving: false,
-    closedTimer: null,
-    heartbeat: setInterval(() => socket.send({ type: "call.heartbeat", call_id: joined.call.id }), HEARTBEAT_MS),
+    connected: false, // the media was up once: losing it now is a blip to recover from
+    reconnecting: false,
+    devicesAsked: false, // my camera and microphone were asked for (publishing, or refused)
+    counters: new Map(), // inbound-rtp stat id -> its packet counters at the last judgement
+    statsRound: 0,
+    heartbeat: setInterval(() => heartbeat(joined.call.id), HEARTBEAT_MS),
     statsTimer: null,
   };
   openView();
@@ -243,6 +268,11 @@ export async function joinMeeting(channelId, callId = null, { media = "video", m
   }
 }
 
+/** I am still here: over the socket, or over HTTP while the socket reconnects. */
+function heartbeat(callId) {
+  if (!socket.send({ type: "call.heartbeat", call_id: callId })) api.post(`calls/${callId}/heartbeat/`, {}).catch(() => {});
+}
+
 function openView() {
   const channel = store.channels.get(meeting.channelId);
   title.textContent = interpolate(
@@ -251,6 +281,8 @@ function openView() {
     true,
   );
   tiles.replaceChildren();
+  ownQuality.hidden = true;
+  delete view.dataset.iceRestarts;
   view.hidden = false;
   view.dataset.state = "connecting";
   view.dataset.mode = meeting.call.mode;
@@ -262,17 +294,36 @@ function openView() {
 async function connectMedia() {
   const current = meeting;
   current.iceConfig = await api.get("calls/ice-servers/").catch(() => ({ ice_servers: [] }));
+  const publishers = await openSession(current);
+  if (meeting !== current) return;
+  current.connected = true;
+  view.dataset.state = "connected";
+  setStatus("");
+  try {
+    if (current.access.publish) await publishCamera(current);
+    else renderControls();
+    notePublishers(current, publishers);
+  } catch (error) {
+    // Janus went away meanwhile: reconnecting (started by the session's close) takes over.
+    if (!current.reconnecting) throw error;
+  }
+  current.statsTimer = setInterval(() => pollStats(current), STATS_MS);
+  fillDevices().catch(() => {});
+}
+
+/** A Janus session with my publisher joined to the room (publishing nothing yet); resolves
+ * with the publishers already there. */
+async function openSession(current) {
   const session = new JanusSession({ url: current.access.url, token: current.access.token });
   current.session = session;
   session.onclose = () => {
-    if (meeting !== current || current.leaving) return;
-    // A removal or the end arrives as a push too: let it say why, else the server is gone.
-    current.closedTimer = setTimeout(() => {
-      if (meeting === current) leave(gettext("The connection to the media server was lost."));
-    }, CLOSED_GRACE_MS);
+    if (meeting === current && current.session === session && current.connected) reconnect(current);
   };
   await session.connect();
-  if (meeting !== current) return session.destroy();
+  if (meeting !== current) {
+    session.destroy();
+    return [];
+  }
   const handle = await session.attach(PLUGIN, current.access.opaque_id);
   handle.onevent = (data, jsep) => onPublisherEvent(current, data, jsep);
   const { data } = await handle.message({
@@ -283,15 +334,178 @@ async function connectMedia() {
     id: current.access.feed_id,
     display: String(store.me.id),
   });
-  current.publisher = { handle, pc: null, stream: null };
+  // My camera and microphone are kept across a reconnection.
+  current.publisher = { handle, pc: null, stream: current.publisher?.stream ?? null };
   current.privateId = data.private_id;
+  return data.publishers ?? [];
+}
+
+// --- reconnecting ----------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Janus is lost (its socket closed, or ICE would not come back): keep the view, and get the
+ * media back within the join answer's `reconnect_seconds`, else leave saying so. */
+async function reconnect(current) {
+  if (current.reconnecting || meeting !== current) return;
+  current.reconnecting = true;
+  view.dataset.state = "reconnecting";
+  setStatus(gettext("Reconnecting…"));
+  ownQuality.hidden = true;
+  dropMedia(current);
+  renderControls();
+  const deadline = Date.now() + (current.access.reconnect_seconds ?? 40) * 1000;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    // The last attempt at the deadline.
+    await sleep(Math.min(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], deadline - Date.now()));
+    if (meeting !== current) return;
+    try {
+      await rejoin(current);
+      return;
+    } catch (error) {
+      if (meeting !== current) return;
+      if (error instanceof ApiError && !error.retryable) {
+        const text = error.code === "call_ended" ? gettext("The meeting has ended.") : gettext("You are no longer in the meeting.");
+        leave(text, { tellServer: false });
+        return;
+      }
+      console.warn("meeting: reconnecting failed", error);
+      dropMedia(current);
+    }
+  }
+  if (meeting === current) leave(gettext("The connection to the meeting could not be restored, so you have left it."));
+}
+
+/** Close the media of a lost session; my camera, microphone and screen streams and the tiles
+ * stay for the next one. */
+function dropMedia(current) {
+  const old = current.session;
+  current.session = null;
+  if (old) {
+    old.onclose = () => {};
+    old.destroy();
+  }
+  for (const part of [current.publisher, current.screen, current.subscriber]) {
+    part?.pc?.close();
+    if (part) part.pc = null;
+  }
+  current.subscriber = null;
+  current.subscriberQueue = Promise.resolve();
+  current.feeds.clear();
+  current.announced.clear();
+  current.counters.clear();
+}
+
+/** One attempt to get back in: throws to be tried again, an ApiError not worth retrying
+ * (the meeting ended, I am no longer in it) included. */
+async function rejoin(current) {
+  const callId = current.call.id;
+  // Pushes missed while the sockets were down: the meeting may have ended, or I may have been
+  // removed; joining again would undo that.
+  const call = await api.get(`calls/${callId}/`);
+  if (meeting !== current) return;
+  if (call.state === "ended") {
+    ended(call);
+    return;
+  }
+  if (call.participants.find((p) => p.user_id === store.me.id)?.state !== "joined") {
+    leave(gettext("You are no longer in the meeting."), { tellServer: false });
+    return;
+  }
+  const joined = await api.post(`calls/${callId}/join/`, {});
+  if (meeting !== current) return;
+  current.call = joined.call;
+  current.access = joined.janus;
+  // TURN credentials expire: fresh ones with the fresh access.
+  current.iceConfig = await api.get("calls/ice-servers/").catch(() => current.iceConfig);
+  const publishers = await openSession(current);
+  if (meeting !== current) return;
+  const stream = current.publisher.stream;
+  if (stream && current.access.publish) {
+    current.publisher.pc = await publish(current, current.publisher, stream, { simulcast: true });
+    if (current.micOff) await setSending(current, "audio", false);
+    if (current.cameraOff) await setSending(current, "video", false);
+  } else if (stream) {
+    // Sent back to the audience meanwhile.
+    for (const track of stream.getTracks()) track.stop();
+    current.publisher.stream = null;
+    removeTile(`${store.me.id}/camera`);
+  } else if (current.access.publish && !current.devicesAsked) {
+    // Brought on stage meanwhile.
+    await publishCamera(current);
+  }
+  if (current.screen) await shareScreen(current, current.screen.stream);
+  if (meeting !== current) return;
+  current.reconnecting = false;
+  notePublishers(current, publishers);
+  // Whoever left meanwhile is not coming back in this session.
+  for (const tile of [...current.tiles.values()]) {
+    if (tile.userId === store.me.id) continue;
+    if (![...current.feeds.values()].some((feed) => feed.userId === tile.userId && feed.kind === tile.kind)) removeTile(tile.key);
+  }
   view.dataset.state = "connected";
   setStatus("");
-  if (current.access.publish) await publishCamera(current);
-  else renderControls();
-  notePublishers(current, data.publishers ?? []);
-  current.statsTimer = setInterval(() => pollStats(current), STATS_MS);
-  fillDevices().catch(() => {});
+  renderControls();
+  renderPeople();
+  notify(gettext("You are connected to the meeting again."), { kind: "info" });
+}
+
+/** Watch a connection's ICE: restart it when it goes disconnected (after a grace) or failed;
+ * when restarts do not bring it back, reconnect the whole session. */
+function watchIce(current, pc, restart) {
+  let timer = null;
+  let restarts = 0;
+  const healthy = () => pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed";
+  const check = () => {
+    timer = null;
+    if (meeting !== current || current.reconnecting || pc.signalingState === "closed" || healthy()) return;
+    if (restarts >= ICE_RESTARTS) {
+      reconnect(current);
+      return;
+    }
+    restarts += 1;
+    view.dataset.iceRestarts = String(Number(view.dataset.iceRestarts ?? 0) + 1);
+    restart().catch((error) => console.warn("meeting: ICE restart failed", error));
+    timer = setTimeout(check, ICE_RESTART_WAIT_MS);
+  };
+  pc.addEventListener("iceconnectionstatechange", () => {
+    if (healthy()) {
+      restarts = 0;
+      clearTimeout(timer);
+      timer = null;
+      return;
+    }
+    const state = pc.iceConnectionState;
+    if ((state === "disconnected" || state === "failed") && timer === null) {
+      timer = setTimeout(check, state === "failed" ? 0 : ICE_DISCONNECTED_MS);
+    }
+  });
+}
+
+/** ICE restart of a publisher (`part`: my camera's or my screen's): a new offer with fresh ICE
+ * credentials, Janus' answer. */
+async function restartPublisher(current, part, pc) {
+  if (part.pc !== pc || meeting !== current) return;
+  await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+  const { jsep } = await part.handle.message({ request: "configure", restart: true }, { type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+  if (jsep && part.pc === pc) await pc.setRemoteDescription(jsep);
+}
+
+/** ICE restart of my subscription: Janus offers again with fresh ICE credentials. */
+function restartSubscriber(current) {
+  return new Promise((resolve, reject) => {
+    queueSubscriber(current, async () => {
+      try {
+        const subscriber = current.subscriber;
+        if (!subscriber || meeting !== current) return resolve();
+        const { jsep } = await subscriber.handle.message({ request: "configure", restart: true });
+        if (jsep) await answerSubscriber(current, jsep);
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
 }
 
 function peerConnection(current) {
@@ -301,10 +515,13 @@ function peerConnection(current) {
   });
 }
 
-/** Publish `stream` on `handle`: a sendonly offer, Janus' answer. The camera goes in simulcast. */
-async function publish(current, handle, stream, { simulcast }) {
+/** Publish `stream` on the handle of `part` (my camera's or my screen's publisher): a sendonly
+ * offer, Janus' answer. The camera goes in simulcast. */
+async function publish(current, part, stream, { simulcast }) {
+  const { handle } = part;
   const pc = peerConnection(current);
   pc.addEventListener("icecandidate", ({ candidate }) => handle.trickle(candidate));
+  watchIce(current, pc, () => restartPublisher(current, part, pc));
   for (const track of stream.getTracks()) {
     const init = { direction: "sendonly", streams: [stream] };
     if (track.kind === "video" && simulcast) {
@@ -328,6 +545,7 @@ async function publish(current, handle, stream, { simulcast }) {
 }
 
 async function publishCamera(current) {
+  current.devicesAsked = true;
   let stream = null;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: current.call.media === "video" });
@@ -343,7 +561,7 @@ async function publishCamera(current) {
   if (stream) {
     const tile = tileFor(store.me.id, "camera");
     for (const track of stream.getVideoTracks()) setTileTrack(tile, track);
-    current.publisher.pc = await publish(current, current.publisher.handle, stream, { simulcast: true });
+    current.publisher.pc = await publish(current, current.publisher, stream, { simulcast: true });
     if (current.micOff) await setSending(current, "audio", false);
   }
   renderControls();
@@ -370,7 +588,6 @@ async function leave(reason = null, { tellServer = true } = {}) {
   meeting = null;
   clearInterval(current.heartbeat);
   clearInterval(current.statsTimer);
-  clearTimeout(current.closedTimer);
   for (const part of [current.publisher, current.screen, current.subscriber]) {
     part?.pc?.close();
     for (const track of part?.stream?.getTracks() ?? []) track.stop();
@@ -435,6 +652,7 @@ function notePublishers(current, publishers) {
 /** Subscribe to every announced publisher the server allows that is not subscribed yet
  * (not to my own camera or screen: Janus announces my screen's publisher to me too). */
 function subscribeAllowed(current) {
+  if (current.reconnecting) return; // done once the new session is there
   const allowed = allowedFeeds(current.call);
   const fresh = [];
   for (const id of current.announced) {
@@ -467,6 +685,7 @@ async function subscribe(current, feedIds) {
     pc.addEventListener("connectionstatechange", () => {
       view.dataset.connection = pc.connectionState;
     });
+    watchIce(current, pc, () => restartSubscriber(current));
     handle.onevent = (data, jsep) => {
       if (meeting !== current) return;
       if (data.streams) noteStreams(current, data.streams);
@@ -546,17 +765,35 @@ function chooseLayers() {
 // --- statistics: who speaks, who is muted ----------------------------------------------------------
 
 async function pollStats(current) {
-  if (meeting !== current) return;
+  if (meeting !== current || current.reconnecting) return;
+  current.statsRound += 1;
+  const judge = current.statsRound % QUALITY_ROUNDS === 0;
+  const mine = {}; // my connection: both ways, through Janus
+  const theirs = new Map(); // tile -> its sample
   const levels = new Map(); // user id -> audio level
+  const heard = new Set(); // tiles whose audio has a stat this round
   const subscriber = current.subscriber;
-  if (subscriber) {
+  if (subscriber?.pc) {
     const report = await subscriber.pc.getStats().catch(() => null);
+    const rtt = report ? selectedPair(report)?.currentRoundTripTime : undefined;
+    mine.rtt = rtt;
     for (const stat of report?.values() ?? []) {
       if (stat.type !== "inbound-rtp") continue;
       const info = subscriber.streams.get(stat.mid);
       const feed = info && current.feeds.get(info.feed_id);
       const tile = feed && current.tiles.get(`${feed.userId}/${feed.kind}`);
       if (!tile) continue;
+      if (judge) {
+        const loss = lossBetween(current.counters.get(stat.id), stat);
+        current.counters.set(stat.id, { packetsReceived: stat.packetsReceived, packetsLost: stat.packetsLost });
+        const sample = theirs.get(tile) ?? { rtt };
+        sample.loss = worse(sample.loss, loss);
+        sample.jitter = worse(sample.jitter, stat.jitter);
+        if (stat.kind === "video" && tile.element.dataset.video === "on") sample.fps = stat.framesPerSecond;
+        theirs.set(tile, sample);
+        mine.loss = worse(mine.loss, loss);
+        mine.jitter = worse(mine.jitter, stat.jitter);
+      }
       if (stat.kind === "video") {
         // A camera turned off sends no frames: the tile shows the person's initial.
         const frames = stat.framesDecoded ?? 0;
@@ -569,10 +806,21 @@ async function pollStats(current) {
       tile.silentRounds = packets === tile.lastPackets ? tile.silentRounds + 1 : 0;
       tile.lastPackets = packets;
       tile.element.dataset.muted = String(tile.silentRounds >= SILENT_ROUNDS);
+      heard.add(tile);
       levels.set(feed.userId, stat.audioLevel ?? 0);
     }
+    // Audio that never sent a packet (muted before it was subscribed to) has no stat at all.
+    for (const info of subscriber.streams.values()) {
+      const feed = info.type === "audio" ? current.feeds.get(info.feed_id) : null;
+      const tile = feed && current.tiles.get(`${feed.userId}/${feed.kind}`);
+      if (!tile || heard.has(tile)) continue;
+      tile.silentRounds += 1;
+      tile.element.dataset.muted = String(tile.silentRounds >= SILENT_ROUNDS);
+    }
   }
-  if (meeting !== current) return;
+  if (judge && current.publisher?.pc) await measureSending(current, mine);
+  if (meeting !== current || current.reconnecting) return;
+  if (judge) showQualities(current, mine, theirs);
   const [speaker, level] = [...levels].sort((a, b) => b[1] - a[1])[0] ?? [null, 0];
   const next = level >= SPEAKING_LEVEL ? speaker : current.speaker;
   for (const tile of current.tiles.values()) {
@@ -581,6 +829,54 @@ async function pollStats(current) {
   if (next !== current.speaker) {
     current.speaker = next;
     arrangeTiles();
+  }
+}
+
+/** The candidate pair a connection uses now. */
+function selectedPair(report) {
+  for (const stat of report.values()) {
+    if (stat.type === "transport" && stat.selectedCandidatePairId) return report.get(stat.selectedCandidatePairId);
+  }
+  return [...report.values()].find((stat) => stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded");
+}
+
+/** Add what my camera's connection says to `sample`: the loss, jitter and round trip Janus
+ * reports of what I send, the bitrate the browser may send and my camera's frame rate. */
+async function measureSending(current, sample) {
+  const report = await current.publisher.pc?.getStats().catch(() => null);
+  if (!report) return;
+  const pair = selectedPair(report);
+  sample.rtt = worse(sample.rtt, pair?.currentRoundTripTime);
+  const camera = !current.cameraOff && current.publisher.stream?.getVideoTracks().length > 0;
+  if (camera) sample.outgoingBitrate = pair?.availableOutgoingBitrate;
+  for (const stat of report.values()) {
+    if (stat.type === "remote-inbound-rtp") {
+      sample.loss = worse(sample.loss, stat.fractionLost);
+      sample.jitter = worse(sample.jitter, stat.jitter);
+      sample.rtt = worse(sample.rtt, stat.roundTripTime);
+    } else if (camera && stat.type === "outbound-rtp" && stat.kind === "video") {
+      // Simulcast: the top layer that sends says how well the camera goes out.
+      sample.fps = worse(sample.fps, stat.framesPerSecond);
+    }
+  }
+}
+
+function showQuality(element, sample, name = null) {
+  if (!element) return;
+  if (!Object.values(sample).some((value) => typeof value === "number")) return; // nothing measured yet
+  const quality = classify(sample);
+  const label = qualityLabel(quality, name);
+  element.hidden = false;
+  element.dataset.quality = quality.level;
+  element.setAttribute("aria-label", label);
+  element.title = label;
+}
+
+function showQualities(current, mine, theirs) {
+  showQuality(ownQuality, mine);
+  for (const [tile, sample] of theirs) {
+    if (current.tiles.get(tile.key) !== tile) continue;
+    showQuality(tile.element.querySelector(".meeting-tile-quality"), sample, userName(tile.userId));
   }
 }
 
@@ -617,36 +913,43 @@ async function setCamera(off) {
 
 async function startScreen() {
   const current = meeting;
-  if (!current || current.screen) return;
+  if (!current || current.screen || current.reconnecting) return;
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
   } catch {
     return; // the person chose not to share
   }
-  const handle = await current.session.attach(PLUGIN, current.access.opaque_id);
-  current.screen = { handle, pc: null, stream, feedId: null };
-  renderControls();
+  // The browser's own "Stop sharing" ends the track.
+  stream.getVideoTracks()[0].addEventListener("ended", () => stopScreen());
   try {
-    const { data } = await handle.message({
-      request: "join",
-      ptype: "publisher",
-      room: current.access.room,
-      pin: current.access.pin,
-      id: current.access.screen_feed_id,
-      display: `${store.me.id}/screen`,
-    });
-    current.screen.feedId = data.id;
-    const tile = tileFor(store.me.id, "screen");
-    setTileTrack(tile, stream.getVideoTracks()[0]);
-    current.screen.pc = await publish(current, handle, stream, { simulcast: false });
-    // The browser's own "Stop sharing" ends the track.
-    stream.getVideoTracks()[0].addEventListener("ended", () => stopScreen());
+    await shareScreen(current, stream);
   } catch (error) {
+    if (current.reconnecting) return; // shared again once reconnected
     console.warn("meeting: screen share failed", error);
     notify(gettext("Your screen could not be shared."));
     await stopScreen();
   }
+}
+
+/** Publish my screen's `stream` as a second publisher of the session (sharing, or sharing
+ * again after reconnecting). */
+async function shareScreen(current, stream) {
+  current.screen = { handle: null, pc: null, stream, feedId: null };
+  const screen = current.screen;
+  renderControls();
+  screen.handle = await current.session.attach(PLUGIN, current.access.opaque_id);
+  const { data } = await screen.handle.message({
+    request: "join",
+    ptype: "publisher",
+    room: current.access.room,
+    pin: current.access.pin,
+    id: current.access.screen_feed_id,
+    display: `${store.me.id}/screen`,
+  });
+  screen.feedId = data.id;
+  setTileTrack(tileFor(store.me.id, "screen"), stream.getVideoTracks()[0]);
+  screen.pc = await publish(current, screen, stream, { simulcast: false });
 }
 
 async function stopScreen() {
@@ -658,6 +961,7 @@ async function stopScreen() {
   renderControls();
   for (const track of screen.stream.getTracks()) track.stop();
   screen.pc?.close();
+  if (!screen.handle || current.reconnecting) return;
   await screen.handle.message({ request: "leave" }).catch(() => {});
   await screen.handle.detach();
 }
@@ -711,7 +1015,8 @@ function renderControls() {
   if (!meeting) return;
   const mine = myParticipant();
   const host = meeting.call.host_id === store.me.id;
-  const publishing = Boolean(meeting.publisher?.pc);
+  // While reconnecting, my controls stay: what they change applies once back.
+  const publishing = Boolean(meeting.publisher?.pc || (meeting.reconnecting && meeting.publisher?.stream));
   micButton.hidden = cameraButton.hidden = screenButton.hidden = devicesButton.hidden = !publishing;
   cameraButton.hidden ||= meeting.call.media !== "video";
   micButton.setAttribute("aria-pressed", String(meeting.micOff));
@@ -808,6 +1113,11 @@ function updateMeeting(call) {
   current.call = call;
   const mine = myParticipant();
   if (mine && mine.state !== "joined") return;
+  if (current.reconnecting) {
+    // The new session starts from the state the server hands over with it.
+    renderPeople();
+    return;
+  }
   // Whoever left, was removed or went back to the audience is gone from the tiles, whatever
   // Janus said of them yet; whoever came on stage is subscribed to.
   const allowed = allowedFeeds(call);
@@ -885,6 +1195,8 @@ on("socket:open", async () => {
   const call = await api.get(`calls/${current.call.id}/`).catch(() => null);
   if (meeting !== current || !call) return;
   if (call.state === "ended") ended(call);
-  else updateMeeting(call);
+  else if (call.participants.find((p) => p.user_id === store.me.id)?.state !== "joined") {
+    leave(gettext("You are no longer in the meeting."), { tellServer: false });
+  } else updateMeeting(call);
 });
 on("users", () => renderPeople());

@@ -157,6 +157,35 @@ def test_removal_revokes_the_token_and_tells_the_removed(
         services.meeting_remove(user=team.host, call_id=call_id, user_id=team.ann.pk)
 
 
+def test_joining_again_after_a_blip_keeps_one_place_with_fresh_access(
+    team: Team, janus_server: JanusServer, settings: Any
+) -> None:
+    """A page that lost Janus joins again (POST calls/{id}/join/): the same participant, hand
+    still up, with a new token and publisher ids, the old token revoked, and the time the page
+    may spend reconnecting."""
+    settings.ENCLAVE_MEETING_RECONNECT_SECONDS = 25
+    call_id = services.meeting_start(user=team.host, channel_id=team.channel.pk)["call"]["id"]
+    before = services.meeting_join(user=team.ann, call_id=call_id)
+    services.meeting_hand(user=team.ann, call_id=call_id, raised=True)
+    client = APIClient()
+    client.force_authenticate(team.ann)
+
+    response = client.post(reverse("calls_api:join", args=[call_id]))
+
+    assert response.status_code == 200, response.content
+    after = response.json()
+    assert after["janus"]["reconnect_seconds"] == 25
+    assert after["janus"]["token"] != before["janus"]["token"]
+    assert after["janus"]["feed_id"] != before["janus"]["feed_id"]
+    assert janus_create_session(janus_server, before["janus"]["token"])["janus"] == "error"
+    assert janus_create_session(janus_server, after["janus"]["token"])["janus"] == "success"
+    mine = [p for p in after["call"]["participants"] if p["user_id"] == team.ann.pk]
+    assert len(mine) == 1
+    assert mine[0]["state"] == "joined"
+    assert mine[0]["hand_raised_at"] is not None
+    assert CallParticipant.objects.filter(call_id=call_id, user=team.ann).count() == 1
+
+
 def test_leaving_the_channel_or_deactivation_drops_from_the_meeting(
     team: Team, janus_server: JanusServer
 ) -> None:

@@ -41,8 +41,11 @@ def free_port() -> int:
 
 
 class TurnServer:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, relay_ip: str = "127.0.0.1") -> None:
+        """`relay_ip`: where the relayed addresses are; Janus (which does not take loopback
+        candidates) needs the machine's address it gathers on."""
         self.secret = secret
+        self.relay_ip = relay_ip
         self.root = Path(tempfile.mkdtemp(prefix="enclave-coturn-"))
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +64,7 @@ class TurnServer:
             "-n",  # no configuration file
             "--listening-ip=127.0.0.1",
             f"--listening-port={self.port}",
-            "--relay-ip=127.0.0.1",
+            f"--relay-ip={self.relay_ip}",
             f"--min-port={relay_low}",
             f"--max-port={relay_low + 199}",
             "--use-auth-secret",

@@ -235,14 +235,15 @@ def own_server(
     *,
     env: dict[str, str] | None = None,
     shell: str | None = None,
+    kind: str = "daphne",
 ) -> Iterator[LiveServer]:
-    """A module's own server (daphne, a copy of the demo database) for settings or flags the
-    shared one must not have: a flag set behind a running server's back would wait for its
-    cache, so `shell` runs before the start."""
+    """A module's own server (daphne, or uvicorn as `kind`, on a copy of the demo database) for
+    settings or flags the shared one must not have: a flag set behind a running server's back
+    would wait for its cache, so `shell` runs before the start."""
     problem = browser_problem()
     if problem:
         pytest.skip(f"[browser] {problem}")
-    server = _live_server(tmp_path_factory, "daphne", name=name, env=env, shell=shell)
+    server = _live_server(tmp_path_factory, kind, name=name, env=env, shell=shell)
     try:
         yield server
     finally:
