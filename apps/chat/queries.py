@@ -326,11 +326,13 @@ def stored_message_ids_query(keys: Iterable[tuple[int, uuid.UUID]]) -> tuple[str
 # Outside a transaction it commits on its own: one round trip for the whole write. A channel
 # that vanished leaves its rows without a seq (NOT NULL: IntegrityError), like a concurrent
 # send of one of the client_msg_ids (unique): the statement changes nothing and raises.
+# The arrays go in binary (`%b`): as text, psycopg quotes and escapes every element and tests
+# each with a regular expression (eleven searches a message, bodies and HTML included).
 _BATCH_WRITE_SQL = """
 WITH req AS (
     SELECT * FROM unnest(
-        %(ord)s::int[], %(channel)s::bigint[], %(sender)s::bigint[], %(membership)s::bigint[],
-        %(client_msg_id)s::uuid[], %(body)s::text[], %(html)s::text[], %(everyone)s::bool[]
+        %(ord)b::int[], %(channel)b::bigint[], %(sender)b::bigint[], %(membership)b::bigint[],
+        %(client_msg_id)b::uuid[], %(body)b::text[], %(html)b::text[], %(everyone)b::bool[]
     ) AS r(ord, channel_id, sender_id, membership_id, client_msg_id, body, html, everyone)
 ),
 counts AS (SELECT channel_id AS id, count(*) AS n FROM req GROUP BY channel_id),
@@ -362,7 +364,7 @@ inserted AS (
 mentioned AS (
     INSERT INTO {mention} (message_id, user_id)
     SELECT inserted.id, named.user_id
-    FROM unnest(%(mention_ord)s::int[], %(mention_user)s::bigint[]) AS named(ord, user_id)
+    FROM unnest(%(mention_ord)b::int[], %(mention_user)b::bigint[]) AS named(ord, user_id)
     JOIN numbered ON numbered.ord = named.ord
     JOIN inserted ON inserted.channel_id = numbered.channel_id AND inserted.seq = numbered.seq
 ),

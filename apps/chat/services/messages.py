@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -210,10 +210,11 @@ def _new_message(
     rendered: RenderedMessage,
     thread_root: Message | None,
     now: datetime,
-    stored_as: int | None = None,
+    stored_as: tuple[int, str] | None = None,
 ) -> Message:
     """A new message; `seq` was taken from the channel in the caller's transaction. Unsaved,
-    unless `stored_as`: the id of the row the caller inserted (the batch statement).
+    unless `stored_as`: the id of the row the caller inserted (the batch statement) and the
+    database alias it is in.
     `plain_instance`: Model.__init__ and its two signals were 4 % of a busy server."""
     values: dict[str, Any] = {
         "channel_id": channel_id,
@@ -225,13 +226,11 @@ def _new_message(
         "mentions_everyone": rendered.mentions_everyone,
         "created_at": now,
     }
+    saved_on = None
     if stored_as is not None:
-        values["id"] = stored_as
+        values["id"], saved_on = stored_as
     message = plain_instance(
-        Message,
-        values,
-        related={"sender": sender, "thread_root": thread_root},
-        saved_on=connection.alias if stored_as is not None else None,
+        Message, values, related={"sender": sender, "thread_root": thread_root}, saved_on=saved_on
     )
     return cast(Message, message)
 

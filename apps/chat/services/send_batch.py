@@ -89,8 +89,11 @@ class _BatchedSend:
     dm_key: str | None = None
     message: Message | None = None
 
-    def new_message(self, *, seq: int, now: datetime, stored_as: int | None = None) -> Message:
-        """Its message, numbered `seq` in its channel (unsaved unless `stored_as`, its id)."""
+    def new_message(
+        self, *, seq: int, now: datetime, stored_as: tuple[int, str] | None = None
+    ) -> Message:
+        """Its message, numbered `seq` in its channel (unsaved unless `stored_as`: its id and
+        database)."""
         return _new_message(
             sender=self.request.sender,
             channel_id=self.request.channel_id,
@@ -269,9 +272,10 @@ class _SendBatch:
             stored = queries.send_batch_write(params)
             if len(stored) != len(sends):  # every row or none: the statement would have failed
                 raise RuntimeError("the batch statement stored a partial batch")
+            alias = connection.alias
             for index, send in enumerate(sends):
                 pk, seq = stored[index]
-                send.message = send.new_message(seq=seq, now=now, stored_as=pk)
+                send.message = send.new_message(seq=seq, now=now, stored_as=(pk, alias))
                 _publish_message_new(
                     send.message, sender=send.request.sender, rendered=send.rendered
                 )

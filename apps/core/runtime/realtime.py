@@ -125,6 +125,7 @@ def channel_name() -> str:
     return f"{prefix}:rt" if database == 0 else f"{prefix}:db{database}:rt"
 
 
+@lru_cache(maxsize=8)
 def _database_number(url: str | None) -> int:
     """The database a Redis URL selects, as redis-py reads it (`?db=` before the path)."""
     if not url:
