@@ -422,6 +422,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     user: User
     channel_ids: set[int]
     watched: set[int]
+    batcher: SendBatcher | None = None
     connection_id: str
     session_key: str | None
     session_fingerprint: str | None
@@ -707,7 +708,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
             ran = await socket_db_call(_run_command_send)(self.user, request)
             if ran is not None:
                 return ran
-        return await send_batcher().submit(request)
+        batcher = self.batcher
+        if batcher is None:  # this loop's, once per socket (a weak-keyed look-up per frame)
+            batcher = self.batcher = send_batcher()
+        return await batcher.submit(request)
 
     async def _presence_set(self, ref: Any, frame: dict[str, Any]) -> None:
         try:

@@ -236,6 +236,7 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
                 options.profile_seconds,
                 options.run_dir / "profile-server-0.txt",
                 delay=START_DELAY_SECONDS + min(5.0, options.duration / 4),
+                gil_only=options.profile_gil,
             )
             spy.start()
         time.sleep(max(0.0, t_start - time.time()))

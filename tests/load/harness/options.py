@@ -58,6 +58,7 @@ class Options:
     wait_quiet: float
     # Output.
     profile_seconds: float
+    profile_gil: bool
     run_dir: Path
     output: Path | None
     sample_interval: float = 1.0
@@ -238,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="py-spy the first server for SECONDS during the send phase",
     )
+    out.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil), so the "
+        "profile shows where CPU goes rather than where threads wait for the GIL",
+    )
     out.add_argument("--run-dir", type=Path, default=None, help="logs and profiles go here")
     out.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     return parser
@@ -295,6 +302,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         settle_cpu=args.settle_cpu,
         wait_quiet=args.wait_quiet,
         profile_seconds=args.profile_seconds,
+        profile_gil=args.profile_gil,
         run_dir=run_dir,
         output=args.output,
     )

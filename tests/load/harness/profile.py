@@ -32,8 +32,11 @@ def py_spy() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("py-spy")
 
 
-def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | None:
-    """Start sampling `pid` for `seconds` into `output` (collapsed stacks); None without py-spy."""
+def record(
+    pid: int, seconds: float, output: Path, *, gil_only: bool = False
+) -> subprocess.Popen[bytes] | None:
+    """Start sampling `pid` for `seconds` into `output` (collapsed stacks); None without py-spy.
+    `gil_only`: only the thread holding the GIL (a thread waiting for it is not counted)."""
     binary = py_spy()
     if binary is None:
         return None
@@ -53,6 +56,7 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | 
             "raw",
             "--output",
             str(output),
+            *(["--gil"] if gil_only else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -62,15 +66,18 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | 
 class DelayedRecording:
     """py-spy on `pid` for `seconds`, starting `delay` seconds from `start()`."""
 
-    def __init__(self, pid: int, seconds: float, output: Path, delay: float) -> None:
+    def __init__(
+        self, pid: int, seconds: float, output: Path, delay: float, *, gil_only: bool = False
+    ) -> None:
         self.pid = pid
+        self.gil_only = gil_only
         self.seconds = seconds
         self.output = output
         self.process: subprocess.Popen[bytes] | None = None
         self.timer = threading.Timer(delay, self._record)
 
     def _record(self) -> None:
-        self.process = record(self.pid, self.seconds, self.output)
+        self.process = record(self.pid, self.seconds, self.output, gil_only=self.gil_only)
 
     def start(self) -> None:
         self.timer.start()
