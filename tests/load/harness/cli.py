@@ -15,6 +15,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -108,6 +109,8 @@ def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[Cli
                 seed=options.seed,
                 result_path=str(options.run_dir / f"client-{index}.pickle"),
                 client_kind=options.client_kind,
+                server_name=options.server_name,
+                tls_insecure=options.tls_insecure,
             )
         )
     return plans
@@ -173,7 +176,14 @@ def _resource_groups(topology: servers.Topology, clients: Clients) -> dict[str, 
     return groups
 
 
-def run(options: Options) -> tuple[dict[str, Any], int]:
+def run(
+    options: Options, *, counters: Mapping[str, Callable[[], float]] | None = None
+) -> tuple[dict[str, Any], int]:
+    """One run; `counters` (name -> cumulative core-seconds, e.g. a cgroup's cpu.stat) are read
+    at the start and the end of the send phase, their differences go to
+    summary["counters_core_seconds_send"] (servers this process did not start, on other hosts)."""
+    counters = counters or {}
+    counted: dict[str, dict[str, float]] = {}
     _raise_open_file_limit()
     dataset = data.prepare(options)
     summary: dict[str, Any] = {
@@ -240,8 +250,10 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
             spy.start()
         time.sleep(max(0.0, t_start - time.time()))
         sampler.mark("send_start")
+        counted["send_start"] = {name: read() for name, read in counters.items()}
         time.sleep(max(0.0, t_start + options.duration - time.time()))
         sampler.mark("send_end")
+        counted["send_end"] = {name: read() for name, read in counters.items()}
         clients.gather("sent", options.ack_timeout + options.drain_timeout + 60)
         sampler.mark("drained")
         clients.broadcast("stop")
@@ -299,6 +311,15 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         deliveries=report["deliveries"]["received"],
         seconds=options.duration,
     )
+    summary["core_seconds_send"] = {
+        name: round(value, 2)
+        for name, value in sampler.core_seconds_between("send_start", "send_end").items()
+    }
+    if counters:
+        summary["counters_core_seconds_send"] = {
+            name: round(counted["send_end"][name] - counted["send_start"][name], 3)
+            for name in counters
+        }
     summary["run_dir"] = str(options.run_dir)
     return summary, (1 if failures else 0)
 
