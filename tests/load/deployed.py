@@ -13,7 +13,8 @@ through app1's nginx (TLS, the role's self-signed certificate), which spreads th
 workers of both app hosts. The harness's data set is made in the deployed database and audited
 there afterwards, through an SSH local forward via app1 (db1's pg_hba admits only the app hosts),
 with the deployed role and password of the converge secrets. Every option the harness takes
-(`python -m tests.load.harness --help`) passes through, but the topology ones are set here.
+(`python -m tests.load.harness --help`) passes through, but the topology ones are set here;
+`--rates 1000,250` runs the harness once per rate on the same hosts and data set (one converge).
 
 CPU per host is read from each host's cgroup (`cpu.stat`, usage_usec) at the start and the end of
 the send phase: core-seconds per 1,000 acknowledged messages for app1, app2, db1 and cache1, and
@@ -21,14 +22,16 @@ the generator's own (its processes, as the harness measures them). The hosts and
 share this machine's cores: this measures the deployed path and its cost per host, not what
 separate machines would carry (docs/performance.md).
 
-Prints one JSON summary: the deployment's figures first ("deployed"), then the harness's. Exit
-status as the harness's (0: the audit passed), 2 when the run could not be carried out.
+Prints one JSON summary per run: the deployment's figures first ("deployed"), then the
+harness's. Exit status as the harness's (0: every audit passed), 2 when a run could not be
+carried out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -138,13 +141,14 @@ def harness_argv(deployment: Deployment, database_url: str, argv: list[str]) -> 
 
 
 def run_against(
-    deployment: Deployment, argv: list[str]
+    deployment: Deployment, database_url: str, argv: list[str]
 ) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """Load the converged hosts with the harness; (deployed figures, harness summary, status)."""
-    with database_forward(deployment) as port:
-        options = parse_options(harness_argv(deployment, deployed_database_url(port), argv))
-        counters = {name: cgroup_core_seconds(deployment.hosts[name]) for name in HOSTS}
-        summary, status = cli.run(options, counters=counters)
+    """Load the converged hosts with the harness; (deployed figures, harness summary, status).
+    The harness configures Django in this process once: every run must use the same
+    `database_url` (one forward)."""
+    options = parse_options(harness_argv(deployment, database_url, argv))
+    counters = {name: cgroup_core_seconds(deployment.hosts[name]) for name in HOSTS}
+    summary, status = cli.run(options, counters=counters)
     return deployed_figures(summary), summary, status
 
 
@@ -193,15 +197,49 @@ def _percentiles(latency: dict[str, Any]) -> dict[str, Any]:
     return {key: latency.get(key) for key in ("p50_ms", "p99_ms")}
 
 
+def _rates(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`--rates 1000,250` (ours: one harness run per rate on the same converged hosts and data
+    set, each audited on its own) out of argv; (the rest, the rates as --rate values)."""
+    rest: list[str] = []
+    rates: list[str] = []
+    items = iter(argv)
+    for item in items:
+        name, sep, value = item.partition("=")
+        if name == "--rates":
+            rates = [rate for rate in (value if sep else next(items, "")).split(",") if rate]
+        else:
+            rest.append(item)
+    return rest, rates
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(arg.split("=", 1)[0] in TOPOLOGY_OPTIONS for arg in argv) or "--help" in argv:
         print(__doc__)
         return 0 if "--help" in argv else 2
+    argv, rates = _rates(argv)
+    runs = [[*argv, "--rate", rate] for rate in rates] or [argv]
     problem = deploy_problem()
     if problem is not None:
         print(f"deployed load benchmark: cannot boot test hosts here: {problem}", file=sys.stderr)
         return 2
+    # SIGTERM and SIGINT unwind through the `finally` blocks that tear the hosts down.
+    signal.signal(signal.SIGTERM, cli._interrupt)
+    signal.signal(signal.SIGINT, cli._interrupt)
+    try:
+        return _benchmark(runs)
+    except KeyboardInterrupt:
+        print("deployed load benchmark: interrupted (hosts torn down)", file=sys.stderr)
+        return 130
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(f"deployed load benchmark: {stop.code}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _benchmark(runs: list[list[str]]) -> int:
+    status = 0
     with tempfile.TemporaryDirectory(prefix="enclave-deployed-load-") as scratch:
         work = Path(scratch)
         started = time.monotonic()
@@ -212,11 +250,23 @@ def main(argv: list[str] | None = None) -> int:
             timings[label] = round(seconds, 1)
             print(f"[deployed] {label}: {seconds:.1f} s", file=sys.stderr)
 
-        with three_server_deployment(
-            private_key=generate_ssh_key(work), bundle=bundle, work=work / "hosts", timing=timing
-        ) as deployment:
-            figures, summary, status = run_against(deployment, argv)
-    print(json.dumps({"deployed": {**figures, "setup": timings}, **summary}, indent=2, default=str))
+        with (
+            three_server_deployment(
+                private_key=generate_ssh_key(work),
+                bundle=bundle,
+                work=work / "hosts",
+                timing=timing,
+            ) as deployment,
+            database_forward(deployment) as port,
+        ):
+            for run_argv in runs:
+                figures, summary, run_status = run_against(
+                    deployment, deployed_database_url(port), run_argv
+                )
+                status = max(status, run_status)
+                # One JSON object per run, as soon as it is done (a later run may not hold).
+                output = {"deployed": {**figures, "setup": timings}, **summary}
+                print(json.dumps(output, indent=2, default=str), flush=True)
     return status
 
 
