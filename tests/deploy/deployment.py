@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -212,10 +212,16 @@ def failed_tasks(output: str, before: int = 12) -> str:
 
 @contextlib.contextmanager
 def three_server_deployment(
-    *, private_key: Path, bundle: Path, work: Path, timing: Timing = _no_timing
+    *,
+    private_key: Path,
+    bundle: Path,
+    work: Path,
+    timing: Timing = _no_timing,
+    extra_vars: Mapping[str, Any] | None = None,
 ) -> Iterator[Deployment]:
     """app1, app2, db1 and cache1 booted and converged with site.yml; torn down on exit.
-    `timing(label, seconds)` hears how long the boot and the converge took."""
+    `timing(label, seconds)` hears how long the boot and the converge took; `extra_vars` go
+    to every playbook run beside the test secrets."""
     work.mkdir(parents=True, exist_ok=True)
     base = inventory_with_monitoring("three-server", work / "inventory")
     # Two app hosts share the file store through a mount the hosts get at boot
@@ -225,6 +231,7 @@ def three_server_deployment(
         bundle,
         enclave_files_host="app1",
         enclave_files_shared_by="mount",
+        **(extra_vars or {}),
     )
     started = time.monotonic()
     with boot_hosts(

@@ -156,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not start servers; load --url instead (must use --database-url)",
     )
-    topo.add_argument("--url", default="", help="base URL of running servers, with --no-servers")
+    topo.add_argument(
+        "--url",
+        default="",
+        help="base URL of running servers, with --no-servers; several, comma-separated, "
+        "take the users in turn (two nginx of a deployment)",
+    )
     topo.add_argument(
         "--server-name",
         default="",
