@@ -360,7 +360,7 @@ def test_load_harness_through_nginx_loses_and_duplicates_nothing(
     three_server: Deployment, tmp_path: Path
 ) -> None:
     """The deployed load benchmark's path (tests/load/deployed.py), briefly: the harness through
-    app1's nginx over TLS onto both app hosts, its data set beside the deployed data, its audit
+    both nginx over TLS onto both app hosts, its data set beside the deployed data, its audit
     against db1 through app1. Keeps `python -m tests.load.deployed` from rotting."""
     traffic = ["--users", "100", "--room-size", "10", "--rate", "50", "--duration", "10"]
     summary_file = tmp_path / "summary.json"

@@ -6,13 +6,16 @@ Run it as root from the repository root (it boots hosts as the `deploy` tests do
         --duration 120
 
 It builds the offline bundle of HEAD, boots app1, app2, db1 and cache1 and converges
-ansible/site.yml onto them exactly as tests/deploy/test_converge.py does
+ansible/site.yml onto them as tests/deploy/test_converge.py does
 (tests/deploy/deployment.py), then runs the load harness (tests/load/harness) with
-`--no-servers --url https://<app1> --server-name chat.example.com --insecure`: every socket goes
-through app1's nginx (TLS, the role's self-signed certificate), which spreads them over the web
-workers of both app hosts. The harness's data set is made in the deployed database and audited
-there afterwards, through an SSH local forward via app1 (db1's pg_hba admits only the app hosts),
-with the deployed role and password of the converge secrets. Every option the harness takes
+`--no-servers --url https://<app1>,https://<app2> --server-name chat.example.com --insecure`:
+the users take the two nginx in turn (as behind DNS round robin; TLS with the role's self-signed
+certificate), and each nginx spreads its sockets over the web workers of both app hosts. Only
+nginx's worker_connections is set below the role's default, to what the hard limit of open
+files the hosts inherit from this process allows (`nginx_worker_connections`). The harness's
+data set is made in the deployed database and audited there afterwards, through an SSH local
+forward via app1 (db1's pg_hba admits only the app hosts), with the deployed role and password
+of the converge secrets. Every option the harness takes
 (`python -m tests.load.harness --help`) passes through, but the topology ones are set here;
 `--rates 1000,250` runs the harness once per rate on the same hosts and data set (one converge).
 
