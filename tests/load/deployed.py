@@ -176,6 +176,12 @@ def deployed_figures(summary: dict[str, Any]) -> dict[str, Any]:
     connections = summary["connections"]
     deliveries = summary["deliveries"]
     audit = summary["audit"]
+    idle = summary.get("counters_cores_idle", {})
+    above_idle = {
+        name: round(1000 * max(0.0, hosts[name] - idle[name] * seconds) / max(acks, 1), 3)
+        for name in hosts
+        if name in idle
+    }
     return {
         "users": summary["data"]["users"],
         "target_rate": summary["send"]["target_rate"],
@@ -203,6 +209,11 @@ def deployed_figures(summary: dict[str, Any]) -> dict[str, Any]:
         "core_seconds_per_1000_messages": {
             name: round(1000 * value / max(acks, 1), 3) for name, value in core_seconds.items()
         },
+        # The hosts with every socket open and nothing sent (after the connection storm), and
+        # what a message costs above that.
+        "idle_cores": idle,
+        "core_seconds_per_1000_messages_above_idle": above_idle,
+        "settle_s": summary["data"].get("settle_s"),
     }
 
 

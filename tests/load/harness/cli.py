@@ -27,6 +27,7 @@ from tests.load.harness.client import ClientPlan, ClientResult, run_process
 from tests.load.harness.options import REPO_ROOT, Options, parse_options
 
 START_DELAY_SECONDS = 1.0
+IDLE_BASELINE_SECONDS = 10.0
 # The hot-path files: their digests tie a summary to the code it measured (apps/ moves fast).
 HOT_PATH_FILES = (
     "apps/chat/consumers.py",
@@ -165,6 +166,23 @@ class Clients:
             process.join(timeout=10)
 
 
+def _wait_quiet_counters(
+    counters: Mapping[str, Callable[[], float]], *, below: float, timeout: float
+) -> float:
+    """Wait until each counter (core-seconds) grew by less than `below`% of a core a second
+    for two seconds running; the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    last = {name: read() for name, read in counters.items()}
+    while time.monotonic() - started < timeout and quiet < 2:
+        time.sleep(1.0)
+        now = {name: read() for name, read in counters.items()}
+        calm = all(100 * (now[name] - last[name]) < below for name in counters)
+        quiet = quiet + 1 if calm else 0
+        last = now
+    return time.monotonic() - started
+
+
 def _resource_groups(topology: servers.Topology, clients: Clients) -> dict[str, servers.PidSource]:
     groups: dict[str, servers.PidSource] = {
         f"server-{s.index}": [s.process.pid] for s in topology.servers
@@ -235,6 +253,19 @@ def run(
             names = [f"server-{s.index}" for s in topology.servers]
             settled = sampler.wait_quiet(names, below=options.settle_cpu, timeout=options.settle)
             summary["data"]["settle_s"] = round(settled, 1)
+        if counters and options.settle > 0:
+            # The same for servers on other hosts (their counters), then an idle baseline of
+            # theirs: what the hosts spend with every socket open and nothing sent.
+            settled = _wait_quiet_counters(
+                counters, below=options.settle_cpu, timeout=options.settle
+            )
+            summary["data"]["settle_s"] = round(settled, 1)
+            idle_start = {name: read() for name, read in counters.items()}
+            time.sleep(IDLE_BASELINE_SECONDS)
+            summary["counters_cores_idle"] = {
+                name: round((read() - idle_start[name]) / IDLE_BASELINE_SECONDS, 3)
+                for name, read in counters.items()
+            }
 
         seq_before = data.channel_seq_snapshot(list(dataset.rooms))
         t_start = time.time() + START_DELAY_SECONDS
