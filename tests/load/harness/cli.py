@@ -197,9 +197,10 @@ def _resource_groups(topology: servers.Topology, clients: Clients) -> dict[str, 
 def run(
     options: Options, *, counters: Mapping[str, Callable[[], float]] | None = None
 ) -> tuple[dict[str, Any], int]:
-    """One run; `counters` (name -> cumulative core-seconds, e.g. a cgroup's cpu.stat) are read
-    at the start and the end of the send phase, their differences go to
-    summary["counters_core_seconds_send"] (servers this process did not start, on other hosts)."""
+    """One run. `counters` (name -> cumulative core-seconds, e.g. a cgroup's cpu.stat) stand for
+    servers this process did not start, on other hosts: after the ramp the run waits (--settle)
+    until each is quiet and measures them idle (summary["counters_cores_idle"]), and their
+    growth over the send phase goes to summary["counters_core_seconds_send"]."""
     counters = counters or {}
     counted: dict[str, dict[str, float]] = {}
     _raise_open_file_limit()
