@@ -1,68 +1,60 @@
 """The playbooks against real hosts: site.yml converges, Enclave works through nginx, upgrades.
 
 Throwaway Debian 12 hosts (tests/deploy/hosts.py) with no route out; everything comes from the
-offline bundle (`enclave_offline: true`). The bundle's wheelhouse and apt repository are built
-once and cached under var/deploy/bundle-cache/ (keyed by the contents of requirements/ and
-ansible/bundle/); each session only adds the app archive of HEAD. Hosts are shared by a module.
-The three-server inventory keeps its `monitoring` group (app1): site.yml imports
-monitoring.yml, so every exporter and Prometheus converge too, and Prometheus must report every
-target up (Grafana is left out: it needs the customer's .deb). The all-in-one one leaves the
-group out. Timings go to the terminal and to var/deploy/converge-timings.log.
+offline bundle (`enclave_offline: true`), built and converged by tests/deploy/deployment.py (the
+deployed load benchmark, tests/load/deployed.py, converges the same way). Hosts are shared by a
+module. The three-server inventory keeps its `monitoring` group (app1), so Prometheus must report
+every target up; the all-in-one one leaves the group out. Timings go to the terminal and to
+var/deploy/converge-timings.log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import http.client
-import importlib.util
-import io
 import json
 import re
 import shlex
-import shutil
 import socket as socket_module
 import ssl
 import struct
 import subprocess
-import tarfile
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.deploy.hosts import REPO_ROOT, Host, HostSet, boot_hosts
+from tests.deploy.deployment import (
+    DOMAIN,
+    SECRETS,
+    Deployment,
+    inventory_without_monitoring,
+    make_release,
+    release_bundle_of_head,
+    tail,
+    three_server_deployment,
+    write_vars,
+)
+from tests.deploy.hosts import REPO_ROOT, Host, boot_hosts
+from tests.load.deployed import (
+    database_forward,
+    deployed_database_url,
+    deployed_figures,
+    harness_argv,
+)
 
 pytestmark = pytest.mark.deploy
 
-ANSIBLE = REPO_ROOT / "ansible"
-DOMAIN = "chat.example.com"
-BUNDLE_CACHE = REPO_ROOT / "var" / "deploy" / "bundle-cache"
-BUNDLES = REPO_ROOT / "var" / "deploy" / "bundles"
 TIMINGS = REPO_ROOT / "var" / "deploy" / "converge-timings.log"
 DEMO_PASSWORD = "enclave-demo"  # apps/chat/demo.py, printed by seed_demo
 MANAGE = "sudo -u enclave /usr/local/bin/enclave-manage"
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-SECRETS = {
-    "vault_enclave_app_secret_key": "converge-test-secret-" + "k" * 40,
-    "vault_enclave_postgresql_password": "converge-test-postgres",
-    "vault_enclave_redis_password": "converge-test-redis-0",
-    "vault_enclave_metrics_token": "converge-test-metrics",
-    "vault_enclave_backup_key": "Y29udmVyZ2UtdGVzdC1iYWNrdXAta2V5LTAxMjM0NTY=",  # 32 bytes
-    "vault_enclave_turn_secret": "converge-test-turn-secret",
-    "vault_enclave_janus_api_secret": "converge-test-janus-api",
-    "vault_enclave_janus_admin_secret": "converge-test-janus-admin",
-}
-THREE_SERVER = {"app": ["app1", "app2"], "database": ["db1"], "cache": ["cache1"]}
-
 
 # --- timings ------------------------------------------------------------------------------------
 
@@ -86,154 +78,16 @@ def report(request: pytest.FixtureRequest, label: str, seconds: float) -> None:
         reporter.write_line(f"[converge] {line}")
 
 
-# --- the bundle ---------------------------------------------------------------------------------
-
-
-def _build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "enclave_bundle_build", ANSIBLE / "bundle/build.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def bundle_cache_key() -> str:
-    """What the wheelhouse and the apt repository depend on: requirements/ and ansible/bundle/."""
-    digest = hashlib.sha256()
-    for path in sorted([*REPO_ROOT.glob("requirements/*.txt"), *ANSIBLE.glob("bundle/*.py")]):
-        digest.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def cached_dependencies() -> Path:
-    """wheelhouse.tar and debs.tar of a full `make bundle`, built once per cache key."""
-    cache = BUNDLE_CACHE / bundle_cache_key()
-    BUNDLE_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(BUNDLE_CACHE / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (cache / "debs.tar").exists():
-            scratch = BUNDLE_CACHE / f"{cache.name}.building"
-            shutil.rmtree(scratch, ignore_errors=True)
-            subprocess.run(
-                [REPO_ROOT / ".venv/bin/python", ANSIBLE / "bundle/build.py", "--output", scratch],
-                check=True,
-                capture_output=True,
-                timeout=1800,
-            )
-            built = (scratch / "current").resolve()
-            cache.mkdir()
-            for name in ("wheelhouse.tar", "debs.tar"):
-                (built / name).rename(cache / name)
-            shutil.rmtree(scratch)
-    return cache
-
-
-def make_release(version: str, *, marker: str | None = None) -> Path:
-    """A bundle of HEAD named `version` (optionally with a marker file in the app)."""
-    build = _build_module()
-    dependencies = cached_dependencies()
-    bundle = BUNDLES / f"enclave-{version}"
-    shutil.rmtree(bundle, ignore_errors=True)
-    bundle.mkdir(parents=True)
-    (bundle / "VERSION").write_text(version + "\n")
-    build.build_app(bundle)
-    if marker is not None:
-        archive = bundle / "app.tar.gz"
-        with tarfile.open(archive) as original:
-            members = [(m, original.extractfile(m)) for m in original.getmembers()]
-            contents = [(m, f.read() if f else None) for m, f in members]
-        with tarfile.open(archive, "w:gz") as rewritten:
-            for member, data in contents:
-                rewritten.addfile(member, io.BytesIO(data) if data is not None else None)
-            info = tarfile.TarInfo("RELEASE_MARKER")
-            info.size = len(marker.encode())
-            rewritten.addfile(info, io.BytesIO(marker.encode()))
-    for name in ("wheelhouse.tar", "debs.tar"):
-        (bundle / name).hardlink_to(dependencies / name)
-    build.write_manifest(bundle, "")
-    return bundle
+# --- the bundle (tests/deploy/deployment.py) ------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def release_bundle(request: pytest.FixtureRequest) -> Path:
     with timed(request, "bundle (dependencies cached by key, app archive of HEAD)"):
-        return make_release(_build_module().release_version())
+        return release_bundle_of_head()
 
 
-# --- inventories, playbooks -----------------------------------------------------------------------
-
-
-def inventory_with_monitoring(name: str, target: Path) -> Path:
-    """A copy of ansible/inventories/NAME (its group_vars too), its monitoring group kept."""
-    shutil.copytree(ANSIBLE / "inventories" / name, target)
-    return target
-
-
-def inventory_without_monitoring(name: str, target: Path) -> Path:
-    """A copy of ansible/inventories/NAME (its group_vars too) without the monitoring group."""
-    shutil.copytree(ANSIBLE / "inventories" / name, target)
-    hosts = yaml.safe_load((target / "hosts.yml").read_text())
-    hosts["all"].get("children", {}).pop("monitoring", None)
-    (target / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
-    return target
-
-
-def write_vars(path: Path, bundle: Path, **extra: Any) -> Path:
-    values = {
-        **SECRETS,
-        "enclave_offline": True,
-        "enclave_bundle_dir": str(bundle),
-        "enclave_clamav_test_signatures": True,
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(values))
-    return path
-
-
-class Deployment:
-    """A host set, the real inventory underneath it and the vars of this test."""
-
-    def __init__(self, hosts: HostSet, base_inventory: Path, vars_file: Path) -> None:
-        self.hosts, self.base_inventory, self.vars_file = hosts, base_inventory, vars_file
-
-    def playbook(
-        self, name: str, *args: str, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = self.hosts.ansible_playbook(
-            Path(name),
-            "-e",
-            f"@{self.vars_file}",
-            *args,
-            cwd=ANSIBLE,
-            base_inventory=self.base_inventory,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{name} failed ({result.returncode}):\n{failed_tasks(result.stdout)}\n"
-                f"...\n{tail(result.stdout)}"
-            )
-        return result
-
-
-def tail(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def failed_tasks(output: str, before: int = 12) -> str:
-    """Each failure of a playbook's output with the lines before it (the task's name and the
-    hosts it passed on): the tail alone shows only the last host's, and a run stops every
-    host's play at the first failure of that host."""
-    lines = output.splitlines()
-    shown: list[str] = []
-    for index, line in enumerate(lines):
-        if line.startswith(("fatal: [", "failed: [")) or "[ERROR]" in line:
-            shown.extend(["--", *lines[max(index - before, 0) : index + 1]])
-    return "\n".join(shown[-200:])
+# --- playbook output ------------------------------------------------------------------------------
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -426,30 +280,12 @@ def three_server(
     release_bundle: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
-    work = tmp_path_factory.mktemp("three-server")
-    # With the inventory's monitoring group (app1): site.yml imports monitoring.yml, so the
-    # exporters and Prometheus converge too (Grafana is left out: no customer .deb here).
-    base = inventory_with_monitoring("three-server", work / "inventory")
-    # Two app hosts share the file store through a mount the hosts get at boot
-    # (enclave_files_shared_by: mount): this machine's kernel has no NFS.
-    vars_file = write_vars(
-        work / "vars.yml",
-        release_bundle,
-        enclave_files_host="app1",
-        enclave_files_shared_by="mount",
-    )
-    started = time.monotonic()
-    with boot_hosts(
-        ["app1", "app2", "db1", "cache1"],
+    with three_server_deployment(
         private_key=deploy_ssh_key,
-        groups={**THREE_SERVER, "monitoring": ["app1"]},
-        host_vars=lambda host: {"enclave_private_address": host.address},
-        shared={"/srv/enclave/media": ["app1", "app2"]},
-    ) as hosts:
-        report(request, "three-server: boot 4 hosts", time.monotonic() - started)
-        deployment = Deployment(hosts, base, vars_file)
-        with timed(request, "three-server: site.yml, first run"):
-            deployment.playbook("site.yml")
+        bundle=release_bundle,
+        work=tmp_path_factory.mktemp("three-server"),
+        timing=lambda label, seconds: report(request, label, seconds),
+    ) as deployment:
         yield deployment
 
 
@@ -518,6 +354,33 @@ def test_two_users_exchange_messages_over_websockets_through_nginx(
             await bob.close()
 
     asyncio.run(exchange())
+
+
+def test_load_harness_through_nginx_loses_and_duplicates_nothing(
+    three_server: Deployment, tmp_path: Path
+) -> None:
+    """The deployed load benchmark's path (tests/load/deployed.py), briefly: the harness through
+    both nginx over TLS onto both app hosts, its data set beside the deployed data, its audit
+    against db1 through app1. Keeps `python -m tests.load.deployed` from rotting."""
+    traffic = ["--users", "100", "--room-size", "10", "--rate", "50", "--duration", "10"]
+    summary_file = tmp_path / "summary.json"
+    with database_forward(three_server) as port:
+        argv = harness_argv(three_server, deployed_database_url(port), traffic)
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.load.harness", *argv, "--output", str(summary_file)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    assert summary_file.exists(), tail(result.stderr)
+    figures = deployed_figures(json.loads(summary_file.read_text()))
+    assert result.returncode == 0, (figures, tail(result.stderr))
+    assert figures["lost"] == {"acked_not_stored": 0, "unacked": 0, "deliveries_missed": 0}
+    assert figures["duplicated"] == {"stored": 0, "deliveries": 0}
+    assert figures["clients_converged"], figures
+    assert figures["ack_rate"] > 0, figures
 
 
 def test_uploads_are_scanned_by_clamd(

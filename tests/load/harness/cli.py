@@ -15,6 +15,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -26,6 +27,7 @@ from tests.load.harness.client import ClientPlan, ClientResult, run_process
 from tests.load.harness.options import REPO_ROOT, Options, parse_options
 
 START_DELAY_SECONDS = 1.0
+IDLE_BASELINE_SECONDS = 10.0
 # The hot-path files: their digests tie a summary to the code it measured (apps/ moves fast).
 HOT_PATH_FILES = (
     "apps/chat/consumers.py",
@@ -108,6 +110,8 @@ def _plans(options: Options, dataset: data.Dataset, urls: list[str]) -> list[Cli
                 seed=options.seed,
                 result_path=str(options.run_dir / f"client-{index}.pickle"),
                 client_kind=options.client_kind,
+                server_name=options.server_name,
+                tls_insecure=options.tls_insecure,
             )
         )
     return plans
@@ -162,6 +166,23 @@ class Clients:
             process.join(timeout=10)
 
 
+def _wait_quiet_counters(
+    counters: Mapping[str, Callable[[], float]], *, below: float, timeout: float
+) -> float:
+    """Wait until each counter (core-seconds) grew by less than `below`% of a core a second
+    for two seconds running; the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    last = {name: read() for name, read in counters.items()}
+    while time.monotonic() - started < timeout and quiet < 2:
+        time.sleep(1.0)
+        now = {name: read() for name, read in counters.items()}
+        calm = all(100 * (now[name] - last[name]) < below for name in counters)
+        quiet = quiet + 1 if calm else 0
+        last = now
+    return time.monotonic() - started
+
+
 def _resource_groups(topology: servers.Topology, clients: Clients) -> dict[str, servers.PidSource]:
     groups: dict[str, servers.PidSource] = {
         f"server-{s.index}": [s.process.pid] for s in topology.servers
@@ -173,7 +194,15 @@ def _resource_groups(topology: servers.Topology, clients: Clients) -> dict[str, 
     return groups
 
 
-def run(options: Options) -> tuple[dict[str, Any], int]:
+def run(
+    options: Options, *, counters: Mapping[str, Callable[[], float]] | None = None
+) -> tuple[dict[str, Any], int]:
+    """One run. `counters` (name -> cumulative core-seconds, e.g. a cgroup's cpu.stat) stand for
+    servers this process did not start, on other hosts: after the ramp the run waits (--settle)
+    until each is quiet and measures them idle (summary["counters_cores_idle"]), and their
+    growth over the send phase goes to summary["counters_core_seconds_send"]."""
+    counters = counters or {}
+    counted: dict[str, dict[str, float]] = {}
     _raise_open_file_limit()
     dataset = data.prepare(options)
     summary: dict[str, Any] = {
@@ -225,6 +254,19 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
             names = [f"server-{s.index}" for s in topology.servers]
             settled = sampler.wait_quiet(names, below=options.settle_cpu, timeout=options.settle)
             summary["data"]["settle_s"] = round(settled, 1)
+        if counters and options.settle > 0:
+            # The same for servers on other hosts (their counters), then an idle baseline of
+            # theirs: what the hosts spend with every socket open and nothing sent.
+            settled = _wait_quiet_counters(
+                counters, below=options.settle_cpu, timeout=options.settle
+            )
+            summary["data"]["settle_s"] = round(settled, 1)
+            idle_start = {name: read() for name, read in counters.items()}
+            time.sleep(IDLE_BASELINE_SECONDS)
+            summary["counters_cores_idle"] = {
+                name: round((read() - idle_start[name]) / IDLE_BASELINE_SECONDS, 3)
+                for name, read in counters.items()
+            }
 
         seq_before = data.channel_seq_snapshot(list(dataset.rooms))
         t_start = time.time() + START_DELAY_SECONDS
@@ -241,8 +283,10 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
             spy.start()
         time.sleep(max(0.0, t_start - time.time()))
         sampler.mark("send_start")
+        counted["send_start"] = {name: read() for name, read in counters.items()}
         time.sleep(max(0.0, t_start + options.duration - time.time()))
         sampler.mark("send_end")
+        counted["send_end"] = {name: read() for name, read in counters.items()}
         clients.gather("sent", options.ack_timeout + options.drain_timeout + 60)
         sampler.mark("drained")
         clients.broadcast("stop")
@@ -300,6 +344,15 @@ def run(options: Options) -> tuple[dict[str, Any], int]:
         deliveries=report["deliveries"]["received"],
         seconds=options.duration,
     )
+    summary["core_seconds_send"] = {
+        name: round(value, 2)
+        for name, value in sampler.core_seconds_between("send_start", "send_end").items()
+    }
+    if counters:
+        summary["counters_core_seconds_send"] = {
+            name: round(counted["send_end"][name] - counted["send_start"][name], 3)
+            for name in counters
+        }
     summary["run_dir"] = str(options.run_dir)
     return summary, (1 if failures else 0)
 

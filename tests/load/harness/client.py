@@ -61,6 +61,8 @@ class ClientPlan:
     seed: int
     result_path: str
     client_kind: str = "lean"  # "lean" (leanws) or "websockets" (libws)
+    server_name: str = ""  # Host header and TLS SNI when they differ from the URL's host
+    tls_insecure: bool = False  # wss:// to a self-signed certificate
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Generator:
         self.push_arrived = asyncio.Event()
         self.random = random.Random(plan.seed * 1000 + plan.index)
         self.connector = libws.connect if plan.client_kind == "websockets" else leanws.connect
+        self.tls = leanws.tls_context(insecure=plan.tls_insecure)  # one per process
         self.room_sets = {
             uid: {room_id for room_id, _kind in rooms} for uid, rooms in plan.user_rooms.items()
         }
@@ -191,6 +194,8 @@ class Generator:
                 ws, first = await self.connector(
                     f"{url}?token={token}",
                     lambda raw: self._on_frame(user_id, rooms, raw),
+                    server_name=self.plan.server_name,
+                    tls=self.tls,
                 )
                 hello = orjson.loads(first)
                 if hello.get("type") != "hello":

@@ -7,6 +7,7 @@ The harness owns its database (default `enclave_load`). A prepared scenario is r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -69,6 +70,12 @@ def _create_database(database_url: str) -> None:
     name = urlparse(database_url).path.lstrip("/")
     if not name:
         raise SystemExit("--database-url needs a database name")
+    # A deployed server admits its role to its own database only (pg_hba), not to `postgres`.
+    with (
+        contextlib.suppress(psycopg.OperationalError),
+        psycopg.connect(_psycopg_conninfo(database_url)),
+    ):
+        return
     with psycopg.connect(
         _psycopg_conninfo(database_url, dbname="postgres"), autocommit=True
     ) as conn:
@@ -91,8 +98,7 @@ REPORTED_POSTGRES_SETTINGS = (
 def postgres_settings(options: Options) -> dict[str, str]:
     """Apply `--postgres-setting NAME=VALUE` (ALTER SYSTEM + reload: the server keeps them) and
     return the settings that shape write latency, as the server reports them."""
-    conninfo = _psycopg_conninfo(options.database_url, dbname="postgres")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(_psycopg_conninfo(options.database_url), autocommit=True) as conn:
         for name, value in options.postgres_settings:
             conn.execute(
                 sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
@@ -157,7 +163,13 @@ def prepare(options: Options) -> Dataset:
         stored = json.loads(stored)
     reused = stored == scenario and not options.fresh
     if not reused:
-        _refuse_foreign_data(had_scenario=row is not None)
+        if not options.share_database:
+            _refuse_foreign_data(had_scenario=row is not None)
+        elif row is not None:
+            raise SystemExit(
+                "--share-database: another data set is already in this database, and a shared "
+                "database is never emptied; use a fresh deployment"
+            )
         _build(options, scenario)
     users, rooms = _load()
     if len(users) != options.users:
@@ -188,12 +200,13 @@ def _build(options: Options, scenario: dict[str, Any]) -> None:
 
     rng = random.Random(options.seed)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            # CASCADE empties everything that points at users or channels (messages, tokens...).
-            cursor.execute(
-                "TRUNCATE accounts_user, chat_channel, load_harness_token, load_harness_scenario "
-                "RESTART IDENTITY CASCADE"
-            )
+        if not options.share_database:
+            with connection.cursor() as cursor:
+                # CASCADE empties everything pointing at users or channels (messages, tokens...).
+                cursor.execute(
+                    "TRUNCATE accounts_user, chat_channel, load_harness_token, "
+                    "load_harness_scenario RESTART IDENTITY CASCADE"
+                )
         users = User.objects.bulk_create(
             [
                 User(
@@ -303,7 +316,10 @@ def _load() -> tuple[list[tuple[int, str]], dict[int, Room]]:
             "WHERE NOT c.is_archived GROUP BY c.id ORDER BY c.id"
         )
         rooms: dict[int, Room] = {}
+        load_user_ids = {uid for uid, _raw in users}
         for channel_id, kind, name, members in cursor.fetchall():
+            if not load_user_ids.issuperset(members):
+                continue  # a shared database's own channels (--share-database)
             if kind in ("direct", "group"):
                 room_kind = DM
             elif str(name).startswith("load-big-"):

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import ssl
 import struct
 from collections.abc import Callable
 from typing import cast
@@ -187,15 +188,40 @@ def _client_frame(opcode: int, payload: bytes) -> bytes:
     return header + mask + apply_mask(payload, mask)
 
 
-async def connect(url: str, on_text: Callable[[bytes], None]) -> tuple[LeanSocket, bytes]:
-    """Open a socket to ws://host:port/path?query; returns it and its first text frame."""
+def tls_context(*, insecure: bool) -> ssl.SSLContext:
+    """The client side of wss:// (`--insecure`: any certificate, e.g. a test host's own)."""
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def connect(
+    url: str,
+    on_text: Callable[[bytes], None],
+    *,
+    server_name: str = "",
+    tls: ssl.SSLContext | None = None,
+) -> tuple[LeanSocket, bytes]:
+    """Open a socket to ws[s]://host:port/path?query; returns it and its first text frame.
+    `server_name` (when set) is the Host header and the TLS SNI instead of the URL's host,
+    which is then only the address to connect to (an nginx serving one domain)."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    if secure and tls is None:
+        tls = tls_context(insecure=False)
+    header_host = server_name or (host if port == (443 if secure else 80) else f"{host}:{port}")
     loop = asyncio.get_running_loop()
     _transport, socket = await loop.create_connection(
-        lambda: LeanSocket(f"{host}:{port}", target, on_text), host, port
+        lambda: LeanSocket(header_host, target, on_text),
+        host,
+        port,
+        ssl=tls if secure else None,
+        server_hostname=(server_name or host) if secure else None,
     )
     try:
         first = await socket.opened

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -72,12 +75,28 @@ class LibSocket:
             transport.abort()
 
 
-async def connect(url: str, on_text: Callable[[bytes], None]) -> tuple[LibSocket, bytes]:
+async def connect(
+    url: str,
+    on_text: Callable[[bytes], None],
+    *,
+    server_name: str = "",
+    tls: ssl.SSLContext | None = None,
+) -> tuple[LibSocket, bytes]:
     """Open a socket with `websockets` (no compression, as the lean client); returns it and its
-    first text frame."""
+    first text frame. `server_name` and `tls` as in leanws.connect."""
+    parts = urlsplit(url)
+    extra: dict[str, Any] = {}
+    if server_name:  # the name in the URL (Host, SNI); the address to connect to apart
+        extra = {
+            "host": parts.hostname,
+            "port": parts.port or (443 if parts.scheme == "wss" else 80),
+        }
+        url = urlunsplit(parts._replace(netloc=server_name))
+    if parts.scheme == "wss" and tls is not None:
+        extra["ssl"] = tls
     try:
         connection = await ws_connect(
-            url, compression=None, max_size=2**22, ping_interval=None, open_timeout=None
+            url, compression=None, max_size=2**22, ping_interval=None, open_timeout=None, **extra
         )
     except InvalidStatus as error:
         raise HandshakeFailed(error.response.status_code) from error

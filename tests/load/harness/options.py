@@ -36,6 +36,9 @@ class Options:
     port: int
     start_servers: bool
     url: str
+    server_name: str
+    tls_insecure: bool
+    share_database: bool
     redis_url: str
     server_env: dict[str, str]
     server_args: list[str]
@@ -154,7 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not start servers; load --url instead (must use --database-url)",
     )
-    topo.add_argument("--url", default="", help="base URL of running servers, with --no-servers")
+    topo.add_argument(
+        "--url",
+        default="",
+        help="base URL of running servers, with --no-servers; several, comma-separated, "
+        "take the users in turn (two nginx of a deployment)",
+    )
+    topo.add_argument(
+        "--server-name",
+        default="",
+        help="with --url https://ADDRESS: the Host header and TLS SNI (the domain nginx serves)",
+    )
+    topo.add_argument(
+        "--insecure",
+        dest="tls_insecure",
+        action="store_true",
+        help="with an https:// --url: accept any certificate (a test host's self-signed one)",
+    )
+    topo.add_argument(
+        "--share-database",
+        action="store_true",
+        help="the database is a deployed system's: add the data set beside its data (never "
+        "emptied; a different scenario already there is refused) instead of owning it",
+    )
     topo.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="flushed before each run")
     topo.add_argument(
         "--postgres-setting",
@@ -282,6 +307,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         port=args.port,
         start_servers=args.start_servers,
         url=args.url.rstrip("/"),
+        server_name=args.server_name,
+        tls_insecure=args.tls_insecure,
+        share_database=args.share_database,
         redis_url=args.redis_url,
         server_env=_key_values(args.server_env),
         server_args=shlex.split(args.server_args),

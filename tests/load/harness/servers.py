@@ -173,10 +173,14 @@ def _spawn(
 
 def start(options: Options) -> Topology:
     """Start the servers and wait until every one answers /healthz."""
-    if not options.start_servers:
-        base = options.url
-        ws_base = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-        return Topology(urls=[f"{ws_base}/ws/"])
+    if not options.start_servers:  # --url: one or more, comma-separated; users round-robin
+        bases = [base.rstrip("/") for base in options.url.split(",") if base]
+        return Topology(
+            urls=[
+                base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws/"
+                for base in bases
+            ]
+        )
     flush_redis(options.redis_url)
     reuse_port = options.listen == "reuseport"
     ports = [options.port if reuse_port else options.port + i for i in range(options.servers)]
