@@ -297,6 +297,17 @@ def browser(playwright: Any, e2e_server: LiveServer) -> Iterator[Any]:
     chromium.close()
 
 
+def sign_in(context: Any, base_url: str, username: str) -> Any:
+    """A new page of `context`, signed in as `username` through the real login form."""
+    page = context.new_page()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    return page
+
+
 @pytest.fixture(scope="package")
 def session_states(browser: Any, e2e_server: LiveServer) -> Callable[[str], dict[str, Any]]:
     """Log each user in once through the real form; contexts start from the saved cookies."""
@@ -305,12 +316,7 @@ def session_states(browser: Any, e2e_server: LiveServer) -> Callable[[str], dict
     def state_for(username: str) -> dict[str, Any]:
         if username not in states:
             context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{e2e_server.url}/accounts/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", DEMO_PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda url: "/accounts/login" not in url)
+            sign_in(context, e2e_server.url, username)
             states[username] = context.storage_state()
             context.close()
         return states[username]
@@ -477,6 +483,37 @@ def open_app(
         context.close()
     errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+class ChannelTabs:
+    """Tabs signed in through the login form and opened on a channel, each in a context of its
+    own (the calls and meetings tests, whose browsers run with fake media devices)."""
+
+    def __init__(self, browser: Any, *, init_script: str | None = None) -> None:
+        self.browser = browser
+        self.init_script = init_script
+        self.contexts: list[Any] = []
+        self.pages: list[AppPage] = []
+
+    def open(self, base_url: str, username: str, channel_id: int, width: int = 1280) -> AppPage:
+        context = self.browser.new_context(viewport={"width": width, "height": 800})
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        if self.init_script:
+            context.add_init_script(self.init_script)
+        self.contexts.append(context)
+        app = AppPage(sign_in(context, base_url, username), username, base_url)
+        self.pages.append(app)
+        app.page.goto(f"{base_url}/c/{channel_id}/")
+        app.page.wait_for_selector("#app:not(.is-loading)")
+        app.wait_socket_ready()
+        return app
+
+    def close_and_check(self) -> None:
+        """Close every tab, then fail if any raised a JavaScript error."""
+        for context in self.contexts:
+            context.close()
+        errors = [f"{app.username}: {error}" for app in self.pages for error in app.errors]
+        assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 class Api:

@@ -18,10 +18,9 @@ from tests.calls.turn_server import TurnServer, turnserver_installed
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DEMO_PASSWORD,
-    EXPECT_TIMEOUT_MS,
     Api,
     AppPage,
+    ChannelTabs,
     LiveServer,
     flag_on,
     own_server,
@@ -77,31 +76,9 @@ def call_browser(playwright: Any, calls_server: LiveServer) -> Iterator[Any]:
 def open_tab(
     call_browser: Any, calls_server: LiveServer
 ) -> Iterator[Callable[[str, int], AppPage]]:
-    contexts: list[Any] = []
-    pages: list[AppPage] = []
-
-    def open_(username: str, channel_id: int) -> AppPage:
-        context = call_browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(EXPECT_TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{calls_server.url}/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login" not in url)
-        app = AppPage(page, username, calls_server.url)
-        pages.append(app)
-        app.page.goto(f"{calls_server.url}/c/{channel_id}/")
-        app.page.wait_for_selector("#app:not(.is-loading)")
-        app.wait_socket_ready()
-        return app
-
-    yield open_
-    for context in contexts:
-        context.close()
-    errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    tabs = ChannelTabs(call_browser)
+    yield lambda username, channel_id: tabs.open(calls_server.url, username, channel_id)
+    tabs.close_and_check()
 
 
 @pytest.fixture

@@ -25,10 +25,9 @@ from tests.calls.turn_server import TurnServer, turnserver_installed
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DEMO_PASSWORD,
-    EXPECT_TIMEOUT_MS,
     Api,
     AppPage,
+    ChannelTabs,
     LiveServer,
     flag_on,
     own_server,
@@ -214,35 +213,12 @@ Opener = Callable[[LiveServer, str, int], AppPage]
 def open_tab(
     request: pytest.FixtureRequest, meeting_browser: Any, janus: JanusServer
 ) -> Iterator[Opener]:
-    contexts: list[Any] = []
-    pages: list[AppPage] = []
-
-    def open_(server: LiveServer, username: str, channel_id: int) -> AppPage:
-        context = meeting_browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(EXPECT_TIMEOUT_MS)
-        context.add_init_script(RECORD_PEER_CONNECTIONS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{server.url}/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login" not in url)
-        app = AppPage(page, username, server.url)
-        pages.append(app)
-        app.page.goto(f"{server.url}/c/{channel_id}/")
-        app.page.wait_for_selector("#app:not(.is-loading)")
-        app.wait_socket_ready()
-        return app
-
-    yield open_
+    tabs = ChannelTabs(meeting_browser, init_script=RECORD_PEER_CONNECTIONS)
+    yield lambda server, username, channel_id: tabs.open(server.url, username, channel_id)
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        print(what_happened(janus, *pages))
-    for context in contexts:
-        context.close()
-    errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
-    assert not errors, f"JavaScript errors in the page: {errors}"
+        print(what_happened(janus, *tabs.pages))
+    tabs.close_and_check()
 
 
 @pytest.fixture
@@ -397,7 +373,8 @@ def test_an_outage_longer_than_the_window_ends_the_meeting_saying_so(
         )
     finally:
         proxy.restore()
-    notice = zhang.page.locator("#notices", has_text="could not be restored")
+    # In Zhang Wei's language (zh-hans): "could not be restored, so you have left it".
+    notice = zhang.page.locator("#notices", has_text="无法恢复与会议的连接")
     assert notice.count() == 1
     # The page told the server it left: the meeting (Zhang Wei alone) is over.
     api = api_of(proxied_server, "zhangwei")
@@ -474,14 +451,15 @@ def test_the_quality_indicator_says_good_on_loopback(
         wait_everyone_gets_everyone(tabs, ids)
         own = wang.page.locator("#meeting-quality")
         own.and_(wang.page.locator('[data-quality="good"]')).wait_for(timeout=30_000)
-        assert own.get_attribute("aria-label") == "Your connection: good"
-        assert own.get_attribute("title") == "Your connection: good"
+        # Wang Fang reads zh-hans: "Your connection: good".
+        assert own.get_attribute("aria-label") == "你的连接：良好"
+        assert own.get_attribute("title") == "你的连接：良好"
         theirs = wang.page.locator(
             f'.meeting-tile[data-user-id="{ids["liuyang"]}"][data-kind="camera"]'
             ' .meeting-tile-quality[data-quality="good"]'
         )
         theirs.wait_for(timeout=30_000)
-        assert theirs.get_attribute("aria-label") == "刘洋's connection: good"
+        assert theirs.get_attribute("aria-label") == "刘洋 的连接：良好"
         wang.page.screenshot(path=str(artifacts / "meeting-quality.png"))
         wang.page.click("#meeting-end")
     except Exception as error:

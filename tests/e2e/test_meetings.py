@@ -20,10 +20,9 @@ from tests.calls.janus_server import JanusServer, running_janus
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DEMO_PASSWORD,
-    EXPECT_TIMEOUT_MS,
     Api,
     AppPage,
+    ChannelTabs,
     LiveServer,
     flag_on,
     own_server,
@@ -150,35 +149,16 @@ def open_tab(
     meetings_server: LiveServer,
     janus: JanusServer,
 ) -> Iterator[Callable[..., AppPage]]:
-    contexts: list[Any] = []
-    pages: list[AppPage] = []
+    tabs = ChannelTabs(meeting_browser, init_script=RECORD_PEER_CONNECTIONS)
 
     def open_(username: str, channel_id: int, width: int = 1280) -> AppPage:
-        context = meeting_browser.new_context(viewport={"width": width, "height": 800})
-        context.set_default_timeout(EXPECT_TIMEOUT_MS)
-        context.add_init_script(RECORD_PEER_CONNECTIONS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{meetings_server.url}/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login" not in url)
-        app = AppPage(page, username, meetings_server.url)
-        pages.append(app)
-        app.page.goto(f"{meetings_server.url}/c/{channel_id}/")
-        app.page.wait_for_selector("#app:not(.is-loading)")
-        app.wait_socket_ready()
-        return app
+        return tabs.open(meetings_server.url, username, channel_id, width=width)
 
     yield open_
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        print(what_happened(janus, *pages))
-    for context in contexts:
-        context.close()
-    errors = [f"{app.username}: {error}" for app in pages for error in app.errors]
-    assert not errors, f"JavaScript errors in the page: {errors}"
+        print(what_happened(janus, *tabs.pages))
+    tabs.close_and_check()
 
 
 def what_happened(janus: JanusServer, *tabs: AppPage) -> str:

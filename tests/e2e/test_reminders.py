@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    DEMO_PASSWORD,
     EXPECT_TIMEOUT_MS,
     AppPage,
     LiveServer,
     flag_on,
     own_server,
+    sign_in,
 )
 from tests.e2e.playwright_api import expect
 
@@ -36,12 +36,7 @@ def reminders_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
 def _signed_in(browser: Any, server: LiveServer, username: str) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
-    page = context.new_page()
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    sign_in(context, server.url, username)
     return context
 
 
