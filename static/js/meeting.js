@@ -257,6 +257,7 @@ export async function joinMeeting(channelId, callId = null, { media = "video", m
     statsRound: 0,
     heartbeat: setInterval(() => heartbeat(joined.call.id), HEARTBEAT_MS),
     statsTimer: null,
+    askedAbout: new Set(), // announced publishers the call state did not allow, asked about once
   };
   openView();
   setStatus(gettext("Connecting to the meeting…"));
@@ -655,14 +656,37 @@ function subscribeAllowed(current) {
   if (current.reconnecting) return; // done once the new session is there
   const allowed = allowedFeeds(current.call);
   const fresh = [];
+  let unknown = false;
   for (const id of current.announced) {
     const feed = allowed.get(id);
+    if (!feed && !current.askedAbout.has(id)) {
+      current.askedAbout.add(id); // once per publisher: never a loop of requests
+      unknown = true;
+    }
     if (!feed || current.feeds.has(id) || feed.userId === store.me.id) continue;
     current.feeds.set(id, feed);
     tileFor(feed.userId, feed.kind);
     fresh.push(id);
   }
   if (fresh.length) queueSubscriber(current, () => subscribe(current, fresh));
+  // A publisher the call state does not know yet: someone who (re)joined after the state I
+  // hold was made (a rejoin gives new feed ids, and a join answer can be older than the push
+  // of another's rejoin). Ask for the state once; it subscribes to them if they may be seen.
+  if (unknown) refreshCall(current);
+}
+
+function refreshCall(current) {
+  if (current.refreshingCall) return;
+  current.refreshingCall = true;
+  api
+    .get(`calls/${current.call.id}/`)
+    .then((call) => {
+      if (meeting === current && call.state !== "ended") updateMeeting(call);
+    })
+    .catch(() => {})
+    .finally(() => {
+      current.refreshingCall = false;
+    });
 }
 
 /** Subscriber changes one at a time: each is an offer from Janus and our answer. */
