@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import json
 import resource
-import signal
 import socket
 import subprocess
 import sys
@@ -248,18 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deployed load benchmark: cannot boot test hosts here: {problem}", file=sys.stderr)
         return 2
     # SIGTERM and SIGINT unwind through the `finally` blocks that tear the hosts down.
-    signal.signal(signal.SIGTERM, cli._interrupt)
-    signal.signal(signal.SIGINT, cli._interrupt)
-    try:
-        return _benchmark(runs)
-    except KeyboardInterrupt:
-        print("deployed load benchmark: interrupted (hosts torn down)", file=sys.stderr)
-        return 130
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            print(f"deployed load benchmark: {stop.code}", file=sys.stderr)
-            return 2
-        raise
+    return cli.interruptible("deployed load benchmark", "hosts torn down", lambda: _benchmark(runs))
 
 
 def _benchmark(runs: list[list[str]]) -> int:

@@ -386,22 +386,34 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_options(argv)
-    # SIGTERM, and SIGINT even when a non-interactive shell started us with it ignored, unwind
-    # through the `finally` blocks that stop the servers and generator processes.
+def interruptible(label: str, stopped: str, body: Callable[[], int]) -> int:
+    """`body()` with SIGTERM and SIGINT (even when a non-interactive shell started us with it
+    ignored) unwinding through its `finally` blocks: 130 after an interruption, 2 after a
+    `SystemExit` with a message, each said on stderr as `label: ...`. `stopped`: what those
+    blocks stopped, for the interruption's message."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        summary, status = run(options)
+        return body()
     except KeyboardInterrupt:
-        print("load harness: interrupted (servers and clients stopped)", file=sys.stderr)
+        print(f"{label}: interrupted ({stopped})", file=sys.stderr)
         return 130
     except SystemExit as stop:
         if isinstance(stop.code, str):
-            print(f"load harness: {stop.code}", file=sys.stderr)
+            print(f"{label}: {stop.code}", file=sys.stderr)
             return 2
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    return interruptible(
+        "load harness", "servers and clients stopped", lambda: _run_and_report(options)
+    )
+
+
+def _run_and_report(options: Options) -> int:
+    summary, status = run(options)
     text = json.dumps(summary, indent=2, default=str)
     print(text)
     if options.output is not None:
